@@ -1,0 +1,104 @@
+//! Which replica owns a session: the route key, session ids that carry it,
+//! and the affinity cookie.
+//!
+//! A session id is `<route>.<random>`: the balancer reads the prefix to pin
+//! the client (nginx `map`, HAProxy `req.hdr`), so spec-following clients are
+//! pinned even without cookies. The random part is 128 bits from the
+//! operating system's CSPRNG, hex-encoded (visible ASCII, as the spec asks).
+
+/// Sanitizes a configured route key (or derives one from the host name) so
+/// that it is safe in a session id, a cookie value and a balancer map.
+pub fn route_key(configured: Option<&str>) -> String {
+    let raw = match configured {
+        Some(r) if !r.trim().is_empty() => r.to_owned(),
+        _ => host_name().unwrap_or_else(|| "r0".to_owned()),
+    };
+    let clean: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(63)
+        .collect();
+    if clean.is_empty() {
+        "r0".to_owned()
+    } else {
+        clean
+    }
+}
+
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+}
+
+/// Mints a fresh session id owned by `route`.
+pub fn mint_session_id(route: &str) -> String {
+    let mut bytes = [0u8; 16];
+    // The OS generator only fails if the kernel cannot supply entropy at
+    // all, in which case no session can be made safely.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+    let mut id = String::with_capacity(route.len() + 33);
+    id.push_str(route);
+    id.push('.');
+    for b in bytes {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The route that a session id names, if it is shaped like one of ours.
+pub fn route_of(session_id: &str) -> Option<&str> {
+    session_id.split_once('.').map(|(route, _)| route)
+}
+
+/// The `Set-Cookie` value that pins a client to `route`.
+pub fn affinity_cookie(name: &str, route: &str, secure: bool) -> String {
+    let mut c = format!("{name}={route}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_carry_the_route_and_128_random_bits() {
+        let a = mint_session_id("r2");
+        let b = mint_session_id("r2");
+        assert_ne!(a, b);
+        assert_eq!(route_of(&a), Some("r2"));
+        let random = a.split_once('.').unwrap().1;
+        assert_eq!(random.len(), 32);
+        assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c)));
+    }
+
+    #[test]
+    fn route_keys_are_sanitized() {
+        assert_eq!(route_key(Some("r1")), "r1");
+        assert_eq!(
+            route_key(Some("ip-10-0-1-7.ec2.internal")),
+            "ip-10-0-1-7ec2internal"
+        );
+        assert_eq!(route_key(Some("...")), "r0");
+    }
+
+    #[test]
+    fn cookie_has_the_safe_attributes() {
+        assert_eq!(
+            affinity_cookie("tether_route", "r1", true),
+            "tether_route=r1; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! A small stateful demo: what stateless MCP servers cannot do.
+//!
+//! - `counter`: a per-session counter (each session counts on its own);
+//! - `long_task`: reports progress step by step and stops when cancelled;
+//! - `ask_model`: asks the client's model to sample an answer.
+
+use crate::context::Context;
+use crate::handler::tools::{NoArgs, Tool, ToolError};
+use crate::protocol::{LogLevel, ToolResult};
+use crate::server::Server;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Debug, Default, Clone)]
+struct Counter(u64);
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct LongTask {
+    /// Number of steps.
+    #[schemars(range(min = 1, max = 1000))]
+    pub steps: u32,
+    /// Milliseconds per step.
+    #[serde(default = "default_step_ms")]
+    #[schemars(range(min = 0, max = 60000))]
+    pub step_ms: u64,
+}
+
+fn default_step_ms() -> u64 {
+    100
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AskModel {
+    /// The question for the client's model.
+    pub question: String,
+}
+
+pub fn server() -> Server {
+    Server::new("tether-demo", env!("CARGO_PKG_VERSION"))
+        .tool(
+            Tool::new("counter", |ctx: Context, _: NoArgs| async move {
+                let n = ctx.state(|c: &mut Counter| {
+                    c.0 += 1;
+                    c.0
+                });
+                Ok(ToolResult::structured(json!({
+                    "count": n,
+                    "replica": ctx.replica().route(),
+                    "session": ctx.session_id(),
+                })))
+            })
+            .description("Counts calls in this session; also says which replica answered."),
+        )
+        .tool(
+            Tool::new("long_task", |ctx: Context, args: LongTask| async move {
+                let total = f64::from(args.steps);
+                for step in 1..=args.steps {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(args.step_ms)) => {}
+                        () = ctx.cancellation().cancelled() => {
+                            return Err(ToolError::failed("cancelled"));
+                        }
+                    }
+                    ctx.progress(
+                        f64::from(step),
+                        Some(total),
+                        Some(&format!("step {step} of {}", args.steps)),
+                    );
+                    ctx.log(LogLevel::Debug, Some("long_task"), json!({"step": step}));
+                }
+                Ok(ToolResult::text(format!("finished {} steps", args.steps)))
+            })
+            .description("Runs for steps x step_ms, reporting progress; can be cancelled."),
+        )
+        .tool(
+            Tool::new("ask_model", |ctx: Context, args: AskModel| async move {
+                let answer = ctx.sample_text(&args.question, 200).await?;
+                Ok(ToolResult::text(answer))
+            })
+            .description("Asks the client's model (sampling) and returns its answer."),
+        )
+}

@@ -1,0 +1,150 @@
+//! Every knob of a replica, with its default and the reason for it.
+//!
+//! Each flag can also be set by a `TETHER_*` environment variable, which is
+//! how containers configure a replica.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tether-server",
+    version,
+    about = "A stateful MCP server replica"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TETHER_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Path of the Streamable HTTP endpoint.
+    #[arg(long, env = "TETHER_PATH", default_value = "/mcp")]
+    pub path: String,
+
+    /// This replica's route key: the prefix of every session id it mints and
+    /// the value of its affinity cookie, which balancers route on. Defaults
+    /// to a name derived from the host name (unique per container). Only
+    /// `[A-Za-z0-9_-]` is kept.
+    #[arg(long, env = "TETHER_ROUTE")]
+    pub route: Option<String>,
+
+    /// Name of the affinity cookie set on the initialize response.
+    #[arg(long, env = "TETHER_COOKIE_NAME", default_value = "tether_route")]
+    pub cookie_name: String,
+
+    /// Mark the affinity cookie `Secure` (set this behind TLS).
+    #[arg(long, env = "TETHER_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+
+    /// Answer requests with `application/json` when the handler raised no
+    /// message before its result, instead of always opening an SSE stream.
+    #[arg(long, env = "TETHER_JSON_RESPONSE", default_value_t = false)]
+    pub json_response: bool,
+
+    /// Seconds between SSE keep-alive comments. 15 s keeps streams alive
+    /// through proxies whose idle timeout is 60 s (nginx, ALB defaults).
+    #[arg(long, env = "TETHER_KEEPALIVE_SECS", default_value_t = 15)]
+    pub keepalive_secs: u64,
+
+    /// Reconnection delay (ms) sent in the SSE `retry` field to clients of
+    /// 2025-11-25, and when a stream is closed by the server.
+    #[arg(long, env = "TETHER_SSE_RETRY_MS", default_value_t = 1000)]
+    pub sse_retry_ms: u64,
+
+    /// Seconds a session may stay without requests and without an open
+    /// stream before it expires.
+    #[arg(long, env = "TETHER_SESSION_IDLE_SECS", default_value_t = 1800)]
+    pub session_idle_secs: u64,
+
+    /// Maximum number of sessions this replica holds; past it, new sessions
+    /// get `503` with `Retry-After` so the balancer or client tries later.
+    #[arg(long, env = "TETHER_MAX_SESSIONS", default_value_t = 100_000)]
+    pub max_sessions: usize,
+
+    /// Events kept per stream for resumption with `Last-Event-ID`.
+    #[arg(long, env = "TETHER_REPLAY_EVENTS", default_value_t = 64)]
+    pub replay_events: usize,
+
+    /// Finished request streams kept per session for a client that lost the
+    /// connection before reading the end of one.
+    #[arg(long, env = "TETHER_RETAINED_STREAMS", default_value_t = 16)]
+    pub retained_streams: usize,
+
+    /// Maximum body size of one POST, in bytes (`413` beyond).
+    #[arg(long, env = "TETHER_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Maximum server-to-client requests awaiting an answer, per session.
+    #[arg(long, env = "TETHER_MAX_PENDING_REQUESTS", default_value_t = 64)]
+    pub max_pending_requests: usize,
+
+    /// Seconds to wait for a client's answer to sampling, elicitation or
+    /// roots before giving up (and telling the client it was cancelled).
+    #[arg(
+        long,
+        env = "TETHER_CLIENT_REQUEST_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    pub client_request_timeout_secs: u64,
+
+    /// Origins allowed to call the server (comma separated, `*` for any).
+    /// Requests without `Origin` (non-browser clients) are always allowed.
+    /// Default: loopback origins when listening on loopback, none otherwise.
+    #[arg(long, env = "TETHER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Host header values allowed (comma separated, `*` for any; a name
+    /// without a port allows every port). Default: loopback names when
+    /// listening on loopback (DNS-rebinding protection), any otherwise.
+    #[arg(long, env = "TETHER_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Items per page of `tools/list`, `resources/list` and `prompts/list`.
+    #[arg(long, env = "TETHER_PAGE_SIZE", default_value_t = 100)]
+    pub page_size: usize,
+
+    /// Seconds a draining replica waits for in-flight requests before it
+    /// exits.
+    #[arg(long, env = "TETHER_DRAIN_SECS", default_value_t = 30)]
+    pub drain_secs: u64,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "TETHER_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["tether-server"])
+    }
+}
+
+impl Config {
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs.max(1))
+    }
+
+    pub fn sse_retry(&self) -> Duration {
+        Duration::from_millis(self.sse_retry_ms)
+    }
+
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_secs)
+    }
+
+    pub fn client_request_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_request_timeout_secs)
+    }
+
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_secs)
+    }
+
+    /// A config for tests and embedding: loopback, an ephemeral port.
+    pub fn local() -> Self {
+        let mut c = Config::default();
+        c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        c
+    }
+}

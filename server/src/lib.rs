@@ -1,0 +1,140 @@
+//! # tether-server
+//!
+//! A runtime for **stateful MCP servers that run as several replicas behind
+//! a load balancer**. Each replica keeps its sessions, SSE streams and
+//! pending server-to-client requests in memory; the balancer pins every
+//! client to the replica that owns its session (by the route prefix of
+//! `Mcp-Session-Id`, or by the affinity cookie).
+//!
+//! ## Writing a server
+//!
+//! ```no_run
+//! use tether_server::{Config, Server, Tool, ToolResult, LogLevel};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Greet {
+//!     /// Who to greet.
+//!     name: String,
+//! }
+//!
+//! #[derive(Default, Clone)]
+//! struct Greeted(u64);
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = Server::new("greeter", "1.0.0").tool(
+//!     Tool::new("greet", |ctx, args: Greet| async move {
+//!         // Per-session state, progress and logs go to this client only.
+//!         let n = ctx.state(|g: &mut Greeted| { g.0 += 1; g.0 });
+//!         ctx.progress(1.0, Some(1.0), Some("greeted"));
+//!         ctx.log(LogLevel::Info, Some("greeter"), serde_json::json!({"count": n}));
+//!         Ok(ToolResult::text(format!("Hello, {} (#{n})", args.name)))
+//!     })
+//!     .description("Greets someone"),
+//! );
+//! tether_server::run(Config::default(), server).await
+//! # }
+//! ```
+//!
+//! A tool's [`Context`] can also ask the client to sample
+//! ([`Context::sample`]), elicit input ([`Context::elicit`]) or list its
+//! roots ([`Context::roots`]), each bounded by a timeout and cancelled with
+//! the request.
+//!
+//! ## The components
+//!
+//! - [`config`]: every knob of a replica, from flags or `TETHER_*`.
+//! - [`jsonrpc`]: the JSON-RPC 2.0 envelope and error codes.
+//! - [`protocol`]: MCP revisions, method names and typed results.
+//! - [`server`]: a [`Server`], what the replica offers: tools, resources,
+//!   templates, prompts.
+//! - [`handler`]: from a method to the feature that answers it; the typed
+//!   [`Tool`], [`Resource`], [`ResourceTemplate`] and [`Prompt`].
+//! - [`context`]: what a tool sees while serving a request.
+//! - [`session`]: one client's session, its streams (numbered events in
+//!   bounded replay buffers), its pending server-to-client requests, and the
+//!   [`Registry`](session::Registry) with its cap and idle reaper.
+//! - [`transport`]: the HTTP surface: Streamable HTTP on one endpoint, the
+//!   old HTTP+SSE transport, SSE framing, request guards.
+//! - [`affinity`]: route keys, session ids that carry them, the cookie.
+//! - [`replica`]: a running [`Replica`]: serve, reap, drain.
+//! - [`ops`]: `/healthz` and `/readyz`.
+//! - [`catalog`]: the bundled tools: conformance fixtures and a stateful demo.
+
+pub mod affinity;
+pub mod catalog;
+pub mod config;
+pub mod context;
+pub mod handler;
+pub mod jsonrpc;
+pub mod ops;
+pub mod protocol;
+pub mod replica;
+pub mod server;
+pub mod session;
+pub mod transport;
+
+pub use config::Config;
+pub use context::Context;
+pub use handler::prompts::Prompt;
+pub use handler::resources::{Resource, ResourceTemplate};
+pub use handler::tools::{NoArgs, Tool, ToolError};
+pub use protocol::{
+    Content, LogLevel, PromptArgument, PromptMessage, PromptResult, ResourceContents, ToolResult,
+};
+pub use replica::Replica;
+pub use server::Server;
+
+use std::sync::Arc;
+
+/// Binds the configured address and serves `server` until SIGINT or
+/// SIGTERM, then drains.
+pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let replica = Replica::new(config, server);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        replica = replica.route(),
+        path = %replica.config.path,
+        "listening"
+    );
+    replica.serve(listener, shutdown_signal()).await
+}
+
+/// Starts a replica on an already bound listener in the background (tests,
+/// embedding); returns it and the task serving it.
+pub fn spawn(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    server: Server,
+) -> (Arc<Replica>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let replica = Replica::new(config, server);
+    let stop = replica.shutdown_token().clone();
+    let task = tokio::spawn(
+        replica
+            .clone()
+            .serve(listener, async move { stop.cancelled().await }),
+    );
+    (replica, task)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

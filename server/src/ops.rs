@@ -1,0 +1,47 @@
+//! Operations endpoints: liveness and readiness for balancers and
+//! orchestrators.
+
+use crate::replica::Replica;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<Replica>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// Alive: the process answers.
+async fn healthz(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
+    axum::Json(json!({"status": "ok", "replica": replica.route()}))
+}
+
+/// Ready for new sessions: not draining and below the session cap.
+async fn readyz(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
+    let full = replica.sessions.len() >= replica.config.max_sessions;
+    let status = if replica.is_draining() {
+        "draining"
+    } else if full {
+        "full"
+    } else {
+        "ready"
+    };
+    let code = if status == "ready" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        axum::Json(json!({
+            "status": status,
+            "replica": replica.route(),
+            "sessions": replica.sessions.len(),
+        })),
+    )
+}

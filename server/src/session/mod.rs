@@ -1,0 +1,338 @@
+//! A session: what one client negotiated and everything the replica keeps
+//! for it, in memory. Dropping the last `Arc<Session>` frees all of it.
+
+pub mod outbound;
+pub mod registry;
+pub mod stream;
+
+pub use outbound::ClientRequestError;
+pub use registry::Registry;
+pub use stream::Stream;
+
+use crate::jsonrpc::RequestId;
+use crate::protocol::{LogLevel, ProtocolVersion};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio_util::sync::CancellationToken;
+
+/// Bounds that every session of a replica shares.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub replay_events: usize,
+    pub retained_streams: usize,
+    pub max_pending_requests: usize,
+}
+
+/// What the client said about itself in `initialize`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub capabilities: Value,
+    pub info: Value,
+}
+
+impl ClientInfo {
+    /// Whether the client declared `capability` (e.g. `"sampling"`), or a
+    /// sub-capability such as `("elicitation", "url")`.
+    pub fn supports(&self, capability: &str) -> bool {
+        self.capabilities
+            .get(capability)
+            .is_some_and(|v| !v.is_null())
+    }
+}
+
+/// Log level meaning "the client never set one": everything is sent.
+const LEVEL_UNSET: u8 = u8::MAX;
+
+pub struct Session {
+    pub id: Arc<str>,
+    /// Set by `initialize`; the old HTTP+SSE transport creates its session
+    /// (on `GET /sse`) before the client has said anything.
+    negotiated: OnceLock<(ProtocolVersion, ClientInfo)>,
+    /// Whether this session uses the old HTTP+SSE transport, where every
+    /// message goes on the one GET stream.
+    pub legacy: bool,
+    limits: Arc<SessionLimits>,
+    initialized: AtomicBool,
+    log_level: AtomicU8,
+    subscriptions: Mutex<HashSet<String>>,
+    state: Mutex<http::Extensions>,
+    streams: Mutex<Streams>,
+    next_stream: AtomicU32,
+    pub(crate) outbound: outbound::Outbound,
+    in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// Milliseconds since the registry's epoch at the last request.
+    last_seen: AtomicU64,
+    /// Open HTTP connections (SSE streams and requests in progress); a
+    /// session with any is not idle.
+    connections: AtomicUsize,
+    closed: CancellationToken,
+}
+
+#[derive(Default)]
+struct Streams {
+    standalone: Option<Arc<Stream>>,
+    requests: HashMap<u32, Arc<Stream>>,
+    /// Finished request streams in the order they finished, for retention.
+    finished: VecDeque<u32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Session {
+    pub(crate) fn new(id: Arc<str>, legacy: bool, limits: Arc<SessionLimits>, now_ms: u64) -> Self {
+        Session {
+            id,
+            negotiated: OnceLock::new(),
+            legacy,
+            limits,
+            initialized: AtomicBool::new(false),
+            log_level: AtomicU8::new(LEVEL_UNSET),
+            subscriptions: Mutex::default(),
+            state: Mutex::default(),
+            streams: Mutex::default(),
+            next_stream: AtomicU32::new(1),
+            outbound: outbound::Outbound::default(),
+            in_flight: Mutex::default(),
+            last_seen: AtomicU64::new(now_ms),
+            connections: AtomicUsize::new(0),
+            closed: CancellationToken::new(),
+        }
+    }
+
+    /// Records what `initialize` negotiated; false if it already happened.
+    pub fn negotiate(&self, version: ProtocolVersion, client: ClientInfo) -> bool {
+        self.negotiated.set((version, client)).is_ok()
+    }
+
+    /// Whether `initialize` has been answered.
+    pub fn is_negotiated(&self) -> bool {
+        self.negotiated.get().is_some()
+    }
+
+    /// The negotiated revision (the oldest Streamable HTTP one until then).
+    pub fn version(&self) -> ProtocolVersion {
+        self.negotiated
+            .get()
+            .map_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER, |(v, _)| *v)
+    }
+
+    /// What the client declared in `initialize`.
+    pub fn client(&self) -> &ClientInfo {
+        static NOTHING: OnceLock<ClientInfo> = OnceLock::new();
+        match self.negotiated.get() {
+            Some((_, c)) => c,
+            None => NOTHING.get_or_init(ClientInfo::default),
+        }
+    }
+
+    pub fn limits(&self) -> &SessionLimits {
+        &self.limits
+    }
+
+    pub fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.initialized.load(Ordering::Relaxed)
+    }
+
+    /// Sets the minimum level of `notifications/message` sent to the client.
+    pub fn set_log_level(&self, level: LogLevel) {
+        self.log_level.store(level as u8, Ordering::Relaxed);
+    }
+
+    /// Whether a log message of `level` should reach the client.
+    pub fn logs(&self, level: LogLevel) -> bool {
+        let min = self.log_level.load(Ordering::Relaxed);
+        min == LEVEL_UNSET || level as u8 >= min
+    }
+
+    pub fn subscribe(&self, uri: &str) {
+        lock(&self.subscriptions).insert(uri.to_owned());
+    }
+
+    pub fn unsubscribe(&self, uri: &str) {
+        lock(&self.subscriptions).remove(uri);
+    }
+
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
+
+    /// Runs `f` on this session's state of type `T`, created with `Default`
+    /// on first use. Tools keep per-session data here.
+    pub fn with_state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R
+    where
+        T: Default + Clone + Send + Sync + 'static,
+    {
+        let mut ext = lock(&self.state);
+        if ext.get::<T>().is_none() {
+            ext.insert(T::default());
+        }
+        // Just inserted above when missing.
+        f(ext
+            .get_mut::<T>()
+            .expect("state of this type was just inserted"))
+    }
+
+    /// The standalone stream (GET), created on first use.
+    pub fn standalone(&self) -> Arc<Stream> {
+        let mut streams = lock(&self.streams);
+        streams
+            .standalone
+            .get_or_insert_with(|| Arc::new(Stream::standalone(self.limits.replay_events)))
+            .clone()
+    }
+
+    /// Opens a stream for a POST that carries `owed` requests.
+    pub fn open_request_stream(&self, owed: usize) -> Arc<Stream> {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(Stream::for_requests(id, owed, self.limits.replay_events));
+        lock(&self.streams).requests.insert(id, stream.clone());
+        stream
+    }
+
+    /// Looks up a stream by id, for resumption.
+    pub fn stream(&self, id: u32) -> Option<Arc<Stream>> {
+        let streams = lock(&self.streams);
+        if id == stream::STANDALONE {
+            streams.standalone.clone()
+        } else {
+            streams.requests.get(&id).cloned()
+        }
+    }
+
+    /// Called when a connection stops reading a request stream. A stream
+    /// delivered to its end is dropped; one that finished while nobody read
+    /// it is retained (up to a bound) so that the client can resume it.
+    pub fn release_request_stream(&self, stream: &Stream, delivered_to_end: bool) {
+        if stream.id == stream::STANDALONE || !stream.is_finished() {
+            return;
+        }
+        let mut streams = lock(&self.streams);
+        if delivered_to_end {
+            streams.requests.remove(&stream.id);
+            streams.finished.retain(|id| *id != stream.id);
+            return;
+        }
+        if !streams.finished.contains(&stream.id) {
+            streams.finished.push_back(stream.id);
+        }
+        while streams.finished.len() > self.limits.retained_streams {
+            if let Some(old) = streams.finished.pop_front() {
+                streams.requests.remove(&old);
+            }
+        }
+    }
+
+    /// Number of streams this session holds (for tests and metrics).
+    pub fn stream_count(&self) -> usize {
+        let s = lock(&self.streams);
+        s.requests.len() + usize::from(s.standalone.is_some())
+    }
+
+    /// Registers a request being served, so `notifications/cancelled` can
+    /// reach it. Returns `None` when a request with this id is already in
+    /// flight (ids must be unique within a session).
+    pub fn begin_request(&self, id: &RequestId) -> Option<CancellationToken> {
+        let mut map = lock(&self.in_flight);
+        if map.contains_key(id) {
+            return None;
+        }
+        let token = self.closed.child_token();
+        map.insert(id.clone(), token.clone());
+        Some(token)
+    }
+
+    pub fn end_request(&self, id: &RequestId) {
+        lock(&self.in_flight).remove(id);
+    }
+
+    /// Cancels an in-flight request on the client's behalf.
+    pub fn cancel_request(&self, id: &RequestId) -> bool {
+        match lock(&self.in_flight).get(id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        lock(&self.in_flight).len()
+    }
+
+    /// Records activity at `now_ms`.
+    pub fn touch(&self, now_ms: u64) {
+        self.last_seen.store(now_ms, Ordering::Relaxed);
+    }
+
+    pub fn last_seen_ms(&self) -> u64 {
+        self.last_seen.load(Ordering::Relaxed)
+    }
+
+    /// Counts an open connection until the guard drops.
+    pub fn connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard {
+            session: self.clone(),
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Ends the session: every stream closes, every pending server request
+    /// fails, every in-flight tool is cancelled.
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.outbound.clear();
+        let streams = std::mem::take(&mut *lock(&self.streams));
+        if let Some(s) = streams.standalone {
+            s.close();
+        }
+        for s in streams.requests.values() {
+            s.close();
+        }
+        lock(&self.in_flight).clear();
+        lock(&self.subscriptions).clear();
+        *lock(&self.state) = http::Extensions::new();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// A token cancelled when the session ends.
+    pub fn closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("version", &self.version())
+            .field("legacy", &self.legacy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps a session counted as busy while a connection is open.
+pub struct ConnectionGuard {
+    session: Arc<Session>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.session.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,161 @@
+//! All sessions of this replica: creation under a cap, lookup, removal, and
+//! the reaper that expires idle ones.
+
+use crate::affinity;
+use crate::session::{Session, SessionLimits};
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The replica holds as many sessions as it may.
+#[derive(Debug, thiserror::Error)]
+#[error("this replica holds its maximum of {0} sessions")]
+pub struct Full(pub usize);
+
+pub struct Registry {
+    sessions: DashMap<Arc<str>, Arc<Session>>,
+    /// Reserved slots: incremented before insertion so that concurrent
+    /// initializes cannot overshoot the cap.
+    count: AtomicUsize,
+    max: usize,
+    route: String,
+    limits: Arc<SessionLimits>,
+    epoch: Instant,
+}
+
+impl Registry {
+    pub fn new(route: String, max: usize, limits: SessionLimits) -> Self {
+        Registry {
+            sessions: DashMap::new(),
+            count: AtomicUsize::new(0),
+            max,
+            route,
+            limits: Arc::new(limits),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// This replica's route key.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    /// Milliseconds since the registry started: a cheap clock for idleness.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Creates a session (not yet negotiated) under the cap.
+    pub fn create(&self, legacy: bool) -> Result<Arc<Session>, Full> {
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full(self.max));
+        }
+        let id: Arc<str> = Arc::from(affinity::mint_session_id(&self.route));
+        let session = Arc::new(Session::new(
+            id.clone(),
+            legacy,
+            self.limits.clone(),
+            self.now_ms(),
+        ));
+        self.sessions.insert(id, session.clone());
+        Ok(session)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.get(id).map(|s| s.value().clone())
+    }
+
+    /// Removes and closes a session; returns it if it existed.
+    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        let (_, session) = self.sessions.remove(id)?;
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        session.close();
+        Some(session)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Every session, for broadcasting notifications.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.sessions.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// Expires sessions with no open connection and no request for `idle`.
+    /// Returns how many were removed.
+    pub fn reap(&self, idle: Duration) -> usize {
+        let now = self.now_ms();
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let expired: Vec<Arc<str>> = self
+            .sessions
+            .iter()
+            .filter(|e| {
+                let s = e.value();
+                s.open_connections() == 0 && now.saturating_sub(s.last_seen_ms()) >= idle_ms
+            })
+            .map(|e| e.key().clone())
+            .collect();
+        let mut removed = 0;
+        for id in expired {
+            if self.remove(&id).is_some() {
+                tracing::info!(session = %id, "session expired");
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Closes and removes every session (shutdown).
+    pub fn clear(&self) {
+        let ids: Vec<Arc<str>> = self.sessions.iter().map(|e| e.key().clone()).collect();
+        for id in ids {
+            self.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(max: usize) -> Registry {
+        Registry::new(
+            "r1".into(),
+            max,
+            SessionLimits {
+                replay_events: 8,
+                retained_streams: 2,
+                max_pending_requests: 4,
+            },
+        )
+    }
+
+    #[test]
+    fn the_cap_holds_and_frees_on_removal() {
+        let r = registry(2);
+        let a = r.create(false).unwrap();
+        r.create(false).unwrap();
+        assert!(r.create(false).is_err());
+        assert!(r.remove(&a.id).is_some());
+        assert!(a.is_closed());
+        assert!(r.create(false).is_ok());
+    }
+
+    #[test]
+    fn idle_sessions_expire_but_connected_ones_stay() {
+        let r = registry(10);
+        let idle = r.create(false).unwrap();
+        let busy = r.create(false).unwrap();
+        let _conn = busy.connection();
+        assert_eq!(r.reap(Duration::ZERO), 1);
+        assert!(r.get(&idle.id).is_none());
+        assert!(r.get(&busy.id).is_some());
+    }
+}

@@ -1,0 +1,336 @@
+//! A logical SSE stream of a session, which outlives the HTTP connections
+//! that carry it.
+//!
+//! Every message sent on a stream is numbered and kept in a bounded replay
+//! buffer; a connection reads the buffer from a cursor. Live delivery and
+//! resumption with `Last-Event-ID` are therefore one code path: a new
+//! connection simply starts from the cursor the client names. Event ids are
+//! `<stream>-<seq>`, so they say which stream they belong to and are unique
+//! within the session.
+//!
+//! A request stream (opened by a POST) finishes once every response it owes
+//! has been sent; the session's standalone stream (GET) lives as long as the
+//! session.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// The id of the session's standalone (GET) stream.
+pub const STANDALONE: u32 = 0;
+
+/// One message on a stream.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Position in the stream, from 1.
+    pub seq: u64,
+    /// The serialized JSON-RPC message.
+    pub data: Arc<str>,
+    /// Whether this is a response (JSON mode answers a POST without SSE when
+    /// responses are all there is).
+    pub is_response: bool,
+}
+
+/// What a connection reading a stream gets next.
+#[derive(Debug)]
+pub enum Next {
+    Event(Event),
+    /// The stream finished, or its session ended: close the connection.
+    End,
+    /// A newer connection took this stream over.
+    Superseded,
+}
+
+#[derive(Debug)]
+pub struct Stream {
+    pub id: u32,
+    inner: Mutex<Inner>,
+    notify: Notify,
+}
+
+#[derive(Debug)]
+struct Inner {
+    events: VecDeque<Event>,
+    next_seq: u64,
+    capacity: usize,
+    /// Responses still owed on a request stream; `None` for the standalone
+    /// stream, which never finishes on its own.
+    owed: Option<usize>,
+    finished: bool,
+    /// Bumped by each connection that attaches; an older reader notices and
+    /// steps aside, so a reconnecting client never waits for the server to
+    /// notice that its previous connection died.
+    generation: u64,
+    attached: bool,
+    /// The highest seq any connection has written out: where a fresh GET
+    /// (without `Last-Event-ID`) starts, so messages queued while no stream
+    /// was open still arrive, and nothing arrives twice.
+    delivered: u64,
+}
+
+impl Stream {
+    /// A stream for a POST that carries `owed` requests.
+    pub fn for_requests(id: u32, owed: usize, capacity: usize) -> Self {
+        Self::new(id, Some(owed), capacity)
+    }
+
+    /// The standalone stream of a session.
+    pub fn standalone(capacity: usize) -> Self {
+        Self::new(STANDALONE, None, capacity)
+    }
+
+    fn new(id: u32, owed: Option<usize>, capacity: usize) -> Self {
+        Stream {
+            id,
+            inner: Mutex::new(Inner {
+                events: VecDeque::new(),
+                next_seq: 1,
+                capacity: capacity.max(1),
+                owed,
+                finished: owed == Some(0),
+                generation: 0,
+                attached: false,
+                delivered: 0,
+            }),
+            notify: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the buffer in a state
+        // worse than "some events missing", so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a message; returns false when the stream has already
+    /// finished (the message is then dropped, as nobody will read it).
+    pub fn push(&self, data: Arc<str>, is_response: bool) -> bool {
+        {
+            let mut inner = self.lock();
+            if inner.finished {
+                return false;
+            }
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            if inner.events.len() == inner.capacity {
+                inner.events.pop_front();
+            }
+            inner.events.push_back(Event {
+                seq,
+                data,
+                is_response,
+            });
+            if is_response && let Some(owed) = inner.owed.as_mut() {
+                *owed = owed.saturating_sub(1);
+                if *owed == 0 {
+                    inner.finished = true;
+                }
+            }
+        }
+        self.notify.notify_waiters();
+        true
+    }
+
+    /// Settles one owed response without sending it (a cancelled request
+    /// gets no response, per the spec).
+    pub fn forgo_response(&self) {
+        {
+            let mut inner = self.lock();
+            if let Some(owed) = inner.owed.as_mut() {
+                *owed = owed.saturating_sub(1);
+                if *owed == 0 {
+                    inner.finished = true;
+                }
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Ends the stream for every reader (session ended or server draining).
+    pub fn close(&self) {
+        self.lock().finished = true;
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// Whether `seq` is still in (or after) the replay buffer, i.e. whether
+    /// a client resuming after `seq` misses nothing.
+    pub fn can_resume_after(&self, seq: u64) -> bool {
+        let inner = self.lock();
+        if seq >= inner.next_seq {
+            return false;
+        }
+        match inner.events.front() {
+            Some(first) => first.seq <= seq + 1,
+            None => true,
+        }
+    }
+
+    /// Attaches a new connection, superseding any earlier one; returns the
+    /// generation the connection must present when reading.
+    pub fn attach(&self) -> u64 {
+        let generation = {
+            let mut inner = self.lock();
+            inner.generation += 1;
+            inner.attached = true;
+            inner.generation
+        };
+        self.notify.notify_waiters();
+        generation
+    }
+
+    /// Detaches the connection of `generation` if it is still the current
+    /// one.
+    pub fn detach(&self, generation: u64) {
+        let mut inner = self.lock();
+        if inner.generation == generation {
+            inner.attached = false;
+        }
+    }
+
+    /// Records that a connection wrote out the event `seq`.
+    pub fn mark_delivered(&self, seq: u64) {
+        let mut inner = self.lock();
+        inner.delivered = inner.delivered.max(seq);
+    }
+
+    /// Where a fresh reader starts.
+    pub fn delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+
+    pub fn is_attached(&self) -> bool {
+        self.lock().attached
+    }
+
+    /// Waits for the first event after `cursor`.
+    pub async fn next_after(&self, cursor: u64, generation: u64) -> Next {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(next) = self.poll_after(cursor, generation) {
+                return next;
+            }
+            notified.await;
+        }
+    }
+
+    fn poll_after(&self, cursor: u64, generation: u64) -> Option<Next> {
+        let inner = self.lock();
+        if inner.generation != generation {
+            return Some(Next::Superseded);
+        }
+        // Events are in ascending order; the first past the cursor is next.
+        // If the buffer dropped some the reader has not seen, it skips the
+        // gap: the buffer's bound is the documented price of a slow reader.
+        if let Some(ev) = inner.events.iter().find(|e| e.seq > cursor) {
+            return Some(Next::Event(ev.clone()));
+        }
+        inner.finished.then_some(Next::End)
+    }
+
+    /// The events so far, if the stream has finished and carries only
+    /// responses: what JSON mode answers with. `Err(())` once a non-response
+    /// message shows up, which forces SSE.
+    pub fn responses_if_only(&self) -> Result<Option<Vec<Arc<str>>>, ()> {
+        let inner = self.lock();
+        if inner.events.iter().any(|e| !e.is_response) {
+            return Err(());
+        }
+        if !inner.finished {
+            return Ok(None);
+        }
+        Ok(Some(inner.events.iter().map(|e| e.data.clone()).collect()))
+    }
+
+    /// Like [`Stream::responses_if_only`], but waits for the outcome.
+    pub async fn wait_json_outcome(&self) -> Result<Vec<Arc<str>>, ()> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(all) = self.responses_if_only()? {
+                return Ok(all);
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Formats an event id.
+pub fn event_id(stream: u32, seq: u64) -> String {
+    format!("{stream}-{seq}")
+}
+
+/// Parses an event id into (stream, seq).
+pub fn parse_event_id(id: &str) -> Option<(u32, u64)> {
+    let (stream, seq) = id.trim().split_once('-')?;
+    Some((stream.parse().ok()?, seq.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    #[tokio::test]
+    async fn a_reader_sees_events_in_order_then_the_end() {
+        let s = Stream::for_requests(3, 1, 8);
+        let g = s.attach();
+        s.push(data("progress"), false);
+        s.push(data("result"), true);
+        let Next::Event(a) = s.next_after(0, g).await else {
+            panic!()
+        };
+        let Next::Event(b) = s.next_after(a.seq, g).await else {
+            panic!()
+        };
+        assert_eq!((&*a.data, &*b.data), ("progress", "result"));
+        assert!(matches!(s.next_after(b.seq, g).await, Next::End));
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_supersedes_the_old_one() {
+        let s = Stream::standalone(8);
+        let old = s.attach();
+        let new = s.attach();
+        assert!(matches!(s.next_after(0, old).await, Next::Superseded));
+        s.push(data("x"), false);
+        assert!(matches!(s.next_after(0, new).await, Next::Event(_)));
+    }
+
+    #[test]
+    fn the_replay_buffer_is_bounded() {
+        let s = Stream::standalone(2);
+        for i in 0..5 {
+            s.push(data(&i.to_string()), false);
+        }
+        assert!(!s.can_resume_after(1));
+        assert!(s.can_resume_after(3));
+        assert!(!s.can_resume_after(99));
+    }
+
+    #[test]
+    fn json_mode_outcome() {
+        let s = Stream::for_requests(1, 1, 8);
+        assert_eq!(s.responses_if_only(), Ok(None));
+        s.push(data("r"), true);
+        assert_eq!(s.responses_if_only(), Ok(Some(vec![data("r")])));
+        let t = Stream::for_requests(2, 1, 8);
+        t.push(data("log"), false);
+        assert_eq!(t.responses_if_only(), Err(()));
+    }
+
+    #[test]
+    fn event_ids_round_trip() {
+        assert_eq!(parse_event_id(&event_id(7, 42)), Some((7, 42)));
+        assert_eq!(parse_event_id("nope"), None);
+    }
+}

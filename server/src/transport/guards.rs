@@ -1,0 +1,272 @@
+//! Request guards shared by the HTTP handlers: DNS-rebinding protection
+//! (Origin and Host), content negotiation (Accept, Content-Type), the
+//! session header and the protocol version header.
+
+use crate::protocol::ProtocolVersion;
+use crate::replica::Replica;
+use crate::transport::error::HttpError;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::jsonrpc::ErrorObject;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
+/// Origin and Host allow-lists, resolved once from the config.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    origins: Option<Vec<String>>,
+    hosts: Option<Vec<String>>,
+}
+
+impl Allowed {
+    /// Explicit lists win; otherwise a replica on loopback accepts only
+    /// loopback names (a browser page elsewhere cannot reach it through DNS
+    /// rebinding), and a replica on a public address checks no Host (it
+    /// cannot know the names it is reached by) and accepts no browser
+    /// Origin.
+    pub fn from_config(listen: SocketAddr, origins: &[String], hosts: &[String]) -> Self {
+        let loopback = listen.ip().is_loopback();
+        let list = |v: &[String]| -> Option<Vec<String>> {
+            if v.iter().any(|s| s == "*") {
+                None
+            } else {
+                Some(v.iter().map(|s| s.trim().to_ascii_lowercase()).collect())
+            }
+        };
+        let local_names = || {
+            ["localhost", "127.0.0.1", "[::1]"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        };
+        let origins = if !origins.is_empty() {
+            list(origins)
+        } else if loopback {
+            Some(
+                local_names()
+                    .into_iter()
+                    .flat_map(|h| [format!("http://{h}"), format!("https://{h}")])
+                    .collect(),
+            )
+        } else {
+            Some(Vec::new())
+        };
+        let hosts = if !hosts.is_empty() {
+            list(hosts)
+        } else if loopback {
+            Some(local_names())
+        } else {
+            None
+        };
+        Allowed { origins, hosts }
+    }
+
+    fn origin_ok(&self, origin: &str) -> bool {
+        let Some(allowed) = &self.origins else {
+            return true;
+        };
+        let origin = origin.to_ascii_lowercase();
+        allowed
+            .iter()
+            .any(|a| *a == origin || strip_port(&origin) == a.as_str())
+    }
+
+    fn host_ok(&self, host: &str) -> bool {
+        let Some(allowed) = &self.hosts else {
+            return true;
+        };
+        let host = host.to_ascii_lowercase();
+        allowed
+            .iter()
+            .any(|a| *a == host || strip_port(&host) == a.as_str())
+    }
+}
+
+/// `http://localhost:3000` -> `http://localhost`; `[::1]:80` -> `[::1]`.
+fn strip_port(s: &str) -> &str {
+    match s.rfind(':') {
+        Some(i) if s[i + 1..].chars().all(|c| c.is_ascii_digit()) && !s[i + 1..].is_empty() => {
+            &s[..i]
+        }
+        _ => s,
+    }
+}
+
+/// Middleware: `403` for a Host or Origin outside the allow-lists.
+pub async fn check_origin_and_host(
+    State(replica): State<Arc<Replica>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let allowed = &replica.allowed;
+    if let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        && !allowed.host_ok(host)
+    {
+        tracing::warn!(host, "refused Host");
+        return forbidden("Host not allowed").into_response();
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .map(|o| allowed.origin_ok(o))
+            .unwrap_or(false);
+        if !ok {
+            tracing::warn!(origin = ?origin, "refused Origin");
+            return forbidden("Origin not allowed").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn forbidden(msg: &str) -> HttpError {
+    HttpError::new(StatusCode::FORBIDDEN, ErrorObject::invalid_request(msg))
+}
+
+/// Whether the `Accept` header admits `mime` (wildcards count).
+pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
+    let (kind, _) = mime.split_once('/').unwrap_or((mime, ""));
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|range| {
+            range
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .any(|range| range == mime || range == "*/*" || range == format!("{kind}/*"))
+}
+
+/// POST must accept both JSON and SSE, as the spec requires of clients.
+pub fn require_post_accept(headers: &HeaderMap) -> Result<(), HttpError> {
+    if accepts(headers, "application/json") && accepts(headers, "text/event-stream") {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            ErrorObject::invalid_request(
+                "Not Acceptable: Accept must list application/json and text/event-stream",
+            ),
+        ))
+    }
+}
+
+pub fn require_sse_accept(headers: &HeaderMap) -> Result<(), HttpError> {
+    if accepts(headers, "text/event-stream") {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            ErrorObject::invalid_request("Not Acceptable: Accept must list text/event-stream"),
+        ))
+    }
+}
+
+/// `415` unless the body is declared as JSON.
+pub fn require_json_body(headers: &HeaderMap) -> Result<(), HttpError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorObject::invalid_request(
+                "Unsupported Media Type: Content-Type must be application/json",
+            ),
+        ))
+    }
+}
+
+/// The `Mcp-Session-Id` header, if present and readable.
+pub fn session_id(headers: &HeaderMap) -> Result<Option<&str>, HttpError> {
+    match headers.get(SESSION_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| HttpError::bad_request("Mcp-Session-Id must be visible ASCII")),
+    }
+}
+
+/// Validates `MCP-Protocol-Version`: `400` when it names a revision we do
+/// not speak over Streamable HTTP. Absent means 2025-03-26, per the spec.
+pub fn protocol_version(headers: &HeaderMap) -> Result<ProtocolVersion, HttpError> {
+    let Some(v) = headers.get(VERSION_HEADER) else {
+        return Ok(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+    };
+    v.to_str()
+        .ok()
+        .and_then(ProtocolVersion::parse)
+        .filter(|v| *v >= ProtocolVersion::V2025_03_26)
+        .ok_or_else(|| {
+            let supported: Vec<&str> = ProtocolVersion::ALL
+                .iter()
+                .filter(|v| **v >= ProtocolVersion::V2025_03_26)
+                .map(|v| v.as_str())
+                .collect();
+            HttpError::bad_request(format!(
+                "Unsupported protocol version {:?}; supported: {}",
+                v,
+                supported.join(", ")
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn accept_understands_lists_parameters_and_wildcards() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json;q=0.9, text/event-stream"),
+        );
+        assert!(require_post_accept(&h).is_ok());
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(require_post_accept(&h).is_err());
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(require_post_accept(&h).is_ok());
+    }
+
+    #[test]
+    fn loopback_defaults_refuse_foreign_origins_and_hosts() {
+        let a = Allowed::from_config("127.0.0.1:8080".parse().unwrap(), &[], &[]);
+        assert!(a.origin_ok("http://localhost:5173"));
+        assert!(!a.origin_ok("http://evil.example"));
+        assert!(a.host_ok("127.0.0.1:8080"));
+        assert!(a.host_ok("[::1]:8080"));
+        assert!(!a.host_ok("evil.example:8080"));
+        let public = Allowed::from_config("0.0.0.0:8080".parse().unwrap(), &[], &[]);
+        assert!(public.host_ok("mcp.example.com"));
+        assert!(!public.origin_ok("http://localhost:3000"));
+        let any = Allowed::from_config("0.0.0.0:8080".parse().unwrap(), &["*".into()], &[]);
+        assert!(any.origin_ok("https://app.example"));
+    }
+}

@@ -1,0 +1,109 @@
+//! What happens to each message a client sends, whatever the transport:
+//! responses settle the server's pending requests, notifications update the
+//! session, and requests run as tasks whose output goes to a sink stream.
+
+use crate::context::Context;
+use crate::handler;
+use crate::jsonrpc::{self, ErrorObject, Message, Notification, Request, Response};
+use crate::protocol::methods;
+use crate::replica::Replica;
+use crate::session::{Session, Stream};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Handles a client's response to a server-to-client request.
+pub fn response(session: &Session, r: Response) {
+    let Some(id) = r.id else {
+        tracing::debug!(session = %session.id, "client sent an error without an id");
+        return;
+    };
+    if !session.outbound.answer(&id, r.outcome) {
+        tracing::debug!(session = %session.id, %id, "response to no pending request");
+    }
+}
+
+/// Handles a client notification.
+pub fn notification(session: &Session, n: Notification) {
+    match n.method.as_str() {
+        methods::NOTIFY_INITIALIZED => session.mark_initialized(),
+        methods::NOTIFY_CANCELLED => {
+            let id = n
+                .params
+                .as_ref()
+                .and_then(|p| p.get("requestId"))
+                .and_then(jsonrpc::RequestId::from_value);
+            if let Some(id) = id
+                && session.cancel_request(&id)
+            {
+                tracing::debug!(session = %session.id, %id, "request cancelled by the client");
+            }
+        }
+        // Progress of our requests and roots changes need no action here;
+        // unknown notifications are ignored, as JSON-RPC prescribes.
+        _ => {}
+    }
+}
+
+/// Starts serving a request; its response (or error) is pushed on `sink`.
+/// A request whose id is already in flight is answered with an error at
+/// once, since ids must be unique within a session.
+pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream>, req: Request) {
+    let Some(cancel) = session.begin_request(&req.id) else {
+        let err = ErrorObject::invalid_request(format!("request id {} is already in use", req.id));
+        sink.push(
+            Arc::from(jsonrpc::error(Some(&req.id), &err).to_string()),
+            true,
+        );
+        return;
+    };
+    let params = req.params.unwrap_or(Value::Null);
+    let progress_token = params
+        .get("_meta")
+        .and_then(|m| m.get("progressToken"))
+        .cloned();
+    let ctx = Context {
+        replica: replica.clone(),
+        session: session.clone(),
+        sink: sink.clone(),
+        request_id: req.id.clone(),
+        progress_token,
+        cancel: cancel.clone(),
+    };
+    let session = session.clone();
+    let sink = sink.clone();
+    let method = req.method;
+    let id = req.id;
+    let span = tracing::info_span!("request", session = %session.id, %method, %id);
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            // A running request keeps its session from expiring.
+            let _busy = session.connection();
+            let outcome = tokio::select! {
+                r = handler::dispatch(ctx, &method, params) => Some(r),
+                () = cancel.cancelled() => None,
+            };
+            session.end_request(&id);
+            match outcome {
+                Some(outcome) => {
+                    if let Err(e) = &outcome {
+                        tracing::debug!(code = e.code, message = %e.message, "request failed");
+                    }
+                    let msg = jsonrpc::response(&id, outcome);
+                    sink.push(Arc::from(msg.to_string()), true);
+                }
+                // The spec: a cancelled request gets no response.
+                None => sink.forgo_response(),
+            }
+        },
+        span,
+    ));
+}
+
+/// Routes one classified message.
+pub fn message(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream>, m: Message) {
+    match m {
+        Message::Request(r) => request(replica, session, sink, r),
+        Message::Notification(n) => notification(session, n),
+        Message::Response(r) => response(session, r),
+    }
+}

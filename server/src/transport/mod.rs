@@ -1,0 +1,43 @@
+//! The HTTP surface of a replica: the Streamable HTTP endpoint, the old
+//! HTTP+SSE transport, health endpoints, and the layers around them.
+
+pub mod error;
+pub mod guards;
+pub mod inbound;
+pub mod legacy;
+pub mod sse;
+pub mod streamable;
+
+use crate::ops;
+use crate::replica::Replica;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// Builds the router of a replica.
+pub fn router(replica: Arc<Replica>) -> Router {
+    let path = replica.config.path.clone();
+    let limit = replica.config.max_body_bytes;
+    let mcp = Router::new()
+        .route(
+            &path,
+            post(streamable::post)
+                .get(streamable::get)
+                .delete(streamable::delete),
+        )
+        .route(legacy::SSE_PATH, get(legacy::open))
+        .route(legacy::MESSAGES_PATH, post(legacy::post))
+        .layer(axum::middleware::from_fn_with_state(
+            replica.clone(),
+            guards::check_origin_and_host,
+        ))
+        // Enforced by the body extractor, so the handler can answer `413`
+        // with a JSON-RPC error body.
+        .layer(axum::extract::DefaultBodyLimit::max(limit));
+    Router::new()
+        .merge(mcp)
+        .merge(ops::router())
+        .layer(TraceLayer::new_for_http())
+        .with_state(replica)
+}

@@ -1,0 +1,333 @@
+//! The Streamable HTTP transport (2025-03-26 and later) on one endpoint:
+//! POST carries client messages, GET opens the session's standalone stream
+//! (or resumes any stream with `Last-Event-ID`), DELETE ends the session.
+
+use crate::affinity;
+use crate::handler;
+use crate::jsonrpc::{self, ErrorObject, Message};
+use crate::protocol::methods;
+use crate::replica::Replica;
+use crate::session::Session;
+use crate::session::stream::{STANDALONE, parse_event_id};
+use crate::transport::error::HttpError;
+use crate::transport::guards::{self, SESSION_HEADER};
+use crate::transport::{inbound, sse};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub async fn post(
+    State(replica): State<Arc<Replica>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle_post(&replica, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Reads the body: `413` past the configured limit.
+pub fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, HttpError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorObject::invalid_request("the request body is too large"),
+            )
+        } else {
+            HttpError::bad_request(format!("cannot read the body: {rejection}"))
+        }
+    })
+}
+
+/// Parses the body as JSON: `400` with a parse error otherwise.
+pub fn parse_json(body: &[u8]) -> Result<Value, HttpError> {
+    serde_json::from_slice(body)
+        .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, ErrorObject::parse_error(e)))
+}
+
+async fn handle_post(
+    replica: &Arc<Replica>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    guards::require_post_accept(headers)?;
+    guards::require_json_body(headers)?;
+    let body = read_body(body)?;
+    let value = parse_json(&body)?;
+
+    if is_initialize(&value) {
+        return initialize(replica, value).await;
+    }
+
+    let session = find_session(replica, headers)?;
+    guards::protocol_version(headers)?;
+    let (batch, values) = match value {
+        Value::Array(items) => {
+            if !session.version().allows_batches() {
+                return Err(HttpError::bad_request(format!(
+                    "JSON-RPC batches are not supported in protocol version {}",
+                    session.version()
+                )));
+            }
+            if items.is_empty() {
+                return Err(HttpError::bad_request("an empty batch"));
+            }
+            (true, items)
+        }
+        single => (false, vec![single]),
+    };
+
+    // Classify everything first: a single invalid message is answered with
+    // 400 at once; in a batch, each invalid member gets its own error.
+    let mut requests = Vec::new();
+    let mut others = Vec::new();
+    let mut invalid = Vec::new();
+    for v in values {
+        match Message::from_value(v) {
+            Ok(Message::Request(r)) if r.method == methods::INITIALIZE => {
+                invalid.push(jsonrpc::error(
+                    Some(&r.id),
+                    &ErrorObject::invalid_request("initialize cannot be part of a batch"),
+                ))
+            }
+            Ok(Message::Request(r)) => requests.push(r),
+            Ok(m) => others.push(m),
+            Err(bad) if !batch => {
+                return Err(HttpError::new(StatusCode::BAD_REQUEST, bad.error).with_id(bad.id));
+            }
+            Err(bad) => invalid.push(jsonrpc::error(bad.id.as_ref(), &bad.error)),
+        }
+    }
+
+    session.touch(replica.sessions.now_ms());
+    let sink_owed = requests.len() + invalid.len();
+    if sink_owed == 0 {
+        let standalone = session.standalone();
+        for m in others {
+            inbound::message(replica, &session, &standalone, m);
+        }
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+
+    let stream = session.open_request_stream(sink_owed);
+    for m in others {
+        inbound::message(replica, &session, &stream, m);
+    }
+    for e in invalid {
+        stream.push(Arc::from(e.to_string()), true);
+    }
+    for r in requests {
+        inbound::request(replica, &session, &stream, r);
+    }
+    answer(replica, session, stream, batch, None).await
+}
+
+/// Answers a POST's requests from their stream: as JSON when configured
+/// and nothing but responses came, else as SSE.
+async fn answer(
+    replica: &Arc<Replica>,
+    session: Arc<Session>,
+    stream: Arc<crate::session::Stream>,
+    batch: bool,
+    extra_headers: Option<HeaderMap>,
+) -> Result<Response, HttpError> {
+    let mut response = None;
+    if replica.config.json_response
+        && let Ok(all) = stream.wait_json_outcome().await
+    {
+        session.release_request_stream(&stream, true);
+        let body = if batch {
+            format!("[{}]", all.join(","))
+        } else {
+            all.first().map(|s| s.to_string()).unwrap_or_default()
+        };
+        response = Some(
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+        );
+    }
+    let mut response = match response {
+        Some(r) => r,
+        None => {
+            let prime = session.version().primes_streams();
+            sse::respond(sse::Reading {
+                replica: replica.clone(),
+                session,
+                stream,
+                cursor: 0,
+                prime,
+                legacy: false,
+                preamble: None,
+                ends_on_drain: false,
+            })
+        }
+    };
+    if let Some(h) = extra_headers {
+        response.headers_mut().extend(h);
+    }
+    Ok(response)
+}
+
+fn is_initialize(v: &Value) -> bool {
+    v.get("method").and_then(Value::as_str) == Some(methods::INITIALIZE)
+}
+
+/// `initialize`: negotiates, creates the session, and answers with its id
+/// and the affinity cookie.
+async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, HttpError> {
+    let req = match Message::from_value(value) {
+        Ok(Message::Request(r)) => r,
+        Ok(_) => return Err(HttpError::bad_request("initialize must be a request")),
+        Err(bad) => {
+            return Err(HttpError::new(StatusCode::BAD_REQUEST, bad.error).with_id(bad.id));
+        }
+    };
+    if replica.is_draining() {
+        return Err(
+            HttpError::unavailable("this replica is draining; try again", 1).with_id(Some(req.id)),
+        );
+    }
+    let (version, client, result) = handler::initialize(replica, req.params.as_ref())
+        .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e).with_id(Some(req.id.clone())))?;
+    let session = replica.sessions.create(false).map_err(|full| {
+        tracing::warn!("{full}");
+        HttpError::unavailable(full.to_string(), 5).with_id(Some(req.id.clone()))
+    })?;
+    session.negotiate(version, client);
+    session.touch(replica.sessions.now_ms());
+    tracing::info!(session = %session.id, %version, "session created");
+
+    let stream = session.open_request_stream(1);
+    stream.push(
+        Arc::from(jsonrpc::result(&req.id, result).to_string()),
+        true,
+    );
+
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&session.id) {
+        headers.insert(SESSION_HEADER, v);
+    }
+    let cookie = affinity::affinity_cookie(
+        &replica.config.cookie_name,
+        replica.route(),
+        replica.config.cookie_secure,
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    answer(replica, session, stream, false, Some(headers)).await
+}
+
+/// The session a request names: `400` without the header, `404` when it is
+/// unknown (ended, expired, or owned by another replica).
+fn find_session(replica: &Replica, headers: &HeaderMap) -> Result<Arc<Session>, HttpError> {
+    let id = guards::session_id(headers)?
+        .ok_or_else(|| HttpError::bad_request("Bad Request: Mcp-Session-Id header is required"))?;
+    match replica.sessions.get(id) {
+        Some(s) if !s.legacy => Ok(s),
+        Some(_) => Err(HttpError::bad_request(
+            "this session uses the HTTP+SSE transport (POST /messages)",
+        )),
+        None => {
+            match affinity::route_of(id) {
+                Some(route) if route != replica.route() => tracing::warn!(
+                    session = id,
+                    owner = route,
+                    "misrouted: this session belongs to another replica"
+                ),
+                _ => tracing::debug!(session = id, "unknown session"),
+            }
+            Err(HttpError::session_not_found())
+        }
+    }
+}
+
+pub async fn get(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Response {
+    match handle_get(&replica, &headers) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, HttpError> {
+    guards::require_sse_accept(headers)?;
+    let session = find_session(replica, headers)?;
+    guards::protocol_version(headers)?;
+    session.touch(replica.sessions.now_ms());
+    let last = headers
+        .get(guards::LAST_EVENT_ID)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(parse_event_id)
+                .ok_or_else(|| HttpError::bad_request("Last-Event-ID is not one of ours"))
+        })
+        .transpose()?;
+    let prime = session.version().primes_streams();
+    let (stream, cursor, prime) = match last {
+        Some((stream_id, seq)) => {
+            let stream = match session.stream(stream_id) {
+                Some(s) => s,
+                None if stream_id == STANDALONE => session.standalone(),
+                None => {
+                    // Delivered to its end already, or evicted: nothing
+                    // remains to replay, so the resumed stream ends at once.
+                    let gone = session.open_request_stream(0);
+                    return Ok(sse::respond(sse::Reading {
+                        replica: replica.clone(),
+                        session,
+                        stream: gone,
+                        cursor: 0,
+                        prime: false,
+                        legacy: false,
+                        preamble: None,
+                        ends_on_drain: false,
+                    }));
+                }
+            };
+            if !stream.can_resume_after(seq) {
+                tracing::warn!(session = %session.id, stream = stream_id, seq, "resuming past the replay buffer: events were lost");
+            }
+            (stream, seq, false)
+        }
+        None => {
+            let s = session.standalone();
+            let cursor = s.delivered();
+            (s, cursor, prime)
+        }
+    };
+    let ends_on_drain = stream.id == STANDALONE;
+    Ok(sse::respond(sse::Reading {
+        replica: replica.clone(),
+        session,
+        stream,
+        cursor,
+        prime,
+        legacy: false,
+        preamble: None,
+        ends_on_drain,
+    }))
+}
+
+pub async fn delete(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Response {
+    let result = (|| {
+        let session = find_session(&replica, &headers)?;
+        guards::protocol_version(&headers)?;
+        replica.sessions.remove(&session.id);
+        tracing::info!(session = %session.id, "session ended by the client");
+        Ok::<_, HttpError>(StatusCode::OK.into_response())
+    })();
+    result.unwrap_or_else(IntoResponse::into_response)
+}
