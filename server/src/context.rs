@@ -85,6 +85,14 @@ impl Context {
         self.sink.push(Arc::from(msg.to_string()), false);
     }
 
+    /// Closes the HTTP connection carrying this request's stream, without
+    /// ending the stream: a 2025-11-25 client reconnects with
+    /// `Last-Event-ID` and receives what follows (SSE polling). Useful for
+    /// long calls behind proxies that cut long responses.
+    pub fn close_stream(&self) {
+        self.sink.disconnect();
+    }
+
     /// Asks the client's model for a completion (`sampling/createMessage`).
     pub async fn sample(&self, params: Value) -> Result<Value, ClientRequestError> {
         self.require("sampling")?;

@@ -182,6 +182,18 @@ impl Stream {
         generation
     }
 
+    /// Ends the current connection without ending the stream: the client
+    /// resumes with `Last-Event-ID` (SSE polling, 2025-11-25) and gets the
+    /// rest from the replay buffer.
+    pub fn disconnect(&self) {
+        {
+            let mut inner = self.lock();
+            inner.generation += 1;
+            inner.attached = false;
+        }
+        self.notify.notify_waiters();
+    }
+
     /// Detaches the connection of `generation` if it is still the current
     /// one.
     pub fn detach(&self, generation: u64) {
