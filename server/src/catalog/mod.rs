@@ -1,6 +1,7 @@
 //! The bundled catalog the binary serves: the fixtures the official
 //! conformance suite calls, and a small stateful demo.
 
+pub mod conformance;
 pub mod demo;
 
 use crate::server::Server;
@@ -10,5 +11,6 @@ pub fn default_server() -> Server {
     Server::new("tether", env!("CARGO_PKG_VERSION"))
         .title("tether demo replica")
         .instructions("A tether replica serving the conformance fixtures and a stateful demo.")
+        .merge(conformance::server())
         .merge(demo::server())
 }

@@ -220,6 +220,9 @@ impl Session {
             streams.finished.retain(|id| *id != stream.id);
             return;
         }
+        if !streams.requests.contains_key(&stream.id) {
+            return;
+        }
         if !streams.finished.contains(&stream.id) {
             streams.finished.push_back(stream.id);
         }

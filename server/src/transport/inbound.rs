@@ -94,6 +94,11 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
                 // The spec: a cancelled request gets no response.
                 None => sink.forgo_response(),
             }
+            // A stream that finished while no connection was reading it is
+            // kept (bounded) for the client to resume, then let go.
+            if sink.is_finished() && !sink.is_attached() {
+                session.release_request_stream(&sink, false);
+            }
         },
         span,
     ));

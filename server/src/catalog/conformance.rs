@@ -1,0 +1,617 @@
+//! The fixtures the official MCP conformance suite
+//! (`@modelcontextprotocol/conformance` 0.1.13) calls: tools, resources, a
+//! resource template and prompts, with the names, strings and shapes its
+//! scenarios check (see `notes/conformance.md` §3 and §4).
+//!
+//! They mirror the suite's reference "everything-server" so that a run
+//! against tether is comparable to one against the reference: where the
+//! suite only checks a shape, the reference's text is kept anyway.
+
+use crate::context::Context;
+use crate::handler::prompts::Prompt;
+use crate::handler::resources::{Resource, ResourceTemplate};
+use crate::handler::tools::{NoArgs, Tool};
+use crate::protocol::{
+    Content, LogLevel, PromptArgument, PromptMessage, PromptResult, ResourceContents, ToolResult,
+};
+use crate::server::Server;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The reference's 1×1 red PNG. The client runs `atob` on image data and
+/// blobs, so it must be valid, padded base64.
+pub const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+
+/// A minimal RIFF/WAVE file (44 bytes), the reference's audio fixture.
+pub const WAV_B64: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
+
+/// The URI `resources-subscribe` and `resources-unsubscribe` subscribe to.
+pub const WATCHED_URI: &str = "test://watched-resource";
+
+/// Spacing of the logging and progress notifications: the scenarios expect
+/// them to arrive one by one during the call, as the reference sends them.
+const STEP: Duration = Duration::from_millis(50);
+
+/// Logger name on the fixtures' log notifications.
+const LOGGER: &str = "conformance-test-server";
+
+/// Arguments of `test_sampling`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SamplingArgs {
+    /// The prompt to send to the LLM
+    pub prompt: String,
+}
+
+/// Arguments of `test_elicitation`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ElicitationArgs {
+    /// The message to show the user
+    pub message: String,
+}
+
+/// All the conformance fixtures, as one mergeable catalog.
+pub fn server() -> Server {
+    let mut server = Server::new("tether-conformance", env!("CARGO_PKG_VERSION"));
+    for tool in tools() {
+        server = server.tool(tool);
+    }
+    for resource in resources() {
+        server = server.resource(resource);
+    }
+    server = server.resource_template(template());
+    for prompt in prompts() {
+        server = server.prompt(prompt);
+    }
+    server
+}
+
+fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new("test_simple_text", |_ctx, _: NoArgs| async move {
+            Ok(ToolResult::text(
+                "This is a simple text response for testing.",
+            ))
+        })
+        .description("Tests simple text content response"),
+        Tool::new("test_image_content", |_ctx, _: NoArgs| async move {
+            Ok(ToolResult::content(vec![Content::image(
+                PNG_B64,
+                "image/png",
+            )]))
+        })
+        .description("Tests image content response"),
+        Tool::new("test_audio_content", |_ctx, _: NoArgs| async move {
+            Ok(ToolResult::content(vec![Content::audio(
+                WAV_B64,
+                "audio/wav",
+            )]))
+        })
+        .description("Tests audio content response"),
+        Tool::new("test_embedded_resource", |_ctx, _: NoArgs| async move {
+            Ok(ToolResult::content(vec![Content::resource(
+                ResourceContents::text(
+                    "test://embedded-resource",
+                    "text/plain",
+                    "This is an embedded resource content.",
+                ),
+            )]))
+        })
+        .description("Tests embedded resource content response"),
+        Tool::new(
+            "test_multiple_content_types",
+            |_ctx, _: NoArgs| async move {
+                Ok(ToolResult::content(vec![
+                    Content::text("Multiple content types test:"),
+                    Content::image(PNG_B64, "image/png"),
+                    Content::resource(ResourceContents::text(
+                        "test://mixed-content-resource",
+                        "application/json",
+                        json!({"test": "data", "value": 123}).to_string(),
+                    )),
+                ]))
+            },
+        )
+        .description("Tests response with multiple content types (text, image, resource)"),
+        Tool::new(
+            "test_tool_with_logging",
+            |ctx: Context, _: NoArgs| async move {
+                // Three notifications spaced out during the call: the scenario
+                // counts at least three, on the request's own stream.
+                let steps = [
+                    "Tool execution started",
+                    "Tool processing data",
+                    "Tool execution completed",
+                ];
+                for (i, text) in steps.into_iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(STEP).await;
+                    }
+                    ctx.log(LogLevel::Info, Some(LOGGER), json!(text));
+                }
+                Ok(ToolResult::text("Tool with logging executed successfully"))
+            },
+        )
+        .description("Tests tool that emits log messages during execution"),
+        Tool::new(
+            "test_tool_with_progress",
+            |ctx: Context, _: NoArgs| async move {
+                // 0, 50, 100 of 100, all before the result: the client drops its
+                // progress handler once the response arrives.
+                for (i, progress) in [0u32, 50, 100].into_iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(STEP).await;
+                    }
+                    ctx.progress(
+                        f64::from(progress),
+                        Some(100.0),
+                        Some(&format!("Completed step {progress} of 100")),
+                    );
+                }
+                Ok(ToolResult::text("Progress test completed"))
+            },
+        )
+        .description("Tests tool that reports progress notifications"),
+        Tool::new("test_error_handling", |_ctx, _: NoArgs| async move {
+            // A tool error is a result with `isError`, not a JSON-RPC error
+            // (which would make the client's `callTool` throw).
+            Ok(ToolResult::error(
+                "This tool intentionally returns an error for testing",
+            ))
+        })
+        .description("Tests error response handling"),
+        Tool::new("test_reconnection", |ctx: Context, _: NoArgs| async move {
+            // SEP-1699 polling: the connection carrying this call is closed
+            // after the priming event, and the result is produced while the
+            // client reconnects with `Last-Event-ID`. The short wait first
+            // lets the transport attach the POST's connection, so the close
+            // reaches it rather than happening before it exists.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ctx.close_stream();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(ToolResult::text(
+                "Reconnection test completed successfully. If you received this, the client \
+                 properly reconnected after stream closure.",
+            ))
+        })
+        .description(
+            "Tests SSE stream disconnection and client reconnection (SEP-1699). Server will \
+             close the stream mid-call and send the result after client reconnects.",
+        ),
+        Tool::new(
+            "test_sampling",
+            |ctx: Context, args: SamplingArgs| async move {
+                // `maxTokens` must be an integer: the client validates it.
+                // Without the client's `sampling` capability, `sample` fails
+                // and `?` turns that into an `isError` result.
+                let answer = ctx
+                    .sample(json!({
+                        "messages": [{
+                            "role": "user",
+                            "content": {"type": "text", "text": args.prompt},
+                        }],
+                        "maxTokens": 100,
+                    }))
+                    .await?;
+                let text = match answer["content"]["text"].as_str() {
+                    Some(t) => t.to_owned(),
+                    None => answer["content"].to_string(),
+                };
+                Ok(ToolResult::text(format!("LLM response: {text}")))
+            },
+        )
+        .description("Tests server-initiated sampling (LLM completion request)"),
+        Tool::new(
+            "test_elicitation",
+            |ctx: Context, args: ElicitationArgs| async move {
+                // The schema the scenario describes; the client's canned
+                // answer (username + email) matches it.
+                let answer = ctx
+                    .elicit(json!({
+                        "message": args.message,
+                        "requestedSchema": {
+                            "type": "object",
+                            "properties": {
+                                "username": {"type": "string", "description": "User's response"},
+                                "email": {"type": "string", "description": "User's email address"},
+                            },
+                            "required": ["username", "email"],
+                        },
+                    }))
+                    .await?;
+                Ok(ToolResult::text(format!(
+                    "User response: {}",
+                    describe_elicitation(&answer)
+                )))
+            },
+        )
+        .description("Tests server-initiated elicitation (user input request)"),
+        Tool::new(
+            "test_elicitation_sep1034_defaults",
+            |ctx: Context, _: NoArgs| async move {
+                let answer = ctx.elicit(sep1034_request()).await?;
+                Ok(ToolResult::text(format!(
+                    "Elicitation completed: {}",
+                    describe_elicitation(&answer)
+                )))
+            },
+        )
+        .description("Tests elicitation with default values per SEP-1034"),
+        Tool::new(
+            "test_elicitation_sep1330_enums",
+            |ctx: Context, _: NoArgs| async move {
+                let answer = ctx.elicit(sep1330_request()).await?;
+                Ok(ToolResult::text(format!(
+                    "Elicitation completed: {}",
+                    describe_elicitation(&answer)
+                )))
+            },
+        )
+        .description("Tests elicitation with enum schema improvements per SEP-1330"),
+        // The suite checks this schema verbatim (`$schema`, `$defs`,
+        // `additionalProperties: false`), so it is written by hand rather
+        // than generated.
+        Tool::raw(
+            "json_schema_2020_12_tool",
+            json_schema_2020_12(),
+            |_ctx, args: Value| async move {
+                Ok(ToolResult::text(format!(
+                    "JSON Schema 2020-12 tool called with: {args}"
+                )))
+            },
+        )
+        .description("Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)"),
+    ]
+}
+
+/// `action=<action>, content=<json>`, as the reference words its results.
+fn describe_elicitation(answer: &Value) -> String {
+    let action = answer["action"].as_str().unwrap_or("unknown");
+    match answer.get("content") {
+        Some(content) => format!("action={action}, content={content}"),
+        None => format!("action={action}"),
+    }
+}
+
+/// The inputSchema of `json_schema_2020_12_tool`, exactly as the
+/// `json-schema-2020-12` scenario expects it.
+pub fn json_schema_2020_12() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$defs": {
+            "address": {
+                "type": "object",
+                "properties": {
+                    "street": {"type": "string"},
+                    "city": {"type": "string"},
+                },
+            },
+        },
+        "properties": {
+            "name": {"type": "string"},
+            "address": {"$ref": "#/$defs/address"},
+        },
+        "additionalProperties": false,
+    })
+}
+
+/// SEP-1034: a default for each primitive type (string, integer, number,
+/// enum, boolean).
+fn sep1034_request() -> Value {
+    json!({
+        "message": "Please review and update the form fields with defaults",
+        "requestedSchema": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                "age": {"type": "integer", "description": "User age", "default": 30},
+                "score": {"type": "number", "description": "User score", "default": 95.5},
+                "status": {
+                    "type": "string",
+                    "description": "User status",
+                    "enum": ["active", "inactive", "pending"],
+                    "default": "active",
+                },
+                "verified": {"type": "boolean", "description": "Verification status", "default": true},
+            },
+            "required": [],
+        },
+    })
+}
+
+/// SEP-1330: untitled, titled and legacy single-select enums, and untitled
+/// and titled multi-select ones.
+fn sep1330_request() -> Value {
+    json!({
+        "message": "Please select options from the enum fields",
+        "requestedSchema": {
+            "type": "object",
+            "properties": {
+                "untitledSingle": {
+                    "type": "string",
+                    "description": "Select one option",
+                    "enum": ["option1", "option2", "option3"],
+                },
+                "titledSingle": {
+                    "type": "string",
+                    "description": "Select one option with titles",
+                    "oneOf": [
+                        {"const": "value1", "title": "First Option"},
+                        {"const": "value2", "title": "Second Option"},
+                        {"const": "value3", "title": "Third Option"},
+                    ],
+                },
+                "legacyEnum": {
+                    "type": "string",
+                    "description": "Select one option (legacy)",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"],
+                },
+                "untitledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options",
+                    "minItems": 1,
+                    "maxItems": 3,
+                    "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                },
+                "titledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options with titles",
+                    "minItems": 1,
+                    "maxItems": 3,
+                    "items": {
+                        "anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"},
+                        ],
+                    },
+                },
+            },
+            "required": [],
+        },
+    })
+}
+
+fn resources() -> Vec<Resource> {
+    vec![
+        Resource::static_text(
+            "test://static-text",
+            "static-text",
+            "text/plain",
+            "This is the content of the static text resource.",
+        )
+        .title("Static Text Resource")
+        .description("A static text resource for testing"),
+        Resource::new(
+            "test://static-binary",
+            "static-binary",
+            |_ctx, uri| async move { Ok(vec![ResourceContents::blob(uri, "image/png", PNG_B64)]) },
+        )
+        .mime_type("image/png")
+        .title("Static Binary Resource")
+        .description("A static binary resource (image) for testing"),
+        // What the subscribe/unsubscribe scenarios name. The suite never
+        // waits for `notifications/resources/updated`, so nothing changes
+        // it on a timer; code that changes it would call
+        // `Context::resource_updated(WATCHED_URI)`.
+        Resource::static_text(
+            WATCHED_URI,
+            "watched-resource",
+            "text/plain",
+            "Watched resource content",
+        )
+        .title("Watched Resource")
+        .description("A resource clients can subscribe to for update notifications"),
+    ]
+}
+
+/// `test://template/{id}/data`: the text must contain the bound id.
+fn template() -> ResourceTemplate {
+    ResourceTemplate::new(
+        "test://template/{id}/data",
+        "template",
+        |_ctx, uri, vars| async move {
+            let id = vars.get("id").cloned().unwrap_or_default();
+            let text = json!({
+                "id": id,
+                "templateTest": true,
+                "data": format!("Data for ID: {id}"),
+            });
+            Ok(vec![ResourceContents::text(
+                uri,
+                "application/json",
+                text.to_string(),
+            )])
+        },
+    )
+    .title("Resource Template")
+    .description("A resource template with parameter substitution")
+    .mime_type("application/json")
+    .complete(complete_template)
+}
+
+/// Candidate ids for the template's `{id}`.
+fn complete_template(arg: &str, value: &str) -> Vec<String> {
+    match arg {
+        "id" => starting_with(&["123", "456", "789"], value),
+        _ => Vec::new(),
+    }
+}
+
+/// Candidates for `test_prompt_with_arguments`: a small fixed list,
+/// filtered by what the user has typed so far.
+fn complete_prompt_argument(arg: &str, value: &str) -> Vec<String> {
+    match arg {
+        "arg1" | "arg2" => starting_with(
+            &[
+                "test",
+                "testValue1",
+                "testValue2",
+                "testing",
+                "example",
+                "sample",
+            ],
+            value,
+        ),
+        _ => Vec::new(),
+    }
+}
+
+fn starting_with(candidates: &[&str], prefix: &str) -> Vec<String> {
+    candidates
+        .iter()
+        .filter(|c| c.starts_with(prefix))
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
+fn prompts() -> Vec<Prompt> {
+    vec![
+        Prompt::new("test_simple_prompt", |_ctx, _args| async move {
+            Ok(PromptResult {
+                description: None,
+                messages: vec![PromptMessage::user(Content::text(
+                    "This is a simple prompt for testing.",
+                ))],
+            })
+        })
+        .title("Simple Test Prompt")
+        .description("A simple prompt without arguments"),
+        Prompt::new("test_prompt_with_arguments", |_ctx, args| async move {
+            let arg = |name: &str| args.get(name).cloned().unwrap_or_default();
+            Ok(PromptResult {
+                description: None,
+                messages: vec![PromptMessage::user(Content::text(format!(
+                    "Prompt with arguments: arg1='{}', arg2='{}'",
+                    arg("arg1"),
+                    arg("arg2")
+                )))],
+            })
+        })
+        .title("Prompt With Arguments")
+        .description("A prompt with required arguments")
+        .argument(PromptArgument::required("arg1", "First test argument"))
+        .argument(PromptArgument::required("arg2", "Second test argument"))
+        .complete(complete_prompt_argument),
+        // The URI is embedded as given, without looking it up: the suite
+        // passes `test://example-resource`, which is not a listed resource.
+        Prompt::new(
+            "test_prompt_with_embedded_resource",
+            |_ctx, args| async move {
+                let uri = args.get("resourceUri").cloned().unwrap_or_default();
+                Ok(PromptResult {
+                    description: None,
+                    messages: vec![
+                        PromptMessage::user(Content::resource(ResourceContents::text(
+                            uri,
+                            "text/plain",
+                            "Embedded resource content for testing.",
+                        ))),
+                        PromptMessage::user(Content::text(
+                            "Please process the embedded resource above.",
+                        )),
+                    ],
+                })
+            },
+        )
+        .title("Prompt With Embedded Resource")
+        .description("A prompt that includes an embedded resource")
+        .argument(PromptArgument::required(
+            "resourceUri",
+            "URI of the resource to embed",
+        )),
+        Prompt::new("test_prompt_with_image", |_ctx, _args| async move {
+            Ok(PromptResult {
+                description: None,
+                messages: vec![
+                    PromptMessage::user(Content::image(PNG_B64, "image/png")),
+                    PromptMessage::user(Content::text("Please analyze the image above.")),
+                ],
+            })
+        })
+        .title("Prompt With Image")
+        .description("A prompt that includes image content"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixture_is_there_and_described() {
+        let s = server();
+        let tools: Vec<&str> = s.tools().iter().map(|t| t.name.as_str()).collect();
+        for name in [
+            "test_simple_text",
+            "test_image_content",
+            "test_audio_content",
+            "test_embedded_resource",
+            "test_multiple_content_types",
+            "test_tool_with_logging",
+            "test_tool_with_progress",
+            "test_error_handling",
+            "test_reconnection",
+            "test_sampling",
+            "test_elicitation",
+            "test_elicitation_sep1034_defaults",
+            "test_elicitation_sep1330_enums",
+            "json_schema_2020_12_tool",
+        ] {
+            assert!(tools.contains(&name), "missing tool {name}");
+        }
+        for t in s.tools() {
+            assert!(t.description.as_deref().is_some_and(|d| !d.is_empty()));
+            assert_eq!(t.input_schema["type"], "object", "{}", t.name);
+        }
+        for p in s.prompts() {
+            assert!(p.description.as_deref().is_some_and(|d| !d.is_empty()));
+        }
+        for uri in ["test://static-text", "test://static-binary", WATCHED_URI] {
+            assert!(s.find_resource(uri).is_some(), "missing resource {uri}");
+        }
+        let vars = s.templates()[0]
+            .matches("test://template/123/data")
+            .unwrap();
+        assert_eq!(vars["id"], "123");
+    }
+
+    #[test]
+    fn typed_args_are_required_strings() {
+        let s = server();
+        let sampling = &s.find_tool("test_sampling").unwrap().input_schema;
+        assert_eq!(sampling["properties"]["prompt"]["type"], "string");
+        assert_eq!(sampling["required"], json!(["prompt"]));
+        let elicit = &s.find_tool("test_elicitation").unwrap().input_schema;
+        assert_eq!(elicit["required"], json!(["message"]));
+    }
+
+    #[test]
+    fn the_2020_12_schema_is_verbatim() {
+        let s = server();
+        let schema = &s
+            .find_tool("json_schema_2020_12_tool")
+            .unwrap()
+            .input_schema;
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert!(schema["$defs"]["address"].is_object());
+        assert_eq!(schema["additionalProperties"], false);
+    }
+
+    #[test]
+    fn completions_filter_by_prefix() {
+        assert_eq!(
+            complete_prompt_argument("arg1", "test"),
+            ["test", "testValue1", "testValue2", "testing"]
+        );
+        assert_eq!(complete_prompt_argument("arg2", "ex"), ["example"]);
+        assert!(complete_prompt_argument("other", "").is_empty());
+        assert_eq!(complete_template("id", "4"), ["456"]);
+    }
+}
