@@ -57,7 +57,8 @@
 //!   old HTTP+SSE transport, SSE framing, request guards.
 //! - [`affinity`]: route keys, session ids that carry them, the cookie.
 //! - [`replica`]: a running [`Replica`]: serve, reap, drain.
-//! - [`ops`]: `/healthz` and `/readyz`.
+//! - [`metrics`]: Prometheus counters and gauges.
+//! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`catalog`]: the bundled tools: conformance fixtures and a stateful demo.
 
 pub mod affinity;
@@ -66,6 +67,7 @@ pub mod config;
 pub mod context;
 pub mod handler;
 pub mod jsonrpc;
+pub mod metrics;
 pub mod ops;
 pub mod protocol;
 pub mod replica;

@@ -1,5 +1,5 @@
 //! Operations endpoints: liveness and readiness for balancers and
-//! orchestrators.
+//! orchestrators, and metrics for Prometheus.
 
 use crate::replica::Replica;
 use axum::Router;
@@ -14,6 +14,23 @@ pub fn router() -> Router<Arc<Replica>> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus scrape endpoint (OpenMetrics text).
+async fn metrics(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
+    let m = &replica.metrics;
+    let sessions = replica.sessions.all();
+    m.sessions_open.set(sessions.len() as i64);
+    let pending: usize = sessions.iter().map(|s| s.outbound.pending()).sum();
+    m.client_requests_pending.set(pending as i64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
 }
 
 /// Alive: the process answers.

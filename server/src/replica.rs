@@ -2,6 +2,7 @@
 //! it serves, and its lifecycle (serve, reap idle sessions, drain).
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::jsonrpc;
 use crate::protocol::methods;
 use crate::server::Server;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Replica {
     pub config: Config,
     pub sessions: Registry,
+    pub metrics: Metrics,
     pub(crate) allowed: transport::guards::Allowed,
     server: RwLock<Arc<Server>>,
     /// Cancelled when the replica stops serving: SSE streams end with it.
@@ -46,6 +48,7 @@ impl Replica {
             config,
             sessions,
             allowed,
+            metrics: Metrics::default(),
             server: RwLock::new(Arc::new(server)),
             shutdown: CancellationToken::new(),
             draining: AtomicBool::new(false),
@@ -135,7 +138,17 @@ impl Replica {
     /// Ends every stream and session.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
-        self.sessions.clear();
+        let ended = self.sessions.clear();
+        self.metrics.sessions_ended.get_or_create(&crate::metrics::ReasonLabels { reason: "shutdown" }).inc_by(ended as u64);
+    }
+
+    /// Ends a session; `reason` is counted in the metrics.
+    pub fn end_session(&self, id: &str, reason: &'static str) -> bool {
+        let ended = self.sessions.remove(id).is_some();
+        if ended {
+            self.metrics.session_ended(reason);
+        }
+        ended
     }
 
     pub fn shutdown_token(&self) -> &CancellationToken {
@@ -199,6 +212,13 @@ async fn reap_idle_sessions(replica: Arc<Replica>) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        replica.sessions.reap(idle);
+        let expired = replica.sessions.reap(idle);
+        if expired > 0 {
+            replica
+                .metrics
+                .sessions_ended
+                .get_or_create(&crate::metrics::ReasonLabels { reason: "expired" })
+                .inc_by(expired as u64);
+        }
     }
 }

@@ -113,11 +113,10 @@ impl Registry {
     }
 
     /// Closes and removes every session (shutdown).
-    pub fn clear(&self) {
+    /// Returns how many were removed.
+    pub fn clear(&self) -> usize {
         let ids: Vec<Arc<str>> = self.sessions.iter().map(|e| e.key().clone()).collect();
-        for id in ids {
-            self.remove(&id);
-        }
+        ids.iter().filter(|id| self.remove(id).is_some()).count()
     }
 }
 

@@ -71,6 +71,7 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
     };
     let session = session.clone();
     let sink = sink.clone();
+    let replica = replica.clone();
     let method = req.method;
     let id = req.id;
     let span = tracing::info_span!("request", session = %session.id, %method, %id);
@@ -83,6 +84,12 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
                 () = cancel.cancelled() => None,
             };
             session.end_request(&id);
+            let label = match &outcome {
+                Some(Ok(_)) => "ok",
+                Some(Err(_)) => "error",
+                None => "cancelled",
+            };
+            replica.metrics.rpc(&method, label);
             match outcome {
                 Some(outcome) => {
                     if let Err(e) = &outcome {

@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -25,16 +24,24 @@ pub async fn open(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Re
         return e.into_response();
     }
     if replica.is_draining() {
+        replica.metrics.session_refused("draining");
         return HttpError::unavailable("this replica is draining; try again", 1).into_response();
     }
     let session = match replica.sessions.create(true) {
         Ok(s) => s,
-        Err(full) => return HttpError::unavailable(full.to_string(), 5).into_response(),
+        Err(full) => {
+            replica.metrics.session_refused("full");
+            return HttpError::unavailable(full.to_string(), 5).into_response();
+        }
     };
+    replica.metrics.sessions_created.inc();
     tracing::info!(session = %session.id, "legacy SSE session created");
-    let endpoint = Event::default()
-        .event("endpoint")
-        .data(format!("{MESSAGES_PATH}?sessionId={}", session.id));
+    let endpoint = sse::Frame {
+        event: Some("endpoint"),
+        data: Some(&format!("{MESSAGES_PATH}?sessionId={}", session.id)),
+        ..sse::Frame::default()
+    }
+    .to_bytes();
     let stream = session.standalone();
     sse::respond(sse::Reading {
         replica: replica.clone(),

@@ -38,6 +38,37 @@ pub fn router(replica: Arc<Replica>) -> Router {
     Router::new()
         .merge(mcp)
         .merge(ops::router())
+        .layer(axum::middleware::from_fn_with_state(
+            replica.clone(),
+            count_http_requests,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(replica)
+}
+
+/// Counts every answered request by HTTP method and status.
+async fn count_http_requests(
+    axum::extract::State(replica): axum::extract::State<Arc<Replica>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    // Known methods only: the label set must not grow with what clients send.
+    let method = match *req.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let res = next.run(req).await;
+    replica
+        .metrics
+        .http_requests
+        .get_or_create(&crate::metrics::HttpLabels {
+            method,
+            status: res.status().as_u16(),
+        })
+        .inc();
+    res
 }

@@ -5,11 +5,57 @@
 use crate::replica::Replica;
 use crate::session::stream::{Next, event_id};
 use crate::session::{ConnectionGuard, Session, Stream};
-use axum::http::{HeaderName, HeaderValue};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use std::convert::Infallible;
+use std::fmt::Write;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// One SSE event, framed. Written by hand rather than with axum's `Event`
+/// because the priming event needs an empty `data:` line, which axum omits
+/// (and parsers drop events without one).
+#[derive(Debug, Default)]
+pub struct Frame<'a> {
+    pub event: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub retry: Option<Duration>,
+    pub data: Option<&'a str>,
+    pub comment: Option<&'a str>,
+}
+
+impl Frame<'_> {
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = String::with_capacity(self.data.map_or(16, |d| d.len() + 32));
+        if let Some(c) = self.comment {
+            let _ = writeln!(out, ": {}", one_line(c));
+        }
+        if let Some(e) = self.event {
+            let _ = writeln!(out, "event: {}", one_line(e));
+        }
+        if let Some(id) = self.id {
+            let _ = writeln!(out, "id: {}", one_line(id));
+        }
+        if let Some(r) = self.retry {
+            let _ = writeln!(out, "retry: {}", r.as_millis());
+        }
+        if let Some(d) = self.data {
+            // A multi-line value becomes several `data:` lines, which the
+            // client joins back with newlines.
+            for line in d.split('\n') {
+                let _ = writeln!(out, "data: {}", line.strip_suffix('\r').unwrap_or(line));
+            }
+        }
+        out.push('\n');
+        Bytes::from(out)
+    }
+}
+
+/// Field values other than `data` cannot span lines.
+fn one_line(s: &str) -> &str {
+    s.split(['\r', '\n']).next().unwrap_or("")
+}
 
 /// How one connection reads a stream.
 pub struct Reading {
@@ -24,8 +70,8 @@ pub struct Reading {
     /// The old HTTP+SSE transport names its events `message`, and its
     /// session ends with its one stream.
     pub legacy: bool,
-    /// Extra first event (the old transport's `endpoint`).
-    pub preamble: Option<Event>,
+    /// Extra first event, framed (the old transport's `endpoint`).
+    pub preamble: Option<Bytes>,
     /// Whether the stream ends when the replica drains (standalone
     /// streams); request streams carry in-flight answers and run on.
     pub ends_on_drain: bool,
@@ -42,12 +88,16 @@ pub fn respond(mut r: Reading) -> Response {
     }
     if r.prime {
         first.push(
-            Event::default()
-                .id(event_id(r.stream.id, r.cursor))
-                .retry(retry)
-                .data(""),
+            Frame {
+                id: Some(&event_id(r.stream.id, r.cursor)),
+                retry: Some(retry),
+                data: Some(""),
+                ..Frame::default()
+            }
+            .to_bytes(),
         );
     }
+    r.replica.metrics.streams_open.inc();
     let reader = Reader {
         _busy: r.session.connection(),
         replica: r.replica,
@@ -58,22 +108,21 @@ pub fn respond(mut r: Reading) -> Response {
         legacy: r.legacy,
         ends_on_drain: r.ends_on_drain,
         reached_end: false,
-        first,
+        first: first.into(),
         retry,
+        keepalive,
         done: false,
     };
-    let events = futures::stream::unfold(reader, |mut reader| async move {
-        let ev = reader.next().await?;
-        Some((Ok::<_, Infallible>(ev), reader))
+    let frames = futures::stream::unfold(reader, |mut reader| async move {
+        let frame = reader.next().await?;
+        Some((Ok::<_, Infallible>(frame), reader))
     });
-    let mut res = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(keepalive))
-        .into_response();
+    let mut res = Response::new(Body::from_stream(frames));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx otherwise buffers the stream and delays every event.
-    res.headers_mut().insert(
-        HeaderName::from_static("x-accel-buffering"),
-        HeaderValue::from_static("no"),
-    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     res
 }
 
@@ -87,44 +136,51 @@ struct Reader {
     legacy: bool,
     ends_on_drain: bool,
     reached_end: bool,
-    first: Vec<Event>,
-    retry: std::time::Duration,
+    first: std::collections::VecDeque<Bytes>,
+    retry: Duration,
+    keepalive: Duration,
     done: bool,
 }
 
 impl Reader {
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
-        if !self.first.is_empty() {
-            return Some(self.first.remove(0));
+        if let Some(f) = self.first.pop_front() {
+            return Some(f);
         }
-        let next = if self.ends_on_drain {
-            let shutdown = self.replica.shutdown_token().clone();
-            tokio::select! {
-                n = self.stream.next_after(self.cursor, self.generation) => n,
-                () = shutdown.cancelled() => {
-                    // Tell the client when to come back (to another
-                    // replica, through the balancer), then close.
-                    self.done = true;
-                    return Some(Event::default().retry(self.retry).comment("draining"));
-                }
+        let shutdown = self.replica.shutdown_token().clone();
+        let next = tokio::select! {
+            n = self.stream.next_after(self.cursor, self.generation) => n,
+            () = tokio::time::sleep(self.keepalive) => {
+                // Keeps proxies with idle timeouts from cutting the stream.
+                return Some(Bytes::from_static(b": keep-alive\n\n"));
             }
-        } else {
-            self.stream.next_after(self.cursor, self.generation).await
+            () = shutdown.cancelled(), if self.ends_on_drain => {
+                // Tell the client when to come back (to another replica,
+                // through the balancer), then close.
+                self.done = true;
+                return Some(Frame {
+                    comment: Some("draining"),
+                    retry: Some(self.retry),
+                    ..Frame::default()
+                }.to_bytes());
+            }
         };
         match next {
             Next::Event(ev) => {
                 self.cursor = ev.seq;
                 self.stream.mark_delivered(ev.seq);
-                let mut out = Event::default()
-                    .id(event_id(self.stream.id, ev.seq))
-                    .data(&*ev.data);
-                if self.legacy {
-                    out = out.event("message");
-                }
-                Some(out)
+                Some(
+                    Frame {
+                        event: self.legacy.then_some("message"),
+                        id: Some(&event_id(self.stream.id, ev.seq)),
+                        data: Some(&ev.data),
+                        ..Frame::default()
+                    }
+                    .to_bytes(),
+                )
             }
             Next::End => {
                 self.reached_end = true;
@@ -137,14 +193,41 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
+        self.replica.metrics.streams_open.dec();
         self.stream.detach(self.generation);
         if self.legacy {
             // The old transport's session lives exactly as long as its
             // stream.
-            self.replica.sessions.remove(&self.session.id);
+            self.replica.end_session(&self.session.id, "stream_closed");
         } else {
             self.session
                 .release_request_stream(&self.stream, self.reached_end);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_priming_event_has_an_empty_data_line() {
+        let f = Frame {
+            id: Some("3-0"),
+            retry: Some(Duration::from_millis(1500)),
+            data: Some(""),
+            ..Frame::default()
+        };
+        assert_eq!(&f.to_bytes()[..], b"id: 3-0\nretry: 1500\ndata: \n\n");
+    }
+
+    #[test]
+    fn multi_line_data_becomes_several_data_lines() {
+        let f = Frame {
+            event: Some("message"),
+            data: Some("a\nb"),
+            ..Frame::default()
+        };
+        assert_eq!(&f.to_bytes()[..], b"event: message\ndata: a\ndata: b\n\n");
     }
 }

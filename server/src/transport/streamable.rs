@@ -195,6 +195,7 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
         }
     };
     if replica.is_draining() {
+        replica.metrics.session_refused("draining");
         return Err(
             HttpError::unavailable("this replica is draining; try again", 1).with_id(Some(req.id)),
         );
@@ -203,9 +204,11 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e).with_id(Some(req.id.clone())))?;
     let session = replica.sessions.create(false).map_err(|full| {
         tracing::warn!("{full}");
+        replica.metrics.session_refused("full");
         HttpError::unavailable(full.to_string(), 5).with_id(Some(req.id.clone()))
     })?;
     session.negotiate(version, client);
+    replica.metrics.sessions_created.inc();
     session.touch(replica.sessions.now_ms());
     tracing::info!(session = %session.id, %version, "session created");
 
@@ -242,11 +245,14 @@ fn find_session(replica: &Replica, headers: &HeaderMap) -> Result<Arc<Session>, 
         )),
         None => {
             match affinity::route_of(id) {
-                Some(route) if route != replica.route() => tracing::warn!(
-                    session = id,
-                    owner = route,
-                    "misrouted: this session belongs to another replica"
-                ),
+                Some(route) if route != replica.route() => {
+                    replica.metrics.misrouted_requests.inc();
+                    tracing::warn!(
+                        session = id,
+                        owner = route,
+                        "misrouted: this session belongs to another replica"
+                    );
+                }
                 _ => tracing::debug!(session = id, "unknown session"),
             }
             Err(HttpError::session_not_found())
@@ -325,7 +331,7 @@ pub async fn delete(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> 
     let result = (|| {
         let session = find_session(&replica, &headers)?;
         guards::protocol_version(&headers)?;
-        replica.sessions.remove(&session.id);
+        replica.end_session(&session.id, "delete");
         tracing::info!(session = %session.id, "session ended by the client");
         Ok::<_, HttpError>(StatusCode::OK.into_response())
     })();

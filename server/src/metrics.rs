@@ -1,0 +1,148 @@
+//! Prometheus metrics of a replica, named for what they count.
+//!
+//! Gauges that mirror state (sessions open, server-to-client requests
+//! pending) are read from that state at scrape time rather than kept in step
+//! by hand, so they cannot drift.
+
+use crate::protocol::methods;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub method: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub sessions_open: Gauge,
+    pub sessions_created: Counter,
+    pub sessions_ended: Family<ReasonLabels, Counter>,
+    pub sessions_refused: Family<ReasonLabels, Counter>,
+    pub streams_open: Gauge,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub rpc_requests: Family<RpcLabels, Counter>,
+    pub client_requests_pending: Gauge,
+    pub misrouted_requests: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tether");
+        let m = Metrics {
+            registry: Registry::default(),
+            sessions_open: Gauge::default(),
+            sessions_created: Counter::default(),
+            sessions_ended: Family::default(),
+            sessions_refused: Family::default(),
+            streams_open: Gauge::default(),
+            http_requests: Family::default(),
+            rpc_requests: Family::default(),
+            client_requests_pending: Gauge::default(),
+            misrouted_requests: Counter::default(),
+        };
+        registry.register("sessions_open", "Sessions this replica holds", m.sessions_open.clone());
+        registry.register("sessions_created", "Sessions created", m.sessions_created.clone());
+        registry.register(
+            "sessions_ended",
+            "Sessions ended, by reason (delete, expired, stream_closed, shutdown)",
+            m.sessions_ended.clone(),
+        );
+        registry.register(
+            "sessions_refused",
+            "Session creations refused, by reason (full, draining)",
+            m.sessions_refused.clone(),
+        );
+        registry.register("streams_open", "SSE connections open", m.streams_open.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "rpc_requests",
+            "JSON-RPC requests served, by MCP method and outcome (ok, error, cancelled)",
+            m.rpc_requests.clone(),
+        );
+        registry.register(
+            "client_requests_pending",
+            "Server-to-client requests awaiting the client's answer",
+            m.client_requests_pending.clone(),
+        );
+        registry.register(
+            "misrouted_requests",
+            "Requests for a session owned by another replica (the balancer lost affinity)",
+            m.misrouted_requests.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts a served JSON-RPC request; unknown methods share one label so
+    /// that clients cannot grow the label set.
+    pub fn rpc(&self, method: &str, outcome: &'static str) {
+        self.rpc_requests
+            .get_or_create(&RpcLabels {
+                method: known_method(method),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn session_ended(&self, reason: &'static str) {
+        self.sessions_ended.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn session_refused(&self, reason: &'static str) {
+        self.sessions_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn known_method(method: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        methods::INITIALIZE,
+        methods::PING,
+        methods::TOOLS_LIST,
+        methods::TOOLS_CALL,
+        methods::RESOURCES_LIST,
+        methods::RESOURCES_READ,
+        methods::RESOURCES_TEMPLATES_LIST,
+        methods::RESOURCES_SUBSCRIBE,
+        methods::RESOURCES_UNSUBSCRIBE,
+        methods::PROMPTS_LIST,
+        methods::PROMPTS_GET,
+        methods::COMPLETION_COMPLETE,
+        methods::LOGGING_SET_LEVEL,
+    ];
+    KNOWN.iter().find(|m| **m == method).copied().unwrap_or("other")
+}
