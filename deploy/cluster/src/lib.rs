@@ -1,0 +1,359 @@
+//! # tether-cluster
+//!
+//! Runs N `tether-server` replicas and a real balancer (nginx, or HAProxy
+//! in one of its two affinity modes) on loopback, using the very policy
+//! files docker compose uses (`deploy/nginx`, `deploy/haproxy`). The
+//! `tether-cluster` binary is the local cluster command; the end-to-end
+//! tests use [`Cluster`] directly, so that they can kill or drain a replica.
+//!
+//! - [`render`]: the per-deployment part of the balancer configs.
+//! - [`Cluster`]: start, inspect, kill, terminate, stop.
+
+pub mod render;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use render::{HaproxyAffinity, Member};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found: {1}")]
+    Missing(&'static str, String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{what} did not become healthy within {secs} s (logs in {logs})")]
+    NotHealthy {
+        what: String,
+        secs: u64,
+        logs: String,
+    },
+}
+
+/// Which balancer fronts the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Balancer {
+    /// nginx: session-id route, then cookie, then least connections.
+    Nginx,
+    /// HAProxy with the same policy as nginx.
+    Haproxy,
+    /// HAProxy pinning by a cookie it inserts, and nothing else (ALB-like).
+    HaproxyCookie,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub replicas: usize,
+    pub balancer: Balancer,
+    /// Port of the balancer on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Extra flags for every replica (e.g. `--json-response`).
+    pub replica_args: Vec<String>,
+    /// Where replica and balancer output goes: inherited (interactive use)
+    /// or files in the cluster's run directory (tests).
+    pub inherit_output: bool,
+}
+
+impl Spec {
+    pub fn new(replicas: usize, balancer: Balancer) -> Self {
+        Spec {
+            replicas,
+            balancer,
+            port: 0,
+            replica_args: Vec::new(),
+            inherit_output: false,
+        }
+    }
+}
+
+/// One running replica.
+#[derive(Debug)]
+pub struct Replica {
+    pub route: String,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Replica {
+    /// The replica's own URL (bypassing the balancer), e.g. for /metrics.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A running cluster; dropping it stops every process it started.
+#[derive(Debug)]
+pub struct Cluster {
+    pub replicas: Vec<Replica>,
+    pub port: u16,
+    balancer: Option<Child>,
+    run_dir: PathBuf,
+}
+
+/// The repository's `deploy/` folder (overridable with `TETHER_DEPLOY_DIR`).
+pub fn deploy_dir() -> PathBuf {
+    std::env::var_os("TETHER_DEPLOY_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// The `tether-server` binary: `TETHER_SERVER_BIN`, else beside the running
+/// executable in the cargo target folder (a test binary lives one level
+/// deeper, in `deps/`).
+pub fn server_bin() -> Result<PathBuf, Error> {
+    if let Some(p) = std::env::var_os("TETHER_SERVER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("tether-server");
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(Error::Missing(
+            "tether-server",
+            format!("{} (build it: cargo build -p tether-server)", bin.display()),
+        ))
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn find_program(name: &'static str) -> Result<PathBuf, Error> {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(Error::Missing(
+        name,
+        "install it (Debian: apt-get install nginx-light haproxy)".into(),
+    ))
+}
+
+impl Cluster {
+    /// Starts the replicas, then the balancer, and returns once all of
+    /// them answer their health checks.
+    pub async fn start(spec: Spec) -> Result<Cluster, Error> {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run_dir = std::env::temp_dir().join(format!(
+            "tether-cluster-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)?;
+        let port = if spec.port == 0 {
+            free_port()?
+        } else {
+            spec.port
+        };
+        let mut cluster = Cluster {
+            replicas: Vec::new(),
+            port,
+            balancer: None,
+            run_dir,
+        };
+        let bin = server_bin()?;
+        for i in 1..=spec.replicas {
+            let route = format!("r{i}");
+            let rport = free_port()?;
+            let mut cmd = Command::new(&bin);
+            cmd.args(["--listen", &format!("127.0.0.1:{rport}"), "--route", &route])
+                .args(&spec.replica_args);
+            cluster.output(&mut cmd, &route, spec.inherit_output)?;
+            let child = cmd.kill_on_drop(true).spawn()?;
+            cluster.replicas.push(Replica {
+                route,
+                port: rport,
+                child: Some(child),
+            });
+        }
+        for r in &cluster.replicas {
+            wait_healthy(&format!("{}/healthz", r.url()), &r.route, &cluster.run_dir).await?;
+        }
+        cluster.start_balancer(&spec).await?;
+        Ok(cluster)
+    }
+
+    fn output(&self, cmd: &mut Command, name: &str, inherit: bool) -> Result<(), Error> {
+        if inherit {
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        } else {
+            let log = std::fs::File::create(self.run_dir.join(format!("{name}.log")))?;
+            cmd.stdout(log.try_clone()?).stderr(log);
+        }
+        cmd.stdin(Stdio::null());
+        Ok(())
+    }
+
+    fn members(&self) -> Vec<Member> {
+        self.replicas
+            .iter()
+            .map(|r| Member {
+                route: r.route.clone(),
+                addr: format!("127.0.0.1:{}", r.port),
+            })
+            .collect()
+    }
+
+    async fn start_balancer(&mut self, spec: &Spec) -> Result<(), Error> {
+        let deploy = deploy_dir();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let run = self.run_dir.display().to_string();
+        let mut cmd = match spec.balancer {
+            Balancer::Nginx => {
+                std::fs::write(
+                    self.run_dir.join("upstreams.conf"),
+                    render::nginx_upstreams(&self.members()),
+                )?;
+                let main = self.run_dir.join("nginx.conf");
+                std::fs::write(
+                    &main,
+                    render::nginx_local_main(&deploy.display().to_string(), &run, &listen),
+                )?;
+                let mut c = Command::new(find_program("nginx")?);
+                c.arg("-e")
+                    .arg("stderr")
+                    .arg("-p")
+                    .arg(&self.run_dir)
+                    .arg("-c")
+                    .arg(&main);
+                c
+            }
+            Balancer::Haproxy | Balancer::HaproxyCookie => {
+                let affinity = if spec.balancer == Balancer::Haproxy {
+                    HaproxyAffinity::SessionHeader
+                } else {
+                    HaproxyAffinity::InsertedCookie
+                };
+                let backend = self.run_dir.join("backend.cfg");
+                std::fs::write(&backend, render::haproxy_backend(&self.members(), affinity))?;
+                let mut c = Command::new(find_program("haproxy")?);
+                c.arg("-db")
+                    .arg("-f")
+                    .arg(deploy.join("haproxy/haproxy.cfg"))
+                    .arg("-f")
+                    .arg(&backend)
+                    .env("TETHER_BIND", &listen);
+                c
+            }
+        };
+        self.output(&mut cmd, "balancer", spec.inherit_output)?;
+        self.balancer = Some(cmd.kill_on_drop(true).spawn()?);
+        wait_healthy(
+            &format!("{}/healthz", self.url()),
+            "the balancer",
+            &self.run_dir,
+        )
+        .await
+    }
+
+    /// The balancer's base URL; the MCP endpoint is `{url}/mcp`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The MCP endpoint through the balancer.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.url())
+    }
+
+    /// Where logs and rendered configs are.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Kills replica `i` at once (SIGKILL), as a crash would.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.replicas[i].child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Sends SIGTERM to replica `i` (graceful drain) without waiting.
+    pub fn terminate(&self, i: usize) {
+        if let Some(pid) = self.replicas[i].child.as_ref().and_then(Child::id) {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+
+    /// Waits for replica `i` to exit (after [`Cluster::terminate`]).
+    pub async fn wait(&mut self, i: usize, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.replicas[i].child.as_mut()?;
+        let status = tokio::time::timeout(limit, child.wait()).await.ok()?.ok();
+        if status.is_some() {
+            self.replicas[i].child = None;
+        }
+        status
+    }
+
+    /// Stops every process: replicas with SIGTERM (then SIGKILL after a
+    /// bound), the balancer at once.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(mut b) = self.balancer.take() {
+            let _ = b.kill().await;
+        }
+        for i in 0..self.replicas.len() {
+            self.terminate(i);
+        }
+        for i in 0..self.replicas.len() {
+            if self.wait(i, Duration::from_secs(5)).await.is_none() {
+                self.kill(i).await;
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // kill_on_drop covers the children; the run directory goes too
+        // unless the cluster is kept for inspection.
+        if std::env::var_os("TETHER_KEEP_RUN_DIR").is_none() {
+            let _ = std::fs::remove_dir_all(&self.run_dir);
+        }
+    }
+}
+
+async fn wait_healthy(url: &str, what: &str, run_dir: &Path) -> Result<(), Error> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    let limit = Duration::from_secs(20);
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(Error::NotHealthy {
+        what: what.to_owned(),
+        secs: limit.as_secs(),
+        logs: run_dir.display().to_string(),
+    })
+}
