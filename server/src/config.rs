@@ -109,6 +109,11 @@ pub struct Config {
     #[arg(long, env = "TETHER_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
 
+    /// Check the health of the replica at `--listen` and exit 0 if it is
+    /// alive: the container health check, which needs no shell or curl.
+    #[arg(long)]
+    pub healthcheck: bool,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "TETHER_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -7,6 +7,9 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    if config.healthcheck {
+        return healthcheck(&config);
+    }
     init_logging(&config);
     let route = tether_server::affinity::route_key(config.route.as_deref());
     // Every thread runs inside the replica's span, so every log line, from
@@ -44,5 +47,39 @@ fn init_logging(config: &Config) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// `GET /healthz` on the configured address, over a plain TCP connection
+/// (the runtime image has no curl; this keeps the binary free of an HTTP
+/// client for one request).
+fn healthcheck(config: &Config) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
+    }
+    let timeout = Duration::from_secs(2);
+    let check = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        write!(s, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut head = [0u8; 16];
+        let n = s.read(&mut head)?;
+        Ok(head[..n].starts_with(b"HTTP/1.0 200") || head[..n].starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("unhealthy: {addr} did not answer 200");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {addr}: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

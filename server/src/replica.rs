@@ -11,7 +11,8 @@ use crate::session::registry::Registry;
 use crate::{affinity, transport};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,7 @@ pub struct Replica {
     /// Cancelled when the replica stops serving: SSE streams end with it.
     shutdown: CancellationToken,
     draining: AtomicBool,
+    in_flight: AtomicUsize,
 }
 
 impl Replica {
@@ -52,6 +54,7 @@ impl Replica {
             server: RwLock::new(Arc::new(server)),
             shutdown: CancellationToken::new(),
             draining: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -155,9 +158,8 @@ impl Replica {
         &self.shutdown
     }
 
-    /// Serves on `listener` until `stop` resolves, then drains: readiness
-    /// fails at once, in-flight requests get up to the drain bound, streams
-    /// end with a `retry` hint, and sessions are freed.
+    /// Serves on `listener` until `stop` resolves, then drains (see
+    /// [`Replica::drain`]) and exits.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -166,13 +168,9 @@ impl Replica {
         let reaper = tokio::spawn(reap_idle_sessions(self.clone()));
         let app = transport::router(self.clone());
         let replica = self.clone();
-        let graceful = async move {
+        let drained = async move {
             stop.await;
-            tracing::info!("draining");
-            replica.start_draining();
-            // End the streams now: graceful shutdown waits for every open
-            // connection, and an SSE stream never ends on its own.
-            replica.shutdown_token().cancel();
+            replica.drain().await;
         };
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             // Small SSE frames otherwise wait on delayed ACKs.
@@ -184,22 +182,62 @@ impl Replica {
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(graceful);
-        let drain = self.config.drain();
+        .with_graceful_shutdown(drained);
+        // Once drained, the connections still open are streams that are
+        // ending; they get a short grace, not another drain bound.
         let shutdown = self.shutdown.clone();
         let result = tokio::select! {
             r = server => r,
             () = async {
                 shutdown.cancelled().await;
-                tokio::time::sleep(drain).await;
-            } => {
-                tracing::warn!("drain bound of {drain:?} reached; exiting with requests in flight");
-                Ok(())
-            }
+                tokio::time::sleep(self.config.drain() + Duration::from_secs(2)).await;
+            } => Ok(()),
         };
         reaper.abort();
         self.shutdown();
+        tracing::info!("stopped");
         result
+    }
+
+    /// Drains the replica: readiness fails and new sessions are refused
+    /// (`503`, which balancers retry on another replica) at once; standalone
+    /// streams end with a `retry` hint; the listener stays open, so that
+    /// in-flight requests can finish *and* their clients can still answer
+    /// sampling or elicitation; once none is in flight, or the drain bound
+    /// passes, the replica stops accepting connections.
+    pub async fn drain(&self) {
+        let bound = self.config.drain();
+        tracing::info!(in_flight = self.requests_in_flight(), "draining for at most {bound:?}");
+        self.start_draining();
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + bound;
+        while self.requests_in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.requests_in_flight();
+        if left > 0 {
+            tracing::warn!(in_flight = left, "drain bound reached; exiting with requests in flight");
+        }
+    }
+
+    /// Requests being served right now, across sessions.
+    pub fn requests_in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// A request in flight, for the drain.
+pub(crate) struct InFlight(Arc<Replica>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -71,14 +71,17 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
     };
     let session = session.clone();
     let sink = sink.clone();
+    let in_flight = replica.request_started();
     let replica = replica.clone();
     let method = req.method;
     let id = req.id;
     let span = tracing::info_span!("request", session = %session.id, %method, %id);
     tokio::spawn(tracing::Instrument::instrument(
         async move {
-            // A running request keeps its session from expiring.
+            // A running request keeps its session from expiring, and the
+            // replica from finishing its drain.
             let _busy = session.connection();
+            let _in_flight = in_flight;
             let outcome = tokio::select! {
                 r = handler::dispatch(ctx, &method, params) => Some(r),
                 () = cancel.cancelled() => None,

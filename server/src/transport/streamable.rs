@@ -270,6 +270,11 @@ pub async fn get(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Res
 fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, HttpError> {
     guards::require_sse_accept(headers)?;
     let session = find_session(replica, headers)?;
+    if replica.is_draining() && !headers.contains_key(guards::LAST_EVENT_ID) {
+        // The standalone stream would end at once; resumptions of request
+        // streams still carry in-flight answers and are served.
+        return Err(HttpError::unavailable("this replica is draining", 1));
+    }
     guards::protocol_version(headers)?;
     session.touch(replica.sessions.now_ms());
     let last = headers
