@@ -148,8 +148,9 @@ impl Config {
 
     /// A config for tests and embedding: loopback, an ephemeral port.
     pub fn local() -> Self {
-        let mut c = Config::default();
-        c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        c
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        }
     }
 }

@@ -62,8 +62,16 @@ impl Metrics {
             client_requests_pending: Gauge::default(),
             misrouted_requests: Counter::default(),
         };
-        registry.register("sessions_open", "Sessions this replica holds", m.sessions_open.clone());
-        registry.register("sessions_created", "Sessions created", m.sessions_created.clone());
+        registry.register(
+            "sessions_open",
+            "Sessions this replica holds",
+            m.sessions_open.clone(),
+        );
+        registry.register(
+            "sessions_created",
+            "Sessions created",
+            m.sessions_created.clone(),
+        );
         registry.register(
             "sessions_ended",
             "Sessions ended, by reason (delete, expired, stream_closed, shutdown)",
@@ -74,7 +82,11 @@ impl Metrics {
             "Session creations refused, by reason (full, draining)",
             m.sessions_refused.clone(),
         );
-        registry.register("streams_open", "SSE connections open", m.streams_open.clone());
+        registry.register(
+            "streams_open",
+            "SSE connections open",
+            m.streams_open.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered, by method and status",
@@ -110,7 +122,9 @@ impl Metrics {
     }
 
     pub fn session_ended(&self, reason: &'static str) {
-        self.sessions_ended.get_or_create(&ReasonLabels { reason }).inc();
+        self.sessions_ended
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn session_refused(&self, reason: &'static str) {
@@ -144,5 +158,9 @@ fn known_method(method: &str) -> &'static str {
         methods::COMPLETION_COMPLETE,
         methods::LOGGING_SET_LEVEL,
     ];
-    KNOWN.iter().find(|m| **m == method).copied().unwrap_or("other")
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
 }

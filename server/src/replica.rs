@@ -2,8 +2,8 @@
 //! it serves, and its lifecycle (serve, reap idle sessions, drain).
 
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::jsonrpc;
+use crate::metrics::Metrics;
 use crate::protocol::methods;
 use crate::server::Server;
 use crate::session::SessionLimits;
@@ -12,8 +12,8 @@ use crate::{affinity, transport};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -142,7 +142,10 @@ impl Replica {
     pub fn shutdown(&self) {
         self.shutdown.cancel();
         let ended = self.sessions.clear();
-        self.metrics.sessions_ended.get_or_create(&crate::metrics::ReasonLabels { reason: "shutdown" }).inc_by(ended as u64);
+        self.metrics
+            .sessions_ended
+            .get_or_create(&crate::metrics::ReasonLabels { reason: "shutdown" })
+            .inc_by(ended as u64);
     }
 
     /// Ends a session; `reason` is counted in the metrics.
@@ -207,7 +210,10 @@ impl Replica {
     /// passes, the replica stops accepting connections.
     pub async fn drain(&self) {
         let bound = self.config.drain();
-        tracing::info!(in_flight = self.requests_in_flight(), "draining for at most {bound:?}");
+        tracing::info!(
+            in_flight = self.requests_in_flight(),
+            "draining for at most {bound:?}"
+        );
         self.start_draining();
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + bound;
@@ -216,7 +222,10 @@ impl Replica {
         }
         let left = self.requests_in_flight();
         if left > 0 {
-            tracing::warn!(in_flight = left, "drain bound reached; exiting with requests in flight");
+            tracing::warn!(
+                in_flight = left,
+                "drain bound reached; exiting with requests in flight"
+            );
         }
     }
 

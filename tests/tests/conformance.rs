@@ -10,9 +10,16 @@ use tether_server::{Config, catalog};
 
 /// Every check of `--suite all` in 0.1.13.
 const ALL_CHECKS: usize = 47;
+/// In JSON-response mode four checks of the SSE scenarios report INFO
+/// rather than SUCCESS: their requests raise no message before the result,
+/// so the replica rightly answers with JSON and there is no stream to
+/// examine: `server-sse-polling`'s three (priming event, retry field,
+/// resumption) and `server-sse-streams-functional`. None fails.
+const JSON_MODE_CHECKS: usize = 43;
 
 fn suite_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/node_modules/.bin/conformance");
+    let bin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/node_modules/.bin/conformance");
     assert!(
         bin.exists(),
         "{} is missing: run `npm ci` in tests/conformance (tests/run.sh does)",
@@ -21,7 +28,7 @@ fn suite_bin() -> PathBuf {
     bin
 }
 
-async fn run_suite(json_response: bool) {
+async fn run_suite(json_response: bool, expected_successes: usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut config = Config::local();
@@ -67,10 +74,18 @@ async fn run_suite(json_response: bool) {
     }
     replica.shutdown();
     let _ = std::fs::remove_dir_all(&out);
-    assert!(problems.is_empty(), "failed or warned checks:\n{}", problems.join("\n"));
-    assert!(output.status.success(), "the suite exited with {}", output.status);
-    assert_eq!(passed, ALL_CHECKS, "checks passed");
-    assert!(stdout.contains(&format!("Total: {ALL_CHECKS} passed, 0 failed")));
+    assert!(
+        problems.is_empty(),
+        "failed or warned checks:\n{}",
+        problems.join("\n")
+    );
+    assert!(
+        output.status.success(),
+        "the suite exited with {}",
+        output.status
+    );
+    assert_eq!(passed, expected_successes, "checks passed");
+    assert!(stdout.contains(&format!("Total: {expected_successes} passed, 0 failed")));
 }
 
 fn tempdir() -> PathBuf {
@@ -88,10 +103,10 @@ fn tempdir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_with_sse_responses() {
-    run_suite(false).await;
+    run_suite(false, ALL_CHECKS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_with_json_responses() {
-    run_suite(true).await;
+    run_suite(true, JSON_MODE_CHECKS).await;
 }

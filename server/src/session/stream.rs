@@ -62,6 +62,10 @@ struct Inner {
     /// notice that its previous connection died.
     generation: u64,
     attached: bool,
+    /// A close asked for before any connection attached (the handler ran
+    /// ahead of the transport): the first connection ends after its
+    /// priming event, as if it had been open when the close came.
+    close_first_connection: bool,
     /// The highest seq any connection has written out: where a fresh GET
     /// (without `Last-Event-ID`) starts, so messages queued while no stream
     /// was open still arrive, and nothing arrives twice.
@@ -90,6 +94,7 @@ impl Stream {
                 finished: owed == Some(0),
                 generation: 0,
                 attached: false,
+                close_first_connection: false,
                 delivered: 0,
             }),
             notify: Notify::new(),
@@ -188,6 +193,9 @@ impl Stream {
     pub fn disconnect(&self) {
         {
             let mut inner = self.lock();
+            if inner.generation == 0 {
+                inner.close_first_connection = true;
+            }
             inner.generation += 1;
             inner.attached = false;
         }
@@ -232,8 +240,14 @@ impl Stream {
     }
 
     fn poll_after(&self, cursor: u64, generation: u64) -> Option<Next> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         if inner.generation != generation {
+            return Some(Next::Superseded);
+        }
+        if inner.close_first_connection {
+            inner.close_first_connection = false;
+            inner.generation += 1;
+            inner.attached = false;
             return Some(Next::Superseded);
         }
         // Events are in ascending order; the first past the cursor is next.
@@ -246,12 +260,12 @@ impl Stream {
     }
 
     /// The events so far, if the stream has finished and carries only
-    /// responses: what JSON mode answers with. `Err(())` once a non-response
+    /// responses: what JSON mode answers with. An error once a non-response
     /// message shows up, which forces SSE.
-    pub fn responses_if_only(&self) -> Result<Option<Vec<Arc<str>>>, ()> {
+    pub fn responses_if_only(&self) -> Result<Option<Vec<Arc<str>>>, NeedsSse> {
         let inner = self.lock();
         if inner.events.iter().any(|e| !e.is_response) {
-            return Err(());
+            return Err(NeedsSse);
         }
         if !inner.finished {
             return Ok(None);
@@ -260,7 +274,7 @@ impl Stream {
     }
 
     /// Like [`Stream::responses_if_only`], but waits for the outcome.
-    pub async fn wait_json_outcome(&self) -> Result<Vec<Arc<str>>, ()> {
+    pub async fn wait_json_outcome(&self) -> Result<Vec<Arc<str>>, NeedsSse> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -272,6 +286,11 @@ impl Stream {
         }
     }
 }
+
+/// A request stream carries more than responses, so it must be answered as
+/// SSE rather than JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedsSse;
 
 /// Formats an event id.
 pub fn event_id(stream: u32, seq: u64) -> String {
@@ -318,6 +337,17 @@ mod tests {
         assert!(matches!(s.next_after(0, new).await, Next::Event(_)));
     }
 
+    #[tokio::test]
+    async fn a_close_before_the_first_connection_ends_that_connection() {
+        let s = Stream::for_requests(1, 1, 8);
+        s.disconnect();
+        let first = s.attach();
+        assert!(matches!(s.next_after(0, first).await, Next::Superseded));
+        s.push(data("result"), true);
+        let resumed = s.attach();
+        assert!(matches!(s.next_after(0, resumed).await, Next::Event(_)));
+    }
+
     #[test]
     fn the_replay_buffer_is_bounded() {
         let s = Stream::standalone(2);
@@ -337,7 +367,7 @@ mod tests {
         assert_eq!(s.responses_if_only(), Ok(Some(vec![data("r")])));
         let t = Stream::for_requests(2, 1, 8);
         t.push(data("log"), false);
-        assert_eq!(t.responses_if_only(), Err(()));
+        assert_eq!(t.responses_if_only(), Err(NeedsSse));
     }
 
     #[test]

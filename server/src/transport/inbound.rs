@@ -82,10 +82,15 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
             // replica from finishing its drain.
             let _busy = session.connection();
             let _in_flight = in_flight;
+            // Cancellation wins a tie, and a handler that noticed the
+            // cancellation and returned anyway is still cancelled: the spec
+            // says a cancelled request gets no response.
             let outcome = tokio::select! {
-                r = handler::dispatch(ctx, &method, params) => Some(r),
+                biased;
                 () = cancel.cancelled() => None,
-            };
+                r = handler::dispatch(ctx, &method, params) => Some(r),
+            }
+            .filter(|_| !cancel.is_cancelled());
             session.end_request(&id);
             let label = match &outcome {
                 Some(Ok(_)) => "ok",

@@ -119,7 +119,10 @@ pub fn respond(mut r: Reading) -> Response {
     });
     let mut res = Response::new(Body::from_stream(frames));
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx otherwise buffers the stream and delays every event.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));

@@ -138,8 +138,11 @@ async fn answer(
     extra_headers: Option<HeaderMap>,
 ) -> Result<Response, HttpError> {
     let mut response = None;
+    // An empty outcome (every request cancelled) has no JSON form; the SSE
+    // answer of such a stream simply ends.
     if replica.config.json_response
         && let Ok(all) = stream.wait_json_outcome().await
+        && !all.is_empty()
     {
         session.release_request_stream(&stream, true);
         let body = if batch {

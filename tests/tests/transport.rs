@@ -1,0 +1,286 @@
+//! The Streamable HTTP transport as a client sees it: session id and
+//! affinity cookie, 202 for notifications, SSE answers (primed on
+//! 2025-11-25 only), JSON answers in JSON mode, and per-request streams.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::Duration;
+
+#[tokio::test]
+async fn initialize_gives_a_routed_session_id_and_the_affinity_cookie() {
+    let r = start().await;
+    let resp = r.initialize_raw(LATEST, json!({})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let id = header(resp.headers(), SESSION_HEADER).expect("no Mcp-Session-Id");
+    let (route, random) = id.split_once('.').expect("session id is <route>.<random>");
+    assert_eq!(route, ROUTE);
+    assert_eq!(random.len(), 32, "128 random bits as hex: {id}");
+    assert!(
+        random
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        "lowercase hex: {id}"
+    );
+    assert_eq!(
+        header(resp.headers(), "set-cookie").as_deref(),
+        Some("tether_route=t1; Path=/; HttpOnly; SameSite=Lax")
+    );
+
+    let reply = Reply::read(resp).await;
+    let result = &reply.response_to(&json!(0))["result"];
+    assert_eq!(result["protocolVersion"], LATEST);
+    assert_eq!(result["serverInfo"]["name"], "tether");
+    assert!(result["capabilities"]["tools"].is_object());
+    assert!(result["capabilities"]["resources"]["subscribe"] == true);
+    assert!(r.replica.sessions.get(&id).is_some());
+
+    // A second client gets a session of its own.
+    let other = r.initialize_raw(LATEST, json!({})).await;
+    let other_id = header(other.headers(), SESSION_HEADER).expect("no Mcp-Session-Id");
+    assert_ne!(id, other_id);
+}
+
+#[tokio::test]
+async fn an_unknown_protocol_version_is_answered_with_the_latest() {
+    let r = start().await;
+    let resp = r.initialize_raw("2099-01-01", json!({})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let reply = Reply::read(resp).await;
+    assert_eq!(
+        reply.response_to(&json!(0))["result"]["protocolVersion"],
+        LATEST
+    );
+}
+
+#[tokio::test]
+async fn notifications_and_responses_are_accepted_with_202_and_no_body() {
+    let r = start().await;
+    let s = r.connect().await;
+    // connect() already checked notifications/initialized; a progress
+    // notification and a response to nothing pending are accepted too.
+    assert_eq!(
+        s.notify(
+            "notifications/progress",
+            json!({"progressToken": "x", "progress": 1})
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
+    let resp = send(s.post(&json!({"jsonrpc": "2.0", "id": 999, "result": {}}))).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(body_text(resp).await, "");
+}
+
+#[tokio::test]
+async fn requests_of_2025_11_25_get_a_primed_sse_stream() {
+    let r = start_tweaked(|c| c.sse_retry_ms = 750).await;
+    let s = r.connect().await;
+    let (id, resp) = s
+        .start("tools/call", tool_params("counter", json!({})))
+        .await;
+    assert!(content_type(&resp).starts_with("text/event-stream"));
+    let mut sse = SseStream::new(resp);
+
+    let first = sse.next_event().await.expect("an empty stream");
+    assert!(
+        first.is_priming(),
+        "the first event must be an event id with an empty data field, got {first:?}"
+    );
+    assert_eq!(first.retry, Some(750), "the priming event carries retry");
+
+    let (ev, msg) = sse.next_message().await;
+    assert!(is_response_to(&msg, &id), "{msg}");
+    assert_eq!(msg["result"]["structuredContent"]["count"], 1);
+    assert!(
+        ev.id.is_some() && ev.id != first.id,
+        "events carry fresh ids"
+    );
+    // The stream ends after the response.
+    assert!(sse.rest().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_initialize_answer_of_2025_11_25_is_primed_too() {
+    let r = start().await;
+    let resp = r.initialize_raw(LATEST, json!({})).await;
+    let reply = Reply::read(resp).await;
+    let first = reply.events.first().expect("an empty stream");
+    assert!(first.is_priming(), "got {first:?}");
+}
+
+#[tokio::test]
+async fn older_revisions_get_no_priming_event() {
+    let r = start().await;
+    for version in [V2025_06_18, V2025_03_26] {
+        let resp = r.initialize_raw(version, json!({})).await;
+        let reply = Reply::read(resp).await;
+        assert_eq!(reply.events.len(), 1, "{version}: {:?}", reply.events);
+
+        let s = r.connect_with(version, json!({})).await;
+        let (id, resp) = s.start("ping", json!({})).await;
+        let mut sse = SseStream::new(resp);
+        let first = sse.next_event().await.expect("an empty stream");
+        let msg = first.message().unwrap_or_else(|| {
+            panic!("{version}: the first event must be the response, got {first:?}")
+        });
+        assert!(is_response_to(&msg, &id));
+        assert_eq!(first.retry, None, "{version}: no retry field");
+        assert!(sse.rest().await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn json_mode_answers_plain_json_when_nothing_precedes_the_result() {
+    let r = start_tweaked(|c| c.json_response = true).await;
+
+    let resp = r.initialize_raw(LATEST, json!({})).await;
+    assert!(content_type(&resp).starts_with("application/json"));
+    assert!(header(resp.headers(), SESSION_HEADER).is_some());
+    assert!(header(resp.headers(), "set-cookie").is_some());
+
+    let s = r.connect().await;
+    let (id, resp) = s
+        .start("tools/call", tool_params("counter", json!({})))
+        .await;
+    assert!(
+        content_type(&resp).starts_with("application/json"),
+        "got {}",
+        content_type(&resp)
+    );
+    let body = body_json(resp).await;
+    assert!(is_response_to(&body, &id), "{body}");
+    assert_eq!(body["result"]["structuredContent"]["count"], 1);
+}
+
+#[tokio::test]
+async fn json_mode_switches_to_sse_when_the_tool_reports_progress_first() {
+    let r = start_tweaked(|c| c.json_response = true).await;
+    let s = r.connect().await;
+    let (id, resp) = s
+        .start(
+            "tools/call",
+            tool_params_with_progress("long_task", json!({"steps": 2, "step_ms": 20}), "p1"),
+        )
+        .await;
+    assert!(
+        content_type(&resp).starts_with("text/event-stream"),
+        "got {}",
+        content_type(&resp)
+    );
+    let reply = Reply::read(resp).await;
+    let first = reply.messages.first().expect("no messages");
+    assert!(is_notification(first, "notifications/progress"), "{first}");
+    assert_eq!(first["params"]["progressToken"], "p1");
+    let last = reply.messages.last().expect("no messages");
+    assert!(is_response_to(last, &id), "{last}");
+    assert_eq!(result_text(&last["result"]), "finished 2 steps");
+}
+
+#[tokio::test]
+async fn each_request_streams_only_its_own_messages() {
+    let r = start().await;
+    let s = r.connect().await;
+    let (id_a, a) = s
+        .start(
+            "tools/call",
+            tool_params_with_progress("long_task", json!({"steps": 3, "step_ms": 30}), "A"),
+        )
+        .await;
+    let (id_b, b) = s
+        .start(
+            "tools/call",
+            tool_params_with_progress("long_task", json!({"steps": 3, "step_ms": 30}), "B"),
+        )
+        .await;
+    let (a, b) = tokio::join!(Reply::read(a), Reply::read(b));
+
+    for (reply, own, id) in [(&a, "A", &id_a), (&b, "B", &id_b)] {
+        let progress: Vec<_> = reply
+            .messages
+            .iter()
+            .filter(|m| is_notification(m, "notifications/progress"))
+            .collect();
+        assert_eq!(progress.len(), 3, "{:?}", reply.messages);
+        assert!(progress.iter().all(|m| m["params"]["progressToken"] == own));
+        let responses: Vec<_> = reply
+            .messages
+            .iter()
+            .filter(|m| m.get("method").is_none())
+            .collect();
+        assert_eq!(responses.len(), 1);
+        assert!(is_response_to(responses[0], id));
+    }
+
+    // Event ids are unique across the session's streams.
+    let ids: Vec<_> = a
+        .events
+        .iter()
+        .chain(&b.events)
+        .filter_map(|e| e.id.clone())
+        .collect();
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(ids.len(), unique.len(), "{ids:?}");
+}
+
+#[tokio::test]
+async fn per_session_state_is_kept_per_session() {
+    let r = start().await;
+    let a = r.connect().await;
+    let b = r.connect().await;
+    for n in 1..=3 {
+        let res = a.call_tool("counter", json!({})).await;
+        assert_eq!(res["structuredContent"]["count"], n);
+    }
+    let res = b.call_tool("counter", json!({})).await;
+    assert_eq!(res["structuredContent"]["count"], 1);
+    assert_eq!(res["structuredContent"]["session"], b.id.as_str());
+    assert_eq!(res["structuredContent"]["replica"], ROUTE);
+}
+
+#[tokio::test]
+async fn the_standalone_stream_of_2025_11_25_is_primed_and_stays_open() {
+    let r = start().await;
+    let s = r.connect().await;
+    let mut get = s.open_stream(None).await;
+    let first = get.next_event().await.expect("the GET stream ended");
+    assert!(first.is_priming(), "got {first:?}");
+    get.assert_open_and_quiet().await;
+}
+
+#[tokio::test]
+async fn idle_streams_get_keep_alive_comments() {
+    let r = start_tweaked(|c| c.keepalive_secs = 1).await;
+    let s = r.connect().await;
+    let mut get = s.open_stream(None).await;
+    within("a keep-alive comment", async {
+        while get.comments == 0 {
+            match get.next_within(Duration::from_millis(100)).await {
+                Next::End => panic!("the stream ended"),
+                Next::Event(ev) => assert!(ev.message().is_none(), "{ev:?}"),
+                Next::Timeout => {}
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_without_the_version_header_is_served() {
+    // The spec: without MCP-Protocol-Version, assume 2025-03-26.
+    let r = start().await;
+    let s = r.connect_with(V2025_03_26, json!({})).await;
+    let id = s.next_id();
+    let resp = send(
+        r.post(&request(id, "ping", json!({})))
+            .header(SESSION_HEADER, &s.id),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let reply = Reply::read(resp).await;
+    assert_eq!(reply.response_to(&json!(id))["result"], json!({}));
+}
