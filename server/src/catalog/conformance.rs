@@ -164,10 +164,7 @@ fn tools() -> Vec<Tool> {
         Tool::new("test_reconnection", |ctx: Context, _: NoArgs| async move {
             // SEP-1699 polling: the connection carrying this call is closed
             // after the priming event, and the result is produced while the
-            // client reconnects with `Last-Event-ID`. The short wait first
-            // lets the transport attach the POST's connection, so the close
-            // reaches it rather than happening before it exists.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // client reconnects with `Last-Event-ID`.
             ctx.close_stream();
             tokio::time::sleep(Duration::from_millis(100)).await;
             Ok(ToolResult::text(
