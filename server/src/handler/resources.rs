@@ -192,7 +192,7 @@ impl ResourceTemplate {
 /// A URI template of RFC 6570 level 1 (`{var}` expansions), compiled for
 /// matching: literal pieces and variables alternate. A variable matches one
 /// or more characters other than `/`, `?` and `#`, so templates stay
-/// unambiguous.
+/// unambiguous, and its value is percent-decoded.
 #[derive(Debug, Clone, PartialEq)]
 struct UriPattern {
     parts: Vec<Part>,
@@ -240,7 +240,9 @@ impl UriPattern {
                     if value.is_empty() || value.contains(['/', '?', '#']) {
                         return None;
                     }
-                    vars.insert(name.clone(), value.to_owned());
+                    // Expansion percent-encodes values, so matching decodes.
+                    let decoded = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
+                    vars.insert(name.clone(), decoded.into_owned());
                     rest = &rest[end..];
                 }
             }
@@ -261,6 +263,7 @@ mod tests {
         assert!(p.matches("test://template//data").is_none());
         assert!(p.matches("test://template/4/2/data").is_none());
         assert!(p.matches("test://template/42/other").is_none());
+        assert_eq!(p.matches("test://template/a%22b/data").unwrap()["id"], "a\"b");
         let two = UriPattern::parse("file:///{dir}/{name}.txt");
         let v = two.matches("file:///docs/readme.txt").unwrap();
         assert_eq!((v["dir"].as_str(), v["name"].as_str()), ("docs", "readme"));
