@@ -12,22 +12,47 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------
 # Each entry is "command:package". Only missing ones are installed, so a
-# prepared machine skips apt entirely.
+# prepared machine skips apt entirely. nginx and HAProxy are the real
+# balancers of the cluster tests; docker-compose checks the compose file.
 need_apt=()
-for pair in "node:nodejs" "npm:npm" "jq:jq"; do
+for pair in "node:nodejs" "npm:npm" "jq:jq" "nginx:nginx-light" "haproxy:haproxy" \
+            "docker-compose:docker-compose" "python3:python3" ; do
   cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_apt+=("$pkg")
 done
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=("python3-venv")
 if ((${#need_apt[@]})); then
   log "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+# Debian starts the packaged services on install; the tests start their own.
+for svc in nginx haproxy; do
+  if pgrep -x "$svc" >/dev/null 2>&1 && [ -z "${TETHER_KEEP_SYSTEM_SERVICES:-}" ]; then
+    service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
 
-# --- npm packages (pinned by lockfile) ------------------------------------
+# --- Python packages (pinned) ---------------------------------------------
+# The official MCP Python SDK (a client the tests did not write), hadolint
+# and cfn-lint, in a virtual environment of the project's own.
+log "python venv (tests/requirements.txt)"
+venv=tests/.venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+export TETHER_PYTHON="$root/$venv/bin/python"
+export PATH="$root/$venv/bin:$PATH"
+
+# --- npm packages (pinned by lockfiles) -----------------------------------
 log "npm ci (conformance suite)"
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+
+# --- Static checks of the container files ---------------------------------
+log "hadolint Dockerfile, docker-compose config"
+hadolint Dockerfile
+docker-compose -f docker-compose.yml config -q
+docker-compose -f docker-compose.yml --profile haproxy config -q
 
 # --- Rust ------------------------------------------------------------------
 log "cargo fmt --check"
@@ -40,5 +65,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 log "doc tests"
 cargo test --workspace --doc --locked
+# The cluster tests start the real tether-server binary.
+log "building the binaries the end-to-end tests start"
+cargo build --workspace --bins --locked
 log "unit and integration tests (nextest)"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -8,10 +8,17 @@
 
 /// Sanitizes a configured route key (or derives one from the host name) so
 /// that it is safe in a session id, a cookie value and a balancer map.
+///
+/// The default is the first label of the host name: unique per container
+/// (docker) and per task (ECS/Fargate gives each task its own host name,
+/// `ip-10-0-1-23`), and stable for the life of the replica, which is all a
+/// route must be.
 pub fn route_key(configured: Option<&str>) -> String {
     let raw = match configured {
         Some(r) if !r.trim().is_empty() => r.to_owned(),
-        _ => host_name().unwrap_or_else(|| "r0".to_owned()),
+        _ => host_name()
+            .map(|h| h.split('.').next().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| "r0".to_owned()),
     };
     let clean: String = raw
         .chars()

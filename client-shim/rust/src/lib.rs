@@ -1,0 +1,1 @@
+//! tether-shim: work in progress (see the client shim issue).
