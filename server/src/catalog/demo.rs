@@ -2,11 +2,15 @@
 //!
 //! - `counter`: a per-session counter (each session counts on its own);
 //! - `long_task`: reports progress step by step and stops when cancelled;
-//! - `ask_model`: asks the client's model to sample an answer.
+//! - `ask_model`: asks the client's model to sample an answer;
+//! - `demo://note` and `set_note`: a resource of the replica that a tool
+//!   changes; every session subscribed to it is told
+//!   (`notifications/resources/updated` on its GET stream).
 
 use crate::context::Context;
+use crate::handler::resources::Resource;
 use crate::handler::tools::{NoArgs, Tool, ToolError};
-use crate::protocol::{LogLevel, ToolResult};
+use crate::protocol::{LogLevel, ResourceContents, ToolResult};
 use crate::server::Server;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -30,6 +34,21 @@ pub struct LongTask {
 fn default_step_ms() -> u64 {
     100
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SetNote {
+    /// The new text of `demo://note`.
+    pub text: String,
+}
+
+/// The replica's note: shared by its sessions, not by other replicas.
+static NOTE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn note() -> String {
+    NOTE.lock().map(|n| n.clone()).unwrap_or_default()
+}
+
+pub const NOTE_URI: &str = "demo://note";
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AskModel {
@@ -73,6 +92,29 @@ pub fn server() -> Server {
                 Ok(ToolResult::text(format!("finished {} steps", args.steps)))
             })
             .description("Runs for steps x step_ms, reporting progress; can be cancelled."),
+        )
+        .resource(
+            Resource::new(NOTE_URI, "note", |_ctx, uri| async move {
+                Ok(vec![ResourceContents::text(uri, "text/plain", note())])
+            })
+            .mime_type("text/plain")
+            .description(
+                "A note kept by this replica; subscribe to hear when set_note changes it.",
+            ),
+        )
+        .tool(
+            Tool::new("set_note", |ctx: Context, args: SetNote| async move {
+                if let Ok(mut n) = NOTE.lock() {
+                    *n = args.text;
+                }
+                let told = ctx.resource_updated(NOTE_URI);
+                Ok(ToolResult::text(format!(
+                    "note set; {told} subscribed session(s) told"
+                )))
+            })
+            .description(
+                "Sets demo://note and notifies every session subscribed to it on this replica.",
+            ),
         )
         .tool(
             Tool::new("ask_model", |ctx: Context, args: AskModel| async move {

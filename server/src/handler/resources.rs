@@ -241,7 +241,9 @@ impl UriPattern {
                         return None;
                     }
                     // Expansion percent-encodes values, so matching decodes.
-                    let decoded = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
+                    let decoded = percent_encoding::percent_decode_str(value)
+                        .decode_utf8()
+                        .ok()?;
                     vars.insert(name.clone(), decoded.into_owned());
                     rest = &rest[end..];
                 }
@@ -263,7 +265,10 @@ mod tests {
         assert!(p.matches("test://template//data").is_none());
         assert!(p.matches("test://template/4/2/data").is_none());
         assert!(p.matches("test://template/42/other").is_none());
-        assert_eq!(p.matches("test://template/a%22b/data").unwrap()["id"], "a\"b");
+        assert_eq!(
+            p.matches("test://template/a%22b/data").unwrap()["id"],
+            "a\"b"
+        );
         let two = UriPattern::parse("file:///{dir}/{name}.txt");
         let v = two.matches("file:///docs/readme.txt").unwrap();
         assert_eq!((v["dir"].as_str(), v["name"].as_str()), ("docs", "readme"));

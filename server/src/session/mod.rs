@@ -233,6 +233,36 @@ impl Session {
         }
     }
 
+    /// Sends a notification that belongs to no request (it goes on the
+    /// standalone GET stream, and waits there if none is open).
+    pub fn notify(&self, method: &str, params: Option<Value>) -> bool {
+        let msg = crate::jsonrpc::notification(method, params);
+        self.standalone().push(Arc::from(msg.to_string()), false)
+    }
+
+    /// Sends a request to the client outside any request of its own (on the
+    /// standalone GET stream) and waits for the answer, at most `timeout`.
+    /// Capabilities are the caller's to check ([`Session::client`]).
+    pub async fn request_client(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: std::time::Duration,
+    ) -> Result<Value, ClientRequestError> {
+        let sink = self.standalone();
+        let ask = self.outbound.request(
+            &sink,
+            method,
+            params,
+            timeout,
+            self.limits.max_pending_requests,
+        );
+        tokio::select! {
+            r = ask => r,
+            () = self.closed.cancelled() => Err(ClientRequestError::SessionClosed),
+        }
+    }
+
     /// Number of streams this session holds (for tests and metrics).
     pub fn stream_count(&self) -> usize {
         let s = lock(&self.streams);
