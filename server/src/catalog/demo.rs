@@ -1,5 +1,6 @@
 //! A small stateful demo: what stateless MCP servers cannot do.
 //!
+//! - `echo`: returns its text (the benchmarks' workload);
 //! - `counter`: a per-session counter (each session counts on its own);
 //! - `long_task`: reports progress step by step and stops when cancelled;
 //! - `ask_model`: asks the client's model to sample an answer;
@@ -36,6 +37,12 @@ fn default_step_ms() -> u64 {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub struct Echo {
+    /// The text to return.
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct SetNote {
     /// The new text of `demo://note`.
     pub text: String,
@@ -58,6 +65,12 @@ pub struct AskModel {
 
 pub fn server() -> Server {
     Server::new("tether-demo", env!("CARGO_PKG_VERSION"))
+        .tool(
+            Tool::new("echo", |_ctx: Context, args: Echo| async move {
+                Ok(ToolResult::text(args.text))
+            })
+            .description("Returns its text."),
+        )
         .tool(
             Tool::new("counter", |ctx: Context, _: NoArgs| async move {
                 let n = ctx.state(|c: &mut Counter| {
