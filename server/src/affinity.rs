@@ -18,7 +18,7 @@ pub fn route_key(configured: Option<&str>) -> String {
         Some(r) if !r.trim().is_empty() => r.to_owned(),
         _ => host_name()
             .map(|h| h.split('.').next().unwrap_or_default().to_owned())
-            .unwrap_or_else(|| "r0".to_owned()),
+            .unwrap_or_default(),
     };
     let clean: String = raw
         .chars()
@@ -26,10 +26,25 @@ pub fn route_key(configured: Option<&str>) -> String {
         .take(63)
         .collect();
     if clean.is_empty() {
-        "r0".to_owned()
+        // Replicas without a usable name must still differ from each other.
+        random_route()
     } else {
         clean
     }
+}
+
+fn random_route() -> String {
+    let mut bytes = [0u8; 4];
+    // Without entropy, a fixed name is the best left.
+    if getrandom::fill(&mut bytes).is_err() {
+        return "r0".to_owned();
+    }
+    let mut r = String::from("r-");
+    for b in bytes {
+        r.push(char::from(HEX[usize::from(b >> 4)]));
+        r.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    r
 }
 
 fn host_name() -> Option<String> {
@@ -98,7 +113,8 @@ mod tests {
             route_key(Some("ip-10-0-1-7.ec2.internal")),
             "ip-10-0-1-7ec2internal"
         );
-        assert_eq!(route_key(Some("...")), "r0");
+        let random = route_key(Some("..."));
+        assert!(random.starts_with("r-") && random.len() == 10, "{random}");
     }
 
     #[test]

@@ -10,11 +10,18 @@ use axum::routing::get;
 use serde_json::json;
 use std::sync::Arc;
 
+/// Liveness: what balancers' health checks should probe (an unhealthy
+/// target loses its pinned sessions).
+pub const HEALTH_PATH: &str = "/healthz";
+/// Readiness for new sessions: fails while draining or full.
+pub const READY_PATH: &str = "/readyz";
+pub const METRICS_PATH: &str = "/metrics";
+
 pub fn router() -> Router<Arc<Replica>> {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(HEALTH_PATH, get(healthz))
+        .route(READY_PATH, get(readyz))
+        .route(METRICS_PATH, get(metrics))
 }
 
 /// Prometheus scrape endpoint (OpenMetrics text).

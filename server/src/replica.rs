@@ -17,6 +17,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// How long after the drain bound a replica may take to close what is left
+/// and exit: a container's stop timeout must exceed drain bound + this.
+pub const EXIT_GRACE: Duration = Duration::from_secs(2);
+
 pub struct Replica {
     pub config: Config,
     pub sessions: Registry,
@@ -193,7 +197,7 @@ impl Replica {
             r = server => r,
             () = async {
                 shutdown.cancelled().await;
-                tokio::time::sleep(self.config.drain() + Duration::from_secs(2)).await;
+                tokio::time::sleep(self.config.drain() + EXIT_GRACE).await;
             } => Ok(()),
         };
         reaper.abort();

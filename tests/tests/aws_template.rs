@@ -17,8 +17,8 @@ use std::time::Duration;
 use tether_server::Config;
 
 /// After its drain bound, a replica gives the streams still open this long
-/// to close before it exits (`Replica::serve`).
-const EXIT_GRACE_SECS: u64 = 2;
+/// to close before it exits.
+const EXIT_GRACE_SECS: u64 = tether_server::replica::EXIT_GRACE.as_secs();
 /// The longest `stopTimeout` Fargate accepts.
 const FARGATE_MAX_STOP_TIMEOUT: u64 = 120;
 /// Keep-alives an SSE stream may miss in a row before the balancer's idle
@@ -479,7 +479,11 @@ fn aws_operations_endpoints_are_not_public() {
         (Stack::new(&[]), "HttpListener"),
         (with_certificate(), "HttpsListener"),
     ] {
-        for path in ["/metrics", "/readyz", "/healthz"] {
+        for path in [
+            tether_server::ops::METRICS_PATH,
+            tether_server::ops::READY_PATH,
+            tether_server::ops::HEALTH_PATH,
+        ] {
             let action = action_for(&stack, listener, path);
             assert_eq!(action["Type"], "fixed-response", "{listener} {path}");
         }

@@ -43,7 +43,7 @@ pub async fn open(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Re
     }
     .to_bytes();
     let stream = session.standalone();
-    sse::respond(sse::Reading {
+    let mut response = sse::respond(sse::Reading {
         replica: replica.clone(),
         session,
         stream,
@@ -52,7 +52,15 @@ pub async fn open(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Re
         legacy: true,
         preamble: Some(endpoint),
         ends_on_drain: true,
-    })
+    });
+    // Cookie-pinning balancers (ALB application-cookie stickiness) pin the
+    // old transport's clients too.
+    if let Some(cookie) = crate::transport::streamable::affinity_cookie(&replica) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Deserialize)]

@@ -225,15 +225,20 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
     if let Ok(v) = HeaderValue::from_str(&session.id) {
         headers.insert(SESSION_HEADER, v);
     }
+    if let Some(v) = affinity_cookie(replica) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+    answer(replica, session, stream, false, Some(headers)).await
+}
+
+/// The `Set-Cookie` value that pins a client to this replica.
+pub fn affinity_cookie(replica: &Replica) -> Option<HeaderValue> {
     let cookie = affinity::affinity_cookie(
         &replica.config.cookie_name,
         replica.route(),
         replica.config.cookie_secure,
     );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        headers.insert(header::SET_COOKIE, v);
-    }
-    answer(replica, session, stream, false, Some(headers)).await
+    HeaderValue::from_str(&cookie).ok()
 }
 
 /// The session a request names: `400` without the header, `404` when it is
