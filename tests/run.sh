@@ -68,5 +68,7 @@ cargo test --workspace --doc --locked
 # The cluster tests start the real tether-server binary.
 log "building the binaries the end-to-end tests start"
 cargo build --workspace --bins --locked
+log "client shim (JavaScript): cookie and end-to-end tests"
+(cd client-shim/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
 log "unit and integration tests (nextest)"
 cargo nextest run --workspace --locked --no-fail-fast
