@@ -1,1 +1,221 @@
-//! tether-shim: work in progress (see the client shim issue).
+//! # tether-shim
+//!
+//! MCP clients for servers that run as **several replicas behind a load
+//! balancer**, such as tether clusters, and for any server that speaks MCP
+//! over Streamable HTTP (revisions 2025-11-25, 2025-06-18, 2025-03-26).
+//!
+//! A stateful MCP session lives on one replica, and the balancer must send
+//! every request of the session there. Balancers that pin by the
+//! `Mcp-Session-Id` route need nothing from the client; balancers that pin
+//! by cookie (an ALB with stickiness, HAProxy `cookie ... insert`, the
+//! replica's own `tether_route` cookie) need a client that **keeps
+//! cookies**, one jar per session. This crate gives you three things:
+//!
+//! - [`CookieJar`]: an RFC 6265 jar with a policy for clusters (origin
+//!   partitions, loopback as a secure context, bounds), usable by any
+//!   reqwest 0.13 client and so by the official Rust SDK (`rmcp`);
+//! - [`Client`]: a small, complete MCP client that keeps its own jar over a
+//!   shared connection pool, follows and resumes streams, answers the
+//!   server's requests, and replaces a lost session as documented below;
+//! - `tether-client`: a command line to try a cluster by hand.
+//!
+//! ## The MCP client
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use tether_shim::{Client, RequestOptions};
+//!
+//! # async fn demo() -> tether_shim::Result<()> {
+//! let client = Client::builder("http://127.0.0.1:8080/mcp")
+//!     // Answer the server's sampling requests (declares `sampling`).
+//!     .on_sampling(|params| async move {
+//!         let _question = &params["messages"][0]["content"]["text"];
+//!         Ok(json!({
+//!             "role": "assistant",
+//!             "content": {"type": "text", "text": "42"},
+//!             "model": "my-model",
+//!         }))
+//!     })
+//!     .connect()
+//!     .await?;
+//! println!("session {:?} on replica {:?}", client.session_id(), client.replica());
+//!
+//! let tools = client.list_tools().await?;
+//! let r = client.call_tool("counter", json!({})).await?;
+//! println!("{:?} ({} tools)", r.structured_content, tools.len());
+//!
+//! // Progress of one request goes to its callback.
+//! let r = client
+//!     .call_tool_with(
+//!         "long_task",
+//!         json!({"steps": 5, "step_ms": 100}),
+//!         RequestOptions::new().on_progress(|p| println!("{}/{:?}", p.progress, p.total)),
+//!     )
+//!     .await?;
+//! println!("{}", r.text());
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Other notifications (logs, resource updates, list changes) and session
+//! changes arrive as [`Event`]s; take the receiver from the builder to miss
+//! none:
+//!
+//! ```no_run
+//! # async fn demo() -> tether_shim::Result<()> {
+//! use tether_shim::{Client, Event};
+//! let builder = Client::builder("http://127.0.0.1:8080/mcp");
+//! let mut events = builder.events();
+//! let client = builder.connect().await?;
+//! client.subscribe("test://static-text").await?;
+//! while let Ok(event) = events.recv().await {
+//!     match event {
+//!         Event::Notification(n) => println!("{} {}", n.method, n.params),
+//!         Event::Reinitialized { new_session, .. } => println!("now in {new_session:?}"),
+//!         Event::StreamStopped { reason } => { println!("{reason}"); break }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! What the client does on the wire:
+//!
+//! - `initialize` (asking for 2025-11-25; the server may choose an older
+//!   revision this client speaks), then `notifications/initialized`; then
+//!   `Mcp-Session-Id` and `MCP-Protocol-Version` on every request.
+//! - Capabilities follow the callbacks: [`ClientBuilder::on_sampling`]
+//!   declares `sampling`, [`ClientBuilder::on_elicitation`] `elicitation`
+//!   (form; URL mode with [`ClientBuilder::elicitation_url`]),
+//!   [`ClientBuilder::on_roots`] / [`ClientBuilder::roots`] `roots`. Each
+//!   server request is answered (a POST) as soon as its callback returns,
+//!   bounded by [`ClientBuilder::server_request_timeout`]; `ping` is
+//!   answered by the client; anything else gets "method not found".
+//! - Each request is a POST; the answer comes as JSON or as an SSE stream.
+//!   A stream that ends before the answer (SSE polling, or a broken
+//!   connection) is resumed with a GET carrying `Last-Event-ID`, after the
+//!   server's `retry` delay.
+//! - Every request is bounded by [`ClientBuilder::request_timeout`] (or
+//!   [`RequestOptions::timeout`]); a request that times out, or whose
+//!   future is dropped, is cancelled with `notifications/cancelled`.
+//! - The standalone GET stream (on by default) carries what is unrelated to
+//!   any request; it is reconnected after the server's `retry` with
+//!   `Last-Event-ID`, with exponential backoff after failures (up to 30 s),
+//!   and given up after [`ClientBuilder::max_reconnects`] failures in a row
+//!   or a `405` ([`Event::StreamStopped`]).
+//!
+//! ## Lost sessions
+//!
+//! A `404` means the server does not know the session: it expired, was
+//! deleted, its replica died, or a balancer sent the request to a replica
+//! that does not own it. The client then:
+//!
+//! 1. **starts a new session** (`initialize` again, same capabilities),
+//!    once however many requests noticed the loss, and emits
+//!    [`Event::Reinitialized`] with both ids; the old session's server-side
+//!    state (subscriptions, log level, whatever tools kept) is gone, and
+//!    restoring it is the application's call;
+//! 2. **retries the request once** on the new session when that cannot
+//!    change its meaning: by default ([`Reinit::RetrySafe`]) the methods of
+//!    [`SAFE_TO_RETRY`] (lists, reads, `prompts/get`, `ping`, ...);
+//! 3. otherwise returns [`Error::SessionLost`], which says whether the
+//!    request **may have run** (`false` when the `404` answered the request
+//!    itself, so the server refused it unseen; `true` when the answer's
+//!    stream broke and its resumption met the `404`) and names the new
+//!    session, so the caller can decide to call again.
+//!
+//! [`Reinit::RetryUnexecuted`] also retries requests that certainly did not
+//! run (such as a `tools/call` refused with `404`); [`Reinit::NoRetry`]
+//! retries nothing; [`Reinit::Off`] starts no new session. A request can
+//! override the policy with [`RequestOptions::retry_on_new_session`].
+//!
+//! ## Which replica answered
+//!
+//! A tether session id is `<route>.<random>`; [`Client::replica`] returns
+//! the route of the current session (every request of a session is served
+//! by that replica, or fails with `404`). [`replica_of`] parses any id.
+//!
+//! ## Many sessions (tests, benchmarks)
+//!
+//! Share one reqwest client, hence one connection pool, between sessions;
+//! each [`Client`] keeps its own jar and adds its `Cookie` header itself:
+//!
+//! ```no_run
+//! # async fn demo() -> tether_shim::Result<()> {
+//! let http = tether_shim::http_client()?; // TCP_NODELAY, bounded connects
+//! let mut sessions = Vec::new();
+//! for _ in 0..64 {
+//!     sessions.push(
+//!         tether_shim::Client::builder("http://127.0.0.1:8080/mcp")
+//!             .http(http.clone())
+//!             .standalone_stream(false) // one connection less per session
+//!             .connect()
+//!             .await?,
+//!     );
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Do not share one jar (or one [`cookie_client`]) between concurrent
+//! sessions: balancer cookies pin a *client*, so the last session to
+//! connect would re-pin the others, which then meet `404`.
+//!
+//! ## With the official Rust SDK (`rmcp`)
+//!
+//! `rmcp`'s Streamable HTTP transport accepts a reqwest 0.13 client; give
+//! it a [`cookie_client`], one per session:
+//!
+//! ```no_run
+//! use rmcp::ServiceExt;
+//! use rmcp::model::CallToolRequestParams;
+//! use rmcp::transport::StreamableHttpClientTransport;
+//! use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+//! use std::sync::Arc;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let jar = Arc::new(tether_shim::CookieJar::new());
+//! let http = tether_shim::cookie_client(jar.clone())?;
+//! let transport = StreamableHttpClientTransport::with_client(
+//!     http,
+//!     StreamableHttpClientTransportConfig::with_uri("http://127.0.0.1:8080/mcp"),
+//! );
+//! let client = ().serve(transport).await?;
+//! let r = client.call_tool(CallToolRequestParams::new("counter")).await?;
+//! println!("{:?}", r.structured_content);
+//! # Ok(()) }
+//! ```
+//!
+//! `rmcp` re-initializes by itself after a `404` and resends the failed
+//! request on the new session (`reinit_on_expired_session`, on by default),
+//! including a `tools/call`, without telling the caller; against stateful
+//! servers consider turning it off.
+//!
+//! ## The components
+//!
+//! - [`cookies`]: the jar and its policy.
+//! - [`http`]: reqwest clients tuned for MCP (shared, or with a jar).
+//! - [`client`]: [`Client`], [`ClientBuilder`], callbacks, policies.
+//! - [`sse`]: the incremental SSE parser (event ids, `retry`, bounds).
+//! - [`jsonrpc`]: the JSON-RPC envelope and [`RpcError`].
+//! - [`types`]: [`ServerInfo`], [`ToolResult`], [`Progress`], [`Event`].
+//! - [`error`]: [`Error`] and [`SessionLost`].
+
+pub mod client;
+pub mod cookies;
+pub mod error;
+pub mod http;
+pub mod jsonrpc;
+pub mod sse;
+pub mod types;
+
+pub use client::{
+    Callback, Client, ClientBuilder, ProgressFn, Reinit, RequestOptions, SAFE_TO_RETRY, callback,
+    replica_of,
+};
+pub use cookies::{CookieJar, CookiePolicy, CookieRejected, CookieScope, Stored};
+pub use error::{Error, Result, SessionLost};
+pub use http::{cookie_client, http_client, http_client_builder};
+pub use jsonrpc::{Notification, RpcError};
+pub use types::{Event, Progress, ServerInfo, ToolResult};
+
+/// The reqwest this crate is built on (0.13, the one `rmcp` 3 takes).
+pub use reqwest;

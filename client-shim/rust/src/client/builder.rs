@@ -1,0 +1,351 @@
+//! [`ClientBuilder`]: every knob of a [`Client`], with its default and why.
+
+use super::callbacks::{Callback, Callbacks, ProgressFn, callback};
+use super::{Client, Inner, Settings};
+use crate::cookies::{CookieJar, CookiePolicy};
+use crate::error::{Error, Result};
+use crate::jsonrpc::RpcError;
+use crate::types::{Event, LATEST_VERSION, Progress};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value, json};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// What the client does when the server answers `404` (session not found).
+/// See the crate docs, "Lost sessions".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reinit {
+    /// Start a new session, and retry the failed request on it once when
+    /// its method is in [`SAFE_TO_RETRY`] (reads, lists, ping: requests
+    /// whose meaning does not depend on the session). The default.
+    #[default]
+    RetrySafe,
+    /// Like `RetrySafe`, and also retry any request the server refused
+    /// without running it (the `404` answered the request itself), such as
+    /// a `tools/call` that reached a replica which does not own the session.
+    /// The retry runs in a session that has none of the old one's state.
+    RetryUnexecuted,
+    /// Start a new session, but retry nothing: the caller gets
+    /// [`Error::SessionLost`] naming the new session.
+    NoRetry,
+    /// Start no new session: every request on the lost session fails with
+    /// [`Error::SessionLost`].
+    Off,
+}
+
+/// Methods retried on a new session under [`Reinit::RetrySafe`]: their
+/// result does not depend on what the lost session did, and running them
+/// twice does no harm.
+pub const SAFE_TO_RETRY: &[&str] = &[
+    "ping",
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// Per-request options.
+#[derive(Clone, Default)]
+pub struct RequestOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) on_progress: Option<ProgressFn>,
+    pub(crate) retry_on_new_session: Option<bool>,
+}
+
+impl RequestOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Asks for progress (`_meta.progressToken`) and calls `f` with every
+    /// `notifications/progress` of this request, on whichever stream it
+    /// arrives. Keep `f` quick: it runs on the task reading the stream.
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether to retry this request once on a new session after a `404`,
+    /// whatever the client's [`Reinit`] policy says (unless it is `Off`).
+    pub fn retry_on_new_session(mut self, retry: bool) -> Self {
+        self.retry_on_new_session = Some(retry);
+        self
+    }
+}
+
+impl std::fmt::Debug for RequestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestOptions")
+            .field("timeout", &self.timeout)
+            .field("on_progress", &self.on_progress.is_some())
+            .field("retry_on_new_session", &self.retry_on_new_session)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`]; [`ClientBuilder::connect`] runs the handshake.
+pub struct ClientBuilder {
+    url: String,
+    http: Option<reqwest::Client>,
+    jar: Option<Arc<CookieJar>>,
+    cookies: bool,
+    cookie_policy: CookiePolicy,
+    client_info: Value,
+    protocol_version: String,
+    request_timeout: Duration,
+    standalone_stream: bool,
+    reinit: Reinit,
+    callbacks: Callbacks,
+    capabilities: Map<String, Value>,
+    headers: HeaderMap,
+    events: broadcast::Sender<Event>,
+    max_message_bytes: usize,
+    max_reconnects: u32,
+    default_retry: Duration,
+    server_request_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// A builder for the MCP endpoint at `url` (e.g. `http://127.0.0.1:8080/mcp`).
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            http: None,
+            jar: None,
+            cookies: true,
+            cookie_policy: CookiePolicy::default(),
+            client_info: json!({"name": "tether-shim", "version": env!("CARGO_PKG_VERSION")}),
+            protocol_version: LATEST_VERSION.to_owned(),
+            request_timeout: Duration::from_secs(60),
+            standalone_stream: true,
+            reinit: Reinit::default(),
+            callbacks: Callbacks::default(),
+            capabilities: Map::new(),
+            headers: HeaderMap::new(),
+            events: broadcast::channel(256).0,
+            max_message_bytes: 16 << 20,
+            max_reconnects: 10,
+            default_retry: Duration::from_millis(1000),
+            server_request_timeout: Duration::from_secs(300),
+        }
+    }
+
+    /// Shares a reqwest client (and its connection pool) with other
+    /// clients. It should keep no cookies itself (see
+    /// [`http_client`](crate::http_client)); this client adds its own
+    /// jar's `Cookie` header. Default: a new [`http_client`](crate::http_client).
+    pub fn http(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Whether to keep cookies (default: yes). Without them, a balancer
+    /// that pins by cookie alone cannot keep the session on its replica.
+    pub fn cookies(mut self, keep: bool) -> Self {
+        self.cookies = keep;
+        self
+    }
+
+    /// Uses `jar` for this client's cookies (to inspect or pre-fill it).
+    /// One jar per session: do not share it between clients.
+    pub fn cookie_jar(mut self, jar: Arc<CookieJar>) -> Self {
+        self.jar = Some(jar);
+        self.cookies = true;
+        self
+    }
+
+    /// The policy of the jar the client makes (ignored with `cookie_jar`).
+    pub fn cookie_policy(mut self, policy: CookiePolicy) -> Self {
+        self.cookie_policy = policy;
+        self
+    }
+
+    /// `clientInfo` of `initialize` (default: `tether-shim` and its version).
+    pub fn client_info(mut self, name: &str, version: &str) -> Self {
+        self.client_info = json!({"name": name, "version": version});
+        self
+    }
+
+    /// The protocol revision to ask for (default: the latest, 2025-11-25).
+    pub fn protocol_version(mut self, version: &str) -> Self {
+        self.protocol_version = version.to_owned();
+        self
+    }
+
+    /// Bound on each request, resumptions and retries included (default
+    /// 60 s). On expiry the client sends `notifications/cancelled`.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Whether to open the standalone GET stream for notifications and
+    /// requests unrelated to a request of ours (default: yes). Turning it
+    /// off saves a connection per session (benchmarks).
+    pub fn standalone_stream(mut self, open: bool) -> Self {
+        self.standalone_stream = open;
+        self
+    }
+
+    /// What to do when the session is lost (default [`Reinit::RetrySafe`]).
+    pub fn reinit(mut self, policy: Reinit) -> Self {
+        self.reinit = policy;
+        self
+    }
+
+    /// Answers `sampling/createMessage` with `f` and declares `sampling`.
+    pub fn on_sampling<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        self.callbacks.sampling = Some(callback(f));
+        self
+    }
+
+    /// Answers `elicitation/create` with `f` and declares `elicitation`
+    /// (form mode; add URL mode with [`ClientBuilder::elicitation_url`]).
+    pub fn on_elicitation<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        self.callbacks.elicitation = Some(callback(f));
+        self
+    }
+
+    /// Also declares URL-mode elicitation (the callback must handle
+    /// `"mode": "url"`).
+    pub fn elicitation_url(mut self, yes: bool) -> Self {
+        self.callbacks.elicitation_url = yes;
+        self
+    }
+
+    /// Answers `roots/list` with `f` and declares `roots` (`listChanged`;
+    /// see [`Client::notify_roots_changed`]).
+    pub fn on_roots<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        self.callbacks.roots = Some(callback(f));
+        self
+    }
+
+    /// Answers `roots/list` with a fixed list of `{uri, name?}` roots.
+    pub fn roots(self, roots: Vec<Value>) -> Self {
+        let result = Arc::new(json!({ "roots": roots }));
+        self.on_roots(move |_| {
+            let result = result.clone();
+            async move { Ok((*result).clone()) }
+        })
+    }
+
+    /// Sets a callback from a ready-made [`Callback`] for `method`
+    /// (`sampling/createMessage`, `elicitation/create` or `roots/list`).
+    pub fn callback(mut self, method: &str, cb: Callback) -> Self {
+        match method {
+            super::callbacks::SAMPLING => self.callbacks.sampling = Some(cb),
+            super::callbacks::ELICITATION => self.callbacks.elicitation = Some(cb),
+            super::callbacks::ROOTS => self.callbacks.roots = Some(cb),
+            _ => tracing::warn!(method, "no such server request; callback ignored"),
+        }
+        self
+    }
+
+    /// Declares (or overrides) a client capability, e.g. `experimental`.
+    pub fn capability(mut self, name: &str, value: Value) -> Self {
+        self.capabilities.insert(name.to_owned(), value);
+        self
+    }
+
+    /// A header sent with every request (e.g. `Authorization`).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// A receiver of the client's [`Event`]s from the very start (a
+    /// receiver taken after `connect` may miss the first notifications).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Capacity of the event channel (default 256); a subscriber that
+    /// falls further behind loses the oldest events.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.events = broadcast::channel(capacity.max(1)).0;
+        self
+    }
+
+    /// Largest message (JSON body or SSE event) accepted (default 16 MiB).
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Failed reconnections of the standalone stream in a row before the
+    /// client gives it up (default 10, with exponential backoff to 30 s).
+    pub fn max_reconnects(mut self, n: u32) -> Self {
+        self.max_reconnects = n;
+        self
+    }
+
+    /// Reconnection delay when the server sent no `retry` (default 1 s).
+    pub fn default_retry(mut self, delay: Duration) -> Self {
+        self.default_retry = delay;
+        self
+    }
+
+    /// Bound on each sampling, elicitation or roots callback (default 300 s).
+    pub fn server_request_timeout(mut self, timeout: Duration) -> Self {
+        self.server_request_timeout = timeout;
+        self
+    }
+
+    /// Connects: `initialize`, `notifications/initialized`, then the
+    /// standalone stream (if enabled) in the background.
+    pub async fn connect(self) -> Result<Client> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| Error::Protocol(format!("invalid URL {:?}: {e}", self.url)))?;
+        let http = match self.http {
+            Some(h) => h,
+            None => crate::http::http_client()?,
+        };
+        let jar = match (self.cookies, self.jar) {
+            (false, _) => None,
+            (true, Some(j)) => Some(j),
+            (true, None) => Some(Arc::new(CookieJar::with_policy(self.cookie_policy))),
+        };
+        let capabilities = self.callbacks.capabilities(&self.capabilities);
+        let settings = Settings {
+            client_info: self.client_info,
+            protocol_version: self.protocol_version,
+            capabilities,
+            request_timeout: self.request_timeout,
+            standalone_stream: self.standalone_stream,
+            reinit: self.reinit,
+            headers: self.headers,
+            max_message_bytes: self.max_message_bytes,
+            max_reconnects: self.max_reconnects,
+            default_retry: self.default_retry,
+            server_request_timeout: self.server_request_timeout,
+        };
+        let inner = Inner::new(http, url, jar, settings, self.callbacks, self.events);
+        Client::start(inner).await
+    }
+}

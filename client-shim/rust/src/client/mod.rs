@@ -1,0 +1,822 @@
+//! The MCP client: one session with a Streamable HTTP server, its cookie
+//! jar, its requests, and its standalone stream.
+//!
+//! - [`builder`]: [`ClientBuilder`], the policies ([`Reinit`]) and per-request
+//!   [`RequestOptions`].
+//! - [`callbacks`]: answers to the server's requests.
+//! - `streams`: reading answers (JSON or SSE, with resumption) and the
+//!   standalone GET stream.
+
+pub mod builder;
+pub mod callbacks;
+mod streams;
+
+pub use builder::{ClientBuilder, Reinit, RequestOptions, SAFE_TO_RETRY};
+pub use callbacks::{BoxFuture, Callback, ProgressFn, callback};
+
+use crate::cookies::CookieJar;
+use crate::error::{Error, Result, SessionLost};
+use crate::jsonrpc::{self, OutNotification, OutRequest};
+use crate::types::{Event, SUPPORTED_VERSIONS, ServerInfo, ToolResult};
+use bytes::Bytes;
+use callbacks::Callbacks;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
+const POST_ACCEPT: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const MAX_PAGES: usize = 1000;
+
+/// Fixed knobs, resolved by the builder.
+pub(crate) struct Settings {
+    pub client_info: Value,
+    pub protocol_version: String,
+    pub capabilities: Value,
+    pub request_timeout: Duration,
+    pub standalone_stream: bool,
+    pub reinit: Reinit,
+    pub headers: HeaderMap,
+    pub max_message_bytes: usize,
+    pub max_reconnects: u32,
+    pub default_retry: Duration,
+    pub server_request_timeout: Duration,
+}
+
+/// One server session as the client knows it. Replaced, never mutated,
+/// when the client re-initializes.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub id: Option<Arc<str>>,
+    header: Option<HeaderValue>,
+    /// Bumped by each (re-)initialization.
+    pub generation: u64,
+    version: Option<HeaderValue>,
+    pub info: Arc<ServerInfo>,
+}
+
+impl Session {
+    fn before_initialize(generation: u64) -> Self {
+        Session {
+            id: None,
+            header: None,
+            generation,
+            version: None,
+            info: Arc::default(),
+        }
+    }
+
+    fn id_string(&self) -> Option<String> {
+        self.id.as_deref().map(str::to_owned)
+    }
+}
+
+pub(crate) struct Inner {
+    pub http: reqwest::Client,
+    pub url: Url,
+    pub jar: Option<Arc<CookieJar>>,
+    pub cfg: Settings,
+    pub callbacks: Callbacks,
+    session: RwLock<Arc<Session>>,
+    generation: watch::Sender<u64>,
+    reinit_lock: tokio::sync::Mutex<()>,
+    next_id: AtomicU64,
+    pub events: broadcast::Sender<Event>,
+    /// Progress callbacks by token, for progress that arrives on another
+    /// stream than its request's.
+    progress_routes: Mutex<HashMap<u64, ProgressFn>>,
+    closed: AtomicBool,
+    standalone: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        url: Url,
+        jar: Option<Arc<CookieJar>>,
+        cfg: Settings,
+        callbacks: Callbacks,
+        events: broadcast::Sender<Event>,
+    ) -> Arc<Self> {
+        Arc::new(Inner {
+            http,
+            url,
+            jar,
+            cfg,
+            callbacks,
+            session: RwLock::new(Arc::new(Session::before_initialize(0))),
+            generation: watch::channel(0).0,
+            reinit_lock: tokio::sync::Mutex::new(()),
+            next_id: AtomicU64::new(1),
+            events,
+            progress_routes: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            standalone: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn current(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_current(&self, s: Arc<Session>) {
+        let generation = s.generation;
+        *self.session.write().unwrap_or_else(|e| e.into_inner()) = s;
+        self.generation.send_replace(generation);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn progress_route(&self, token: u64) -> Option<ProgressFn> {
+        self.progress_routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&token)
+            .cloned()
+    }
+
+    /// Headers every request of session `s` carries.
+    fn prepare(&self, rb: reqwest::RequestBuilder, s: &Session) -> reqwest::RequestBuilder {
+        let mut rb = rb;
+        if let Some(v) = &s.version {
+            rb = rb.header(VERSION_HEADER, v.clone());
+        }
+        if let Some(h) = &s.header {
+            rb = rb.header(SESSION_HEADER, h.clone());
+        }
+        if let Some(jar) = &self.jar
+            && let Some(c) = jar.header(&self.url)
+        {
+            rb = rb.header(COOKIE, c);
+        }
+        if !self.cfg.headers.is_empty() {
+            rb = rb.headers(self.cfg.headers.clone());
+        }
+        rb
+    }
+
+    pub(crate) fn post(&self, s: &Session, body: Bytes) -> reqwest::RequestBuilder {
+        let rb = self
+            .http
+            .post(self.url.clone())
+            .header(ACCEPT, POST_ACCEPT)
+            .header(CONTENT_TYPE, JSON);
+        self.prepare(rb, s).body(body)
+    }
+
+    pub(crate) fn get(&self, s: &Session, last_event_id: Option<&str>) -> reqwest::RequestBuilder {
+        let mut rb = self.http.get(self.url.clone()).header(ACCEPT, SSE);
+        if let Some(id) = last_event_id {
+            rb = rb.header(LAST_EVENT_ID, id);
+        }
+        self.prepare(rb, s)
+    }
+
+    /// Sends, and keeps the response's cookies.
+    pub(crate) async fn send(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let resp = rb.send().await?;
+        if let Some(jar) = &self.jar
+            && resp.headers().contains_key(SET_COOKIE)
+        {
+            jar.store_response(&self.url, resp.headers());
+        }
+        Ok(resp)
+    }
+
+    /// `initialize` then `notifications/initialized`: a new session.
+    async fn handshake(self: &Arc<Self>, generation: u64) -> Result<Arc<Session>> {
+        let params = json!({
+            "protocolVersion": self.cfg.protocol_version,
+            "capabilities": self.cfg.capabilities,
+            "clientInfo": self.cfg.client_info,
+        });
+        let id = self.next_id();
+        let body = request_body(id, "initialize", Some(&params))?;
+        let pre = Arc::new(Session::before_initialize(generation));
+        // A replica that is draining or full answers 503 with Retry-After;
+        // balancers usually retry those elsewhere, and so do we, briefly.
+        let mut busy = 0;
+        let resp = loop {
+            let resp = self.send(self.post(&pre, body.clone())).await?;
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < 3 {
+                busy += 1;
+                let wait = streams::retry_after(resp.headers())
+                    .unwrap_or(Duration::from_millis(200))
+                    .min(Duration::from_secs(5));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            break resp;
+        };
+        let session_id: Option<Arc<str>> = resp
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(Arc::from);
+        let header = resp.headers().get(SESSION_HEADER).cloned();
+        let result = match self.read_answer(&pre, resp, id, "initialize", None).await? {
+            streams::Answer::Done(r) => r?,
+            streams::Answer::Lost { .. } => {
+                return Err(Error::Protocol("initialize answered 404".into()));
+            }
+        };
+        let info: ServerInfo = serde_json::from_value(result)
+            .map_err(|e| Error::Protocol(format!("bad initialize result: {e}")))?;
+        if !SUPPORTED_VERSIONS.contains(&info.protocol_version.as_str()) {
+            return Err(Error::UnsupportedVersion(info.protocol_version));
+        }
+        let version = HeaderValue::from_str(&info.protocol_version)
+            .map_err(|_| Error::Protocol("bad protocolVersion".into()))?;
+        let session = Arc::new(Session {
+            id: session_id,
+            header,
+            generation,
+            version: Some(version),
+            info: Arc::new(info),
+        });
+        let body = notification_body("notifications/initialized", None)?;
+        let resp = self.send(self.post(&session, body)).await?;
+        if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
+            return Err(Error::SessionLost(SessionLost {
+                session: session.id_string(),
+                new_session: None,
+                may_have_run: false,
+                reinit_error: None,
+            }));
+        }
+        if !resp.status().is_success() {
+            return Err(streams::status_error(resp).await);
+        }
+        tracing::debug!(session = ?session.id, version = %session.info.protocol_version, "initialized");
+        Ok(session)
+    }
+
+    /// Replaces the lost session `lost` with a new one, once however many
+    /// requests noticed the loss: whoever comes second finds the new
+    /// session in place and takes it.
+    pub(crate) async fn reinitialize(
+        self: &Arc<Self>,
+        lost: &Arc<Session>,
+    ) -> std::result::Result<Arc<Session>, String> {
+        if self.cfg.reinit == Reinit::Off {
+            return Err("re-initialization is off".into());
+        }
+        let _one_at_a_time = self.reinit_lock.lock().await;
+        let current = self.current();
+        if current.generation != lost.generation {
+            return Ok(current);
+        }
+        if self.is_closed() {
+            return Err("the client is closed".into());
+        }
+        let fresh = tokio::time::timeout(
+            self.cfg.request_timeout,
+            self.handshake(lost.generation + 1),
+        )
+        .await
+        .map_err(|_| "the new initialize timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+        tracing::info!(old = ?lost.id, new = ?fresh.id, "session lost; continued in a new one");
+        self.set_current(fresh.clone());
+        self.emit(Event::Reinitialized {
+            old_session: lost.id_string(),
+            new_session: fresh.id_string(),
+        });
+        Ok(fresh)
+    }
+
+    fn should_retry(&self, method: &str, may_have_run: bool, opts: &RequestOptions) -> bool {
+        if let Some(explicit) = opts.retry_on_new_session {
+            return explicit;
+        }
+        let safe = SAFE_TO_RETRY.contains(&method);
+        match self.cfg.reinit {
+            Reinit::RetrySafe => safe,
+            Reinit::RetryUnexecuted => safe || !may_have_run,
+            Reinit::NoRetry | Reinit::Off => false,
+        }
+    }
+
+    /// One request to its answer: send, follow, and on a lost session
+    /// re-initialize and maybe retry once.
+    async fn run(
+        self: &Arc<Self>,
+        method: &str,
+        body: &Bytes,
+        id: u64,
+        opts: &RequestOptions,
+        cancel: &mut CancelGuard,
+    ) -> Result<Value> {
+        let mut s = self.current();
+        let mut retried = false;
+        loop {
+            cancel.session = Some(s.clone());
+            let resp = self.send(self.post(&s, body.clone())).await?;
+            let answer = if resp.status() == StatusCode::NOT_FOUND && s.id.is_some() {
+                streams::Answer::Lost {
+                    may_have_run: false,
+                }
+            } else {
+                self.read_answer(&s, resp, id, method, opts.on_progress.as_ref())
+                    .await?
+            };
+            let may_have_run = match answer {
+                streams::Answer::Done(r) => return r.map_err(Error::Rpc),
+                streams::Answer::Lost { may_have_run } => may_have_run,
+            };
+            // Nothing to cancel on a session the server does not know.
+            cancel.session = None;
+            let lost = SessionLost {
+                session: s.id_string(),
+                new_session: None,
+                may_have_run,
+                reinit_error: None,
+            };
+            match self.reinitialize(&s).await {
+                Ok(fresh) if !retried && self.should_retry(method, may_have_run, opts) => {
+                    tracing::debug!(method, "retrying on the new session");
+                    retried = true;
+                    s = fresh;
+                }
+                Ok(fresh) => {
+                    return Err(Error::SessionLost(SessionLost {
+                        new_session: fresh.id_string(),
+                        ..lost
+                    }));
+                }
+                Err(e) => {
+                    return Err(Error::SessionLost(SessionLost {
+                        reinit_error: Some(e),
+                        ..lost
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` for a request abandoned by its caller
+/// or its timeout, unless disarmed by an answer.
+struct CancelGuard {
+    inner: Arc<Inner>,
+    id: u64,
+    session: Option<Arc<Session>>,
+    reason: &'static str,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        let Some(s) = self.session.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = self.inner.clone();
+        let params = json!({"requestId": self.id, "reason": self.reason});
+        rt.spawn(async move {
+            let Ok(body) = notification_body("notifications/cancelled", Some(&params)) else {
+                return;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), inner.send(inner.post(&s, body)))
+                .await;
+        });
+    }
+}
+
+/// Removes a progress route when its request ends.
+struct RouteGuard<'a> {
+    inner: &'a Inner,
+    token: Option<u64>,
+}
+
+impl Drop for RouteGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.token {
+            self.inner
+                .progress_routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&t);
+        }
+    }
+}
+
+pub(crate) fn request_body(id: u64, method: &str, params: Option<&Value>) -> Result<Bytes> {
+    serde_json::to_vec(&OutRequest {
+        jsonrpc: jsonrpc::V2,
+        id,
+        method,
+        params,
+    })
+    .map(Bytes::from)
+    .map_err(|e| Error::Protocol(format!("cannot serialize {method}: {e}")))
+}
+
+pub(crate) fn notification_body(method: &str, params: Option<&Value>) -> Result<Bytes> {
+    serde_json::to_vec(&OutNotification {
+        jsonrpc: jsonrpc::V2,
+        method,
+        params,
+    })
+    .map(Bytes::from)
+    .map_err(|e| Error::Protocol(format!("cannot serialize {method}: {e}")))
+}
+
+/// Aborts the standalone stream when the last handle of a client goes.
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .inner
+            .standalone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// An MCP client session; cheap to clone (clones share the session, the
+/// jar and the streams), safe to use from many tasks at once.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner().url.as_str())
+            .field("session", &self.session_id())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder for the endpoint at `url`.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    /// Connects with the defaults (cookies kept, standalone stream open,
+    /// no sampling, elicitation or roots).
+    pub async fn connect(url: impl Into<String>) -> Result<Client> {
+        ClientBuilder::new(url).connect().await
+    }
+
+    pub(crate) async fn start(inner: Arc<Inner>) -> Result<Client> {
+        let session = tokio::time::timeout(inner.cfg.request_timeout, inner.handshake(1))
+            .await
+            .map_err(|_| Error::Timeout {
+                method: "initialize".into(),
+                after: inner.cfg.request_timeout,
+            })??;
+        inner.set_current(session.clone());
+        if inner.cfg.standalone_stream && session.id.is_some() {
+            let task = tokio::spawn(streams::standalone(inner.clone()));
+            *inner.standalone.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+        }
+        Ok(Client {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
+    }
+
+    /// The current session id (`None` for a server without sessions).
+    pub fn session_id(&self) -> Option<String> {
+        self.inner().current().id_string()
+    }
+
+    /// The replica that owns the session: the route prefix of a tether
+    /// session id (`r2` of `r2.9f…`). `None` for other servers' ids.
+    pub fn replica(&self) -> Option<String> {
+        self.inner()
+            .current()
+            .id
+            .as_deref()
+            .and_then(replica_of)
+            .map(str::to_owned)
+    }
+
+    /// What the server said at `initialize` (for the current session).
+    pub fn server_info(&self) -> Arc<ServerInfo> {
+        self.inner().current().info.clone()
+    }
+
+    /// The negotiated protocol revision.
+    pub fn protocol_version(&self) -> String {
+        self.inner().current().info.protocol_version.clone()
+    }
+
+    /// The session's cookie jar (`None` when cookies are off).
+    pub fn cookies(&self) -> Option<&Arc<CookieJar>> {
+        self.inner().jar.as_ref()
+    }
+
+    /// The endpoint URL.
+    pub fn url(&self) -> &Url {
+        &self.inner().url
+    }
+
+    /// A receiver of [`Event`]s from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner().events.subscribe()
+    }
+
+    /// Sends a request and returns its `result`.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value> {
+        self.request_with(method, params, RequestOptions::default())
+            .await
+    }
+
+    /// Sends a request with options (timeout, progress, retry).
+    pub async fn request_with(
+        &self,
+        method: &str,
+        params: Value,
+        opts: RequestOptions,
+    ) -> Result<Value> {
+        let inner = self.inner();
+        if inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let id = inner.next_id();
+        let mut params = params;
+        let mut route = RouteGuard { inner, token: None };
+        if let Some(f) = &opts.on_progress {
+            if !params.is_object() {
+                params = json!({});
+            }
+            let meta = params
+                .as_object_mut()
+                .map(|o| o.entry("_meta").or_insert_with(|| json!({})));
+            if let Some(Value::Object(meta)) = meta {
+                meta.insert("progressToken".into(), json!(id));
+            }
+            inner
+                .progress_routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, f.clone());
+            route.token = Some(id);
+        }
+        let params = (!params.is_null()).then_some(&params);
+        let body = request_body(id, method, params)?;
+        let limit = opts.timeout.unwrap_or(inner.cfg.request_timeout);
+        let mut cancel = CancelGuard {
+            inner: inner.clone(),
+            id,
+            session: None,
+            reason: "the client abandoned the request",
+        };
+        let outcome =
+            tokio::time::timeout(limit, inner.run(method, &body, id, &opts, &mut cancel)).await;
+        match outcome {
+            Ok(r) => {
+                cancel.session = None;
+                r
+            }
+            Err(_) => {
+                cancel.reason = "the client's timeout expired";
+                Err(Error::Timeout {
+                    method: method.to_owned(),
+                    after: limit,
+                })
+            }
+        }
+    }
+
+    /// Sends a notification. A lost session is re-initialized (by the
+    /// policy) and reported; the notification is not resent.
+    pub async fn notify(&self, method: &str, params: Value) -> Result<()> {
+        let inner = self.inner();
+        if inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let s = inner.current();
+        let params = (!params.is_null()).then_some(&params);
+        let body = notification_body(method, params)?;
+        let resp =
+            tokio::time::timeout(inner.cfg.request_timeout, inner.send(inner.post(&s, body)))
+                .await
+                .map_err(|_| Error::Timeout {
+                    method: method.to_owned(),
+                    after: inner.cfg.request_timeout,
+                })??;
+        if resp.status() == StatusCode::NOT_FOUND && s.id.is_some() {
+            let (new_session, reinit_error) = match inner.reinitialize(&s).await {
+                Ok(fresh) => (fresh.id_string(), None),
+                Err(e) => (None, Some(e)),
+            };
+            return Err(Error::SessionLost(SessionLost {
+                session: s.id_string(),
+                new_session,
+                may_have_run: false,
+                reinit_error,
+            }));
+        }
+        if !resp.status().is_success() {
+            return Err(streams::status_error(resp).await);
+        }
+        Ok(())
+    }
+
+    /// `ping`.
+    pub async fn ping(&self) -> Result<()> {
+        self.request("ping", Value::Null).await.map(|_| ())
+    }
+
+    /// Every tool (all pages of `tools/list`).
+    pub async fn list_tools(&self) -> Result<Vec<Value>> {
+        self.list_all("tools/list", "tools").await
+    }
+
+    /// `tools/call`.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<ToolResult> {
+        self.call_tool_with(name, arguments, RequestOptions::default())
+            .await
+    }
+
+    /// `tools/call` with options (progress, timeout, retry).
+    pub async fn call_tool_with(
+        &self,
+        name: &str,
+        arguments: Value,
+        opts: RequestOptions,
+    ) -> Result<ToolResult> {
+        let mut params = json!({ "name": name });
+        if !arguments.is_null() {
+            params["arguments"] = arguments;
+        }
+        let r = self.request_with("tools/call", params, opts).await?;
+        serde_json::from_value(r)
+            .map_err(|e| Error::Protocol(format!("bad tools/call result: {e}")))
+    }
+
+    /// Every resource (all pages of `resources/list`).
+    pub async fn list_resources(&self) -> Result<Vec<Value>> {
+        self.list_all("resources/list", "resources").await
+    }
+
+    /// Every resource template.
+    pub async fn list_resource_templates(&self) -> Result<Vec<Value>> {
+        self.list_all("resources/templates/list", "resourceTemplates")
+            .await
+    }
+
+    /// `resources/read`: the `contents` array.
+    pub async fn read_resource(&self, uri: &str) -> Result<Vec<Value>> {
+        let r = self
+            .request("resources/read", json!({ "uri": uri }))
+            .await?;
+        Ok(take_array(r, "contents"))
+    }
+
+    /// `resources/subscribe`.
+    pub async fn subscribe(&self, uri: &str) -> Result<()> {
+        self.request("resources/subscribe", json!({ "uri": uri }))
+            .await
+            .map(|_| ())
+    }
+
+    /// `resources/unsubscribe`.
+    pub async fn unsubscribe(&self, uri: &str) -> Result<()> {
+        self.request("resources/unsubscribe", json!({ "uri": uri }))
+            .await
+            .map(|_| ())
+    }
+
+    /// Every prompt.
+    pub async fn list_prompts(&self) -> Result<Vec<Value>> {
+        self.list_all("prompts/list", "prompts").await
+    }
+
+    /// `prompts/get`.
+    pub async fn get_prompt(&self, name: &str, arguments: Value) -> Result<Value> {
+        let mut params = json!({ "name": name });
+        if !arguments.is_null() {
+            params["arguments"] = arguments;
+        }
+        self.request("prompts/get", params).await
+    }
+
+    /// `logging/setLevel`.
+    pub async fn set_log_level(&self, level: &str) -> Result<()> {
+        self.request("logging/setLevel", json!({ "level": level }))
+            .await
+            .map(|_| ())
+    }
+
+    /// `notifications/roots/list_changed`.
+    pub async fn notify_roots_changed(&self) -> Result<()> {
+        self.notify("notifications/roots/list_changed", Value::Null)
+            .await
+    }
+
+    async fn list_all(&self, method: &str, key: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let mut page = self.request(method, params).await?;
+            let next = page
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            out.extend(take_array(std::mem::take(&mut page), key));
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+        Err(Error::Protocol(format!(
+            "{method}: more than {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Ends the session: stops the standalone stream and sends `DELETE`
+    /// (a server that does not allow it answers `405`, which is fine).
+    pub async fn close(&self) -> Result<()> {
+        let inner = self.inner();
+        if inner.closed.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        if let Some(task) = inner
+            .standalone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        let s = inner.current();
+        if s.id.is_none() {
+            return Ok(());
+        }
+        let rb = inner.prepare(inner.http.request(Method::DELETE, inner.url.clone()), &s);
+        let resp = tokio::time::timeout(Duration::from_secs(5), inner.send(rb))
+            .await
+            .map_err(|_| Error::Timeout {
+                method: "DELETE".into(),
+                after: Duration::from_secs(5),
+            })??;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(streams::status_error(resp).await),
+        }
+    }
+}
+
+/// The route prefix of a tether session id: `r2` of `r2.<hex>`.
+pub fn replica_of(session_id: &str) -> Option<&str> {
+    session_id
+        .split_once('.')
+        .map(|(route, _)| route)
+        .filter(|r| !r.is_empty())
+}
+
+fn take_array(mut v: Value, key: &str) -> Vec<Value> {
+    match v.get_mut(key).map(Value::take) {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    }
+}

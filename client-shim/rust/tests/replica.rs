@@ -1,0 +1,425 @@
+//! The MCP client against one in-process tether replica: server requests
+//! answered by callbacks (elicitation, roots), a stream resumed after the
+//! server closed it, notifications on the standalone stream, timeouts that
+//! cancel, JSON answers, older revisions, and every lost-session policy.
+
+mod common;
+
+use clap::Parser;
+use common::*;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tether_server::{Config, Context, NoArgs, Replica, Tool, ToolResult};
+use tether_shim::{Client, ClientBuilder, Error, Event, Reinit, RequestOptions};
+
+struct Running {
+    replica: Arc<Replica>,
+    base: String,
+}
+
+impl Running {
+    fn url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    fn builder(&self) -> ClientBuilder {
+        Client::builder(self.url())
+    }
+
+    async fn connect(&self) -> Client {
+        within("connect", self.builder().connect())
+            .await
+            .expect("connects")
+    }
+
+    /// Ends `client`'s session on the server, as expiry or a restart would.
+    fn forget(&self, client: &Client) {
+        let id = client.session_id().expect("a session");
+        assert!(self.replica.end_session(&id, "test"), "{id} existed");
+    }
+
+    async fn metrics(&self) -> String {
+        within("metrics", reqwest::get(format!("{}/metrics", self.base)))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body")
+    }
+}
+
+/// A replica with the bundled catalog plus `list_roots`, started with the
+/// given extra flags.
+async fn start(flags: &[&str]) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut args = vec!["tether-server", "--listen", &addr, "--route", "t1"];
+    args.extend_from_slice(flags);
+    let config = Config::parse_from(args);
+    let server = tether_server::catalog::default_server().tool(Tool::new(
+        "list_roots",
+        |ctx: Context, _: NoArgs| async move {
+            let roots = ctx.roots().await?;
+            Ok(ToolResult::structured(roots))
+        },
+    ));
+    let (replica, _task) = tether_server::spawn(listener, config, server);
+    Running {
+        replica,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn count(r: &tether_shim::ToolResult) -> u64 {
+    r.structured_content.as_ref().expect("structured")["count"]
+        .as_u64()
+        .expect("count")
+}
+
+#[tokio::test]
+async fn elicitation_and_roots_are_answered_by_the_callbacks() {
+    let r = start(&[]).await;
+    let asked = Arc::new(Mutex::new(None));
+    let seen = asked.clone();
+    let client = within(
+        "connect",
+        r.builder()
+            .on_elicitation(move |params| {
+                *seen.lock().unwrap() = Some(params);
+                async { Ok(json!({"action": "accept", "content": {"username": "ada", "email": "ada@example.com"}})) }
+            })
+            .roots(vec![json!({"uri": "file:///work", "name": "work"})])
+            .connect(),
+    )
+    .await
+    .expect("connects");
+    let answer = within(
+        "test_elicitation",
+        client.call_tool("test_elicitation", json!({"message": "Who are you?"})),
+    )
+    .await
+    .expect("answered");
+    assert!(!answer.is_error, "{answer:?}");
+    assert!(
+        answer.text().contains("ada@example.com"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(
+        asked.lock().unwrap().as_ref().expect("asked")["message"],
+        "Who are you?"
+    );
+    let roots = within("list_roots", client.call_tool("list_roots", Value::Null))
+        .await
+        .expect("answered");
+    assert_eq!(
+        roots.structured_content,
+        Some(json!({"roots": [{"uri": "file:///work", "name": "work"}]}))
+    );
+
+    // Without callbacks the client declares neither capability, and the
+    // server's tool says so instead of asking.
+    let bare = r.connect().await;
+    let answer = within(
+        "test_elicitation",
+        bare.call_tool("test_elicitation", json!({"message": "Who?"})),
+    )
+    .await
+    .expect("answered");
+    assert!(answer.is_error, "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_stream_the_server_closes_before_the_answer_is_resumed() {
+    let r = start(&["--sse-retry-ms", "50"]).await;
+    let client = r.connect().await;
+    let answer = within(
+        "test_reconnection",
+        client.call_tool("test_reconnection", Value::Null),
+    )
+    .await
+    .expect("the answer arrives on the resumed stream");
+    assert!(answer.text().starts_with("Reconnection test completed"));
+}
+
+/// The next notification with `method`, from `events`.
+async fn next_notification(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    method: &str,
+) -> Value {
+    within(method, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Notification(n)) if n.method == method => return n.params,
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn notifications_reach_the_events_and_progress_its_callback() {
+    let r = start(&[]).await;
+    let builder = r.builder();
+    let mut events = builder.events();
+    let client = within("connect", builder.connect())
+        .await
+        .expect("connects");
+    within("subscribe", client.subscribe("test://static-text"))
+        .await
+        .expect("subscribed");
+    // Unrelated to any request: on the standalone stream.
+    assert_eq!(r.replica.notify_resource_updated("test://static-text"), 1);
+    let params = next_notification(&mut events, "notifications/resources/updated").await;
+    assert_eq!(params["uri"], "test://static-text");
+
+    // Raised by a request: on its stream; progress to the callback, logs
+    // to the events.
+    within("setLevel", client.set_log_level("debug"))
+        .await
+        .expect("level set");
+    let progress = Arc::new(Mutex::new(Vec::new()));
+    let p = progress.clone();
+    within(
+        "long_task",
+        client.call_tool_with(
+            "long_task",
+            json!({"steps": 2, "step_ms": 10}),
+            RequestOptions::new().on_progress(move |x| p.lock().unwrap().push(x.progress)),
+        ),
+    )
+    .await
+    .expect("done");
+    assert_eq!(*progress.lock().unwrap(), vec![1.0, 2.0]);
+    let log = next_notification(&mut events, "notifications/message").await;
+    assert_eq!(log["logger"], "long_task");
+}
+
+#[tokio::test]
+async fn a_timeout_fails_the_call_and_cancels_it_on_the_server() {
+    let r = start(&[]).await;
+    let client = r.connect().await;
+    let err = within(
+        "a call that times out",
+        client.call_tool_with(
+            "long_task",
+            json!({"steps": 100, "step_ms": 50}),
+            RequestOptions::new().timeout(Duration::from_millis(300)),
+        ),
+    )
+    .await
+    .expect_err("times out");
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    within("the server to count the cancellation", async {
+        loop {
+            let m = r.metrics().await;
+            if m.lines().any(|l| {
+                l.starts_with("tether_rpc_requests_total")
+                    && l.contains("tools/call")
+                    && l.contains("outcome=\"cancelled\"")
+            }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // The session goes on.
+    let r2 = within("counter", client.call_tool("counter", Value::Null))
+        .await
+        .expect("counter");
+    assert_eq!(count(&r2), 1);
+}
+
+#[tokio::test]
+async fn plain_json_answers_and_older_revisions_work() {
+    let r = start(&["--json-response"]).await;
+    for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
+        let client = within("connect", r.builder().protocol_version(version).connect())
+            .await
+            .expect("connects");
+        assert_eq!(client.protocol_version(), version);
+        for n in 1..=2 {
+            let res = within("counter", client.call_tool("counter", Value::Null))
+                .await
+                .expect("counter");
+            assert_eq!(count(&res), n);
+        }
+        let steps = Arc::new(Mutex::new(0));
+        let s = steps.clone();
+        within(
+            "long_task",
+            client.call_tool_with(
+                "long_task",
+                json!({"steps": 2, "step_ms": 1}),
+                RequestOptions::new().on_progress(move |_| *s.lock().unwrap() += 1),
+            ),
+        )
+        .await
+        .expect("done");
+        assert_eq!(*steps.lock().unwrap(), 2, "{version}");
+        within("close", client.close()).await.expect("closed");
+        assert!(matches!(client.ping().await, Err(Error::Closed)));
+    }
+}
+
+#[tokio::test]
+async fn a_lost_session_is_replaced_and_only_safe_requests_are_retried() {
+    let r = start(&[]).await;
+    let builder = r.builder();
+    let mut events = builder.events();
+    let client = within("connect", builder.connect())
+        .await
+        .expect("connects");
+    let first = client.session_id().expect("session");
+    within("counter", client.call_tool("counter", Value::Null))
+        .await
+        .expect("counter");
+
+    // A read is retried on a new session, transparently.
+    r.forget(&client);
+    let tools = within("tools/list", client.list_tools())
+        .await
+        .expect("retried on a new session");
+    assert!(!tools.is_empty());
+    let second = client.session_id().expect("session");
+    assert_ne!(first, second);
+    let reinit = within("the event", async {
+        loop {
+            if let Ok(Event::Reinitialized {
+                old_session,
+                new_session,
+            }) = events.recv().await
+            {
+                return (old_session, new_session);
+            }
+        }
+    })
+    .await;
+    assert_eq!(reinit, (Some(first), Some(second.clone())));
+
+    // A tool call is not: the caller learns that it did not run.
+    r.forget(&client);
+    let err = within("counter", client.call_tool("counter", Value::Null))
+        .await
+        .expect_err("lost");
+    let Error::SessionLost(lost) = err else {
+        panic!("expected SessionLost")
+    };
+    assert_eq!(lost.session.as_deref(), Some(second.as_str()));
+    assert!(!lost.may_have_run);
+    assert_eq!(lost.new_session, client.session_id());
+    // ...unless the caller says it may be.
+    r.forget(&client);
+    let res = within(
+        "counter",
+        client.call_tool_with(
+            "counter",
+            Value::Null,
+            RequestOptions::new().retry_on_new_session(true),
+        ),
+    )
+    .await
+    .expect("retried");
+    assert_eq!(count(&res), 1);
+}
+
+#[tokio::test]
+async fn the_reinitialization_policies_do_what_they_say() {
+    let r = start(&[]).await;
+    // RetryUnexecuted: a refused tool call runs again in the new session.
+    let c = within(
+        "connect",
+        r.builder()
+            .reinit(Reinit::RetryUnexecuted)
+            .standalone_stream(false)
+            .connect(),
+    )
+    .await
+    .expect("connects");
+    r.forget(&c);
+    let res = within("counter", c.call_tool("counter", Value::Null))
+        .await
+        .expect("retried");
+    assert_eq!(count(&res), 1);
+
+    // NoRetry: a new session, but even a read reports the loss.
+    let c = within(
+        "connect",
+        r.builder()
+            .reinit(Reinit::NoRetry)
+            .standalone_stream(false)
+            .connect(),
+    )
+    .await
+    .expect("connects");
+    r.forget(&c);
+    let err = within("ping", c.ping()).await.expect_err("lost");
+    assert!(
+        matches!(&err, Error::SessionLost(l) if l.new_session.is_some()),
+        "{err}"
+    );
+    within("ping", c.ping())
+        .await
+        .expect("the new session works");
+
+    // Off: no new session; the client stays lost.
+    let c = within(
+        "connect",
+        r.builder()
+            .reinit(Reinit::Off)
+            .standalone_stream(false)
+            .connect(),
+    )
+    .await
+    .expect("connects");
+    let id = c.session_id();
+    r.forget(&c);
+    for _ in 0..2 {
+        let err = within("ping", c.ping()).await.expect_err("lost");
+        assert!(
+            matches!(&err, Error::SessionLost(l) if l.new_session.is_none() && l.reinit_error.is_some()),
+            "{err}"
+        );
+    }
+    assert_eq!(c.session_id(), id);
+}
+
+#[tokio::test]
+async fn the_cli_calls_tools_and_names_the_replica() {
+    let r = start(&[]).await;
+    let out = within(
+        "tether-client",
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tether-client"))
+            .args([
+                "--url",
+                &r.url(),
+                "--no-stream",
+                "call",
+                "counter",
+                "--repeat",
+                "2",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let counts: Vec<u64> = stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("one JSON result per line");
+            v["structuredContent"]["count"].as_u64().expect("count")
+        })
+        .collect();
+    assert_eq!(counts, [1, 2]);
+    assert!(stderr.contains("on replica t1"), "{stderr}");
+}
