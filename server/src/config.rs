@@ -109,6 +109,12 @@ pub struct Config {
     #[arg(long, env = "TETHER_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
 
+    /// Write the bound port to this file once listening (with `--listen
+    /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
+    /// take first).
+    #[arg(long, env = "TETHER_PORT_FILE")]
+    pub port_file: Option<std::path::PathBuf>,
+
     /// Check the health of the replica at `--listen` and exit 0 if it is
     /// alive: the container health check, which needs no shell or curl.
     #[arg(long)]

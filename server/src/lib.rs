@@ -92,6 +92,12 @@ use std::sync::Arc;
 /// SIGTERM, then drains.
 pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    if let Some(path) = &config.port_file {
+        // Written whole, then renamed: a reader never sees half a number.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, listener.local_addr()?.port().to_string())?;
+        std::fs::rename(&tmp, path)?;
+    }
     let replica = Replica::new(config, server);
     tracing::info!(
         addr = %listener.local_addr()?,

@@ -37,23 +37,6 @@ fn parse_id(ev: &SseEvent) -> (u32, u64) {
     )
 }
 
-/// What one event of `long_task` says: ("progress", step), ("log", step)
-/// or ("result", 0).
-fn long_task_event(msg: &Value, id: &Value) -> (&'static str, u64) {
-    if is_notification(msg, "notifications/progress") {
-        (
-            "progress",
-            msg["params"]["progress"].as_f64().expect("progress") as u64,
-        )
-    } else if is_notification(msg, "notifications/message") {
-        ("log", msg["params"]["data"]["step"].as_u64().expect("step"))
-    } else if is_response_to(msg, id) {
-        ("result", 0)
-    } else {
-        panic!("not a message of this long_task: {msg}")
-    }
-}
-
 #[tokio::test]
 async fn the_standalone_stream_replays_after_last_event_id_and_nothing_else() {
     let r = start().await;

@@ -9,26 +9,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tether_server::{Tool, ToolResult};
 
-fn sampling_answer(id: &Value, text: &str) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "result": {
-            "role": "assistant",
-            "content": {"type": "text", "text": text},
-            "model": "test-model",
-            "stopReason": "endTurn",
-        },
-    })
-}
-
-/// Posts a client's response to a server request; asserts 202.
-async fn answer(s: &McpSession, response: &Value) {
-    let resp = send(s.post(response)).await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert_eq!(body_text(resp).await, "");
-}
-
 #[tokio::test]
 async fn ask_model_samples_through_the_client_and_returns_its_text() {
     let r = start().await;

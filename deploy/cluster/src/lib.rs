@@ -26,6 +26,12 @@ pub enum Error {
     Missing(&'static str, String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{what} exited ({status}) while starting (logs in {logs})")]
+    Exited {
+        what: String,
+        status: String,
+        logs: String,
+    },
     #[error("{what} did not become healthy within {secs} s (logs in {logs})")]
     NotHealthy {
         what: String,
@@ -172,25 +178,51 @@ impl Cluster {
             run_dir,
         };
         let bin = server_bin()?;
+        // Replicas bind port 0 and report the port they got: picking a free
+        // port for them would race with every other cluster starting at
+        // the same time.
+        let mut starting = Vec::new();
         for i in 1..=spec.replicas {
             let route = format!("r{i}");
-            let rport = free_port()?;
+            let port_file = cluster.run_dir.join(format!("{route}.port"));
             let mut cmd = Command::new(&bin);
-            cmd.args(["--listen", &format!("127.0.0.1:{rport}"), "--route", &route])
+            cmd.args(["--listen", "127.0.0.1:0", "--route", &route])
+                .arg("--port-file")
+                .arg(&port_file)
                 .args(&spec.replica_args);
             cluster.output(&mut cmd, &route, spec.inherit_output)?;
             let child = cmd.kill_on_drop(true).spawn()?;
+            starting.push((route, port_file, child));
+        }
+        for (route, port_file, mut child) in starting {
+            let port = read_port(&port_file, &mut child, &route, &cluster.run_dir).await?;
             cluster.replicas.push(Replica {
                 route,
-                port: rport,
+                port,
                 child: Some(child),
             });
         }
         for r in &cluster.replicas {
             wait_healthy(&format!("{}/healthz", r.url()), &r.route, &cluster.run_dir).await?;
         }
-        cluster.start_balancer(&spec).await?;
-        Ok(cluster)
+        // The balancer must bind a port chosen beforehand; if another
+        // process takes it first, the balancer exits and a new port is
+        // tried (unless the caller named the port).
+        let mut attempts = if spec.port == 0 { 5 } else { 1 };
+        loop {
+            match cluster.start_balancer(&spec).await {
+                Ok(()) => return Ok(cluster),
+                Err(e) if attempts > 1 => {
+                    attempts -= 1;
+                    if let Some(mut b) = cluster.balancer.take() {
+                        let _ = b.kill().await;
+                    }
+                    cluster.port = free_port()?;
+                    let _ = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn output(&self, cmd: &mut Command, name: &str, inherit: bool) -> Result<(), Error> {
@@ -257,7 +289,19 @@ impl Cluster {
             }
         };
         self.output(&mut cmd, "balancer", spec.inherit_output)?;
-        self.balancer = Some(cmd.kill_on_drop(true).spawn()?);
+        let mut child = cmd.kill_on_drop(true).spawn()?;
+        // nginx and HAProxy exit at once when their port is taken; give
+        // them that moment before asking the port for health, or another
+        // process on it could answer for them.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::Exited {
+                what: "the balancer".into(),
+                status: status.to_string(),
+                logs: self.run_dir.display().to_string(),
+            });
+        }
+        self.balancer = Some(child);
         wait_healthy(
             &format!("{}/healthz", self.url()),
             "the balancer",
@@ -353,6 +397,37 @@ async fn wait_healthy(url: &str, what: &str, run_dir: &Path) -> Result<(), Error
     }
     Err(Error::NotHealthy {
         what: what.to_owned(),
+        secs: limit.as_secs(),
+        logs: run_dir.display().to_string(),
+    })
+}
+
+/// Waits for a replica to write the port it bound; fails early if it exits.
+async fn read_port(
+    file: &Path,
+    child: &mut Child,
+    route: &str,
+    run_dir: &Path,
+) -> Result<u16, Error> {
+    let limit = Duration::from_secs(20);
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Ok(port) = text.trim().parse()
+        {
+            return Ok(port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::Exited {
+                what: format!("replica {route}"),
+                status: status.to_string(),
+                logs: run_dir.display().to_string(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(Error::NotHealthy {
+        what: format!("replica {route}"),
         secs: limit.as_secs(),
         logs: run_dir.display().to_string(),
     })

@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests: a replica started in-process on
-//! an ephemeral loopback port, a small MCP client over real HTTP (reqwest),
-//! and an SSE reader.
+//! an ephemeral loopback port, a cluster of real replica processes behind a
+//! real balancer ([`cluster`]), a small MCP client over real HTTP (reqwest)
+//! that targets either ([`Endpoint`], [`McpSession`]), an SSE reader, and the
+//! official conformance suite's runner ([`suite`]).
 //!
 //! Every wait here is bounded: [`WAIT`] for what must happen, [`QUIET`] for
 //! watching that something does not. A helper that runs out of time panics
@@ -9,6 +11,9 @@
 
 // Each test file is its own crate and uses a different subset of helpers.
 #![allow(dead_code)]
+
+pub mod cluster;
+pub mod suite;
 
 use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
@@ -104,6 +109,36 @@ pub fn with_headers(rb: RequestBuilder, headers: &[(&str, &str)]) -> RequestBuil
     rb.headers(map)
 }
 
+/// `(kind, step)` of a message of the demo's `long_task` call `id`:
+/// `("progress", n)`, `("log", n)` or `("result", 0)`.
+pub fn long_task_event(msg: &Value, id: &Value) -> (&'static str, u64) {
+    if is_notification(msg, "notifications/progress") {
+        (
+            "progress",
+            msg["params"]["progress"].as_f64().expect("progress") as u64,
+        )
+    } else if is_notification(msg, "notifications/message") {
+        ("log", msg["params"]["data"]["step"].as_u64().expect("step"))
+    } else if is_response_to(msg, id) {
+        ("result", 0)
+    } else {
+        panic!("not a message of this long_task: {msg}")
+    }
+}
+
+/// Calls the demo's per-session `counter` in `s` and returns its count,
+/// asserting that the replica owning `s` answered (on a cluster, a call
+/// that reached another replica would get `404` or count from 1 again).
+pub async fn counter(s: &McpSession) -> u64 {
+    let result = s.call_tool("counter", json!({})).await;
+    let c = &result["structuredContent"];
+    assert_eq!(c["replica"], s.route(), "answered by another replica: {c}");
+    assert_eq!(c["session"], s.id.as_str(), "{c}");
+    c["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count in {result}"))
+}
+
 /// A JSON-RPC request.
 pub fn request(id: i64, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
@@ -151,16 +186,57 @@ pub fn is_notification(msg: &Value, method: &str) -> bool {
     msg.get("id").is_none() && msg["method"] == method
 }
 
-/// A replica serving on `127.0.0.1:<ephemeral>`, stopped when dropped.
-pub struct TestReplica {
-    pub replica: Arc<Replica>,
-    pub addr: SocketAddr,
+/// A client's successful answer to the server's `sampling/createMessage`
+/// request `id`.
+pub fn sampling_answer(id: &Value, text: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "result": {
+            "role": "assistant",
+            "content": {"type": "text", "text": text},
+            "model": "test-model",
+            "stopReason": "endTurn",
+        },
+    })
+}
+
+/// Posts a client's response to a server request; asserts 202 and an empty
+/// body.
+pub async fn answer(s: &McpSession, response: &Value) {
+    let resp = send(s.post(response)).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::ACCEPTED,
+        "the answer {response} was refused"
+    );
+    assert_eq!(body_text(resp).await, "");
+}
+
+/// Where MCP clients connect: one replica, or a balancer in front of
+/// several. Everything a client does before it has a session starts here.
+pub struct Endpoint {
+    pub http: Client,
     /// `http://127.0.0.1:<port>`
     pub base: String,
     /// The Streamable HTTP endpoint.
     pub url: String,
-    pub http: Client,
+}
+
+/// A replica serving on `127.0.0.1:<ephemeral>`, stopped when dropped. It
+/// dereferences to its [`Endpoint`] (`r.url`, `r.connect()`, ...).
+pub struct TestReplica {
+    pub replica: Arc<Replica>,
+    pub addr: SocketAddr,
+    pub endpoint: Endpoint,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::ops::Deref for TestReplica {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 impl Drop for TestReplica {
@@ -197,13 +273,10 @@ pub async fn start_with(config: Config, server: Server) -> TestReplica {
     let addr = listener.local_addr().expect("local addr");
     let path = config.path.clone();
     let (replica, task) = tether_server::spawn(listener, config, server);
-    let base = format!("http://{addr}");
     TestReplica {
         replica,
         addr,
-        url: format!("{base}{path}"),
-        base,
-        http: client(),
+        endpoint: Endpoint::new(&format!("http://{addr}"), &path, client()),
         task,
     }
 }
@@ -217,7 +290,27 @@ pub fn client() -> Client {
         .expect("reqwest client")
 }
 
-impl TestReplica {
+/// An HTTP client that keeps cookies, as a browser or an SDK with a cookie
+/// jar does: each one is a client of its own, with its own jar.
+pub fn client_with_cookies() -> Client {
+    Client::builder()
+        .no_proxy()
+        .connect_timeout(WAIT)
+        .cookie_store(true)
+        .build()
+        .expect("reqwest client")
+}
+
+impl Endpoint {
+    /// The endpoint at `base` + `path` (e.g. `/mcp`), reached with `http`.
+    pub fn new(base: &str, path: &str, http: Client) -> Endpoint {
+        Endpoint {
+            http,
+            base: base.to_owned(),
+            url: format!("{base}{path}"),
+        }
+    }
+
     /// A POST to the MCP endpoint with the headers a spec client sends
     /// (both Accept types, JSON body); no session header.
     pub fn post(&self, body: &Value) -> RequestBuilder {
@@ -451,6 +544,26 @@ impl McpSession {
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Value {
         self.result("tools/call", tool_params(name, arguments))
             .await
+    }
+
+    /// Sends a request and returns its response message, or the HTTP status
+    /// when the request was not answered with `200` (e.g. `404` once the
+    /// session is gone).
+    pub async fn try_call(&self, method: &str, params: Value) -> Result<Value, StatusCode> {
+        let id = self.next_id();
+        let resp = send(self.post(&request(id, method, params))).await;
+        if resp.status() != StatusCode::OK {
+            return Err(resp.status());
+        }
+        Ok(Reply::read(resp).await.response_to(&json!(id)).clone())
+    }
+
+    /// The replica that owns this session: the route prefix of its id.
+    pub fn route(&self) -> &str {
+        self.id
+            .split_once('.')
+            .map(|(route, _)| route)
+            .unwrap_or_else(|| panic!("session id {:?} names no route", self.id))
     }
 }
 
