@@ -13,9 +13,12 @@ import { fileURLToPath } from "node:url";
 /** This package's folder (the tests run from dist/test/). */
 export const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** `TETHER_CLUSTER_BIN`, else the workspace's debug build. */
+/** `TETHER_CLUSTER_BIN`, else the workspace's debug build (in `CARGO_TARGET_DIR` when set). */
 export function clusterBin(): string {
-  const bin = process.env.TETHER_CLUSTER_BIN ?? path.resolve(packageDir, "..", "..", "target", "debug", "tether-cluster");
+  const targetDir = process.env.CARGO_TARGET_DIR
+    ? path.resolve(packageDir, "..", "..", process.env.CARGO_TARGET_DIR)
+    : path.resolve(packageDir, "..", "..", "target");
+  const bin = process.env.TETHER_CLUSTER_BIN ?? path.join(targetDir, "debug", "tether-cluster");
   if (!existsSync(bin)) {
     throw new Error(
       `tether-cluster not found at ${bin}: build it with \`cargo build --workspace --bins\` ` +
