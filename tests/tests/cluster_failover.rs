@@ -1,16 +1,20 @@
-//! Losing a replica behind a real balancer, as the clients see it.
+//! Losing a replica behind a real balancer, as the clients (the project's
+//! own, `tether-shim`) see it.
 //!
 //! - A crash (SIGKILL): clients pinned to the dead replica get `404` on
 //!   their next request (the balancer sends it to a survivor, which does not
-//!   know the session), start a new session there and go on; the clients of
-//!   the survivors notice nothing.
+//!   know the session); the client starts a new session there, tells its
+//!   caller that the call did not run, and goes on; the clients of the
+//!   survivors notice nothing.
 //! - A drain (SIGTERM): a call in flight on the draining replica finishes
-//!   with its result, sessions created meanwhile all go to the others, and
-//!   the replica exits by itself within its drain bound.
+//!   with its result, sessions created meanwhile all go to the others (the
+//!   clients never see the draining replica's `503`), and the replica exits
+//!   by itself within its drain bound.
 
 mod common;
 
 use common::cluster::{TestCluster, eventually, start_cluster, start_cluster_args};
+use common::shim::{self, Client, Error, RequestOptions};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -24,28 +28,21 @@ const CALLS: u64 = 3;
 /// Bound on each phase of concurrent calls.
 const PHASE: Duration = Duration::from_secs(10);
 
-/// A client: its own connections, and its session.
-struct Client {
-    endpoint: Endpoint,
-    session: McpSession,
-}
-
+/// `n` clients through the balancer, each with its own connections and
+/// without a standalone stream, so that a lost session is met by the next
+/// call and by nothing else.
 async fn clients(cluster: &TestCluster, n: usize) -> Vec<Client> {
-    let connect = (0..n).map(|_| async {
-        let endpoint = cluster.endpoint();
-        let session = endpoint.connect().await;
-        Client { endpoint, session }
-    });
+    let connect = (0..n).map(|_| shim::connect(cluster.client().standalone_stream(false)));
     futures::future::join_all(connect).await
 }
 
 /// Runs `f` for every client at once, within `PHASE`.
-async fn each<'a, F, Fut>(clients: &'a mut [Client], f: F)
+async fn each<'a, F, Fut>(clients: &'a [Client], f: F)
 where
-    F: Fn(&'a mut Client) -> Fut,
+    F: Fn(&'a Client) -> Fut,
     Fut: std::future::Future<Output = ()> + 'a,
 {
-    let runs = futures::future::join_all(clients.iter_mut().map(f));
+    let runs = futures::future::join_all(clients.iter().map(f));
     tokio::time::timeout(PHASE, runs)
         .await
         .unwrap_or_else(|_| panic!("the clients did not finish within {PHASE:?}"));
@@ -53,20 +50,20 @@ where
 
 async fn crash(balancer: Balancer) {
     let mut cluster = start_cluster(balancer).await;
-    let mut clients = clients(&cluster, CLIENTS).await;
-    each(&mut clients, |c| async move {
+    let clients = clients(&cluster, CLIENTS).await;
+    each(&clients, |c| async move {
         for n in 1..=CALLS {
-            assert_eq!(counter(&c.session).await, n);
+            assert_eq!(shim::counter(c).await, n);
         }
     })
     .await;
 
     // The replica of the first client dies at once.
-    let dead_route = clients[0].session.route().to_owned();
+    let dead_route = clients[0].replica().expect("a routed session");
     let dead = cluster.index_of(&dead_route);
     let pinned = clients
         .iter()
-        .filter(|c| c.session.route() == dead_route)
+        .filter(|c| c.replica().as_deref() == Some(dead_route.as_str()))
         .count();
     assert!(
         pinned < CLIENTS,
@@ -75,32 +72,39 @@ async fn crash(balancer: Balancer) {
     cluster.kill(dead).await;
 
     let dead_route = dead_route.as_str();
-    each(&mut clients, |c| async move {
-        if c.session.route() == dead_route {
+    each(&clients, |c| async move {
+        if c.replica().as_deref() == Some(dead_route) {
             // The session is gone: 404, as for any unknown session.
-            let lost = c
-                .session
-                .try_call("tools/call", tool_params("counter", json!({})))
-                .await;
+            let old = c.session_id();
+            let err = c
+                .call_tool("counter", json!({}))
+                .await
+                .expect_err("a call of a session of the dead replica must fail");
             assert_eq!(
-                lost.err(),
-                Some(StatusCode::NOT_FOUND),
-                "a request of a session of the dead replica must get 404"
+                err.http_status(),
+                Some(404),
+                "a request of a session of the dead replica must get 404: {err}"
             );
-            // A spec client starts over, on a survivor.
-            c.session = c.endpoint.connect().await;
+            let Error::SessionLost(lost) = &err else {
+                panic!("expected a lost session, got {err}");
+            };
+            assert_eq!(lost.session, old);
+            assert!(!lost.may_have_run, "the 404 answered the call itself");
+            // The client started over, on a survivor.
+            let new = lost.new_session.clone().expect("a new session");
+            assert_eq!(c.session_id(), Some(new));
             assert_ne!(
-                c.session.route(),
-                dead_route,
+                c.replica().as_deref(),
+                Some(dead_route),
                 "a new session on the dead replica"
             );
             for n in 1..=CALLS {
-                assert_eq!(counter(&c.session).await, n);
+                assert_eq!(shim::counter(c).await, n);
             }
         } else {
             // Nothing happened, as far as these clients can tell.
             for n in CALLS + 1..=2 * CALLS {
-                assert_eq!(counter(&c.session).await, n);
+                assert_eq!(shim::counter(c).await, n);
             }
         }
     })
@@ -143,21 +147,28 @@ const NEW_SESSIONS: usize = 9;
 async fn drain(balancer: Balancer) {
     let drain_secs = DRAIN.as_secs().to_string();
     let mut cluster = start_cluster_args(balancer, &["--drain-secs", &drain_secs]).await;
-    let s = cluster.endpoint().connect().await;
-    let draining = cluster.index_of(s.route());
-    let (id, resp) = s
-        .start(
-            "tools/call",
-            tool_params_with_progress(
+    // No standalone stream: the draining replica would end it and refuse it
+    // again; this session's traffic is the call and one counter.
+    let s = shim::connect(cluster.client().standalone_stream(false)).await;
+    let route = s.replica().expect("a routed session");
+    let draining = cluster.index_of(&route);
+    let (progress_tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let call = tokio::spawn({
+        let s = s.clone();
+        async move {
+            s.call_tool_with(
                 "long_task",
                 json!({"steps": STEPS, "step_ms": 100}),
-                "drain",
-            ),
-        )
-        .await;
-    let mut sse = SseStream::new(resp);
-    let (_, first) = sse.next_message().await;
-    assert!(is_notification(&first, "notifications/progress"), "{first}");
+                // The drained replica must finish it within its drain bound.
+                RequestOptions::new().timeout(DRAIN).on_progress(move |p| {
+                    let _ = progress_tx.send(p.progress);
+                }),
+            )
+            .await
+        }
+    });
+    let first = within("the call's first progress", progress.recv()).await;
+    assert_eq!(first, Some(1.0));
 
     let sigterm = Instant::now();
     cluster.terminate(draining);
@@ -171,40 +182,39 @@ async fn drain(balancer: Balancer) {
     })
     .await;
     // Its own sessions are still served while the call runs.
-    assert_eq!(counter(&s).await, 1);
+    assert_eq!(shim::counter(&s).await, 1);
 
     // New sessions meanwhile: the draining replica refuses them, and the
-    // balancer retries them elsewhere; the clients see only success.
+    // balancer retries them elsewhere; the clients see only success (they
+    // do not try a 503 again themselves).
     let fresh = futures::future::join_all((0..NEW_SESSIONS).map(|_| async {
-        let endpoint = cluster.endpoint();
-        let session = endpoint.connect().await;
-        assert_eq!(counter(&session).await, 1);
+        let session = shim::connect(cluster.client().busy_retries(0)).await;
+        assert_eq!(shim::counter(&session).await, 1);
         session
     }));
     let fresh = tokio::time::timeout(PHASE, fresh)
         .await
         .expect("new sessions within the bound");
-    let draining_route = cluster.replicas[draining].route.clone();
     for f in &fresh {
         assert_ne!(
-            f.route(),
-            draining_route,
+            f.replica(),
+            Some(route.clone()),
             "a new session was created on the draining replica"
         );
     }
 
     // The call in flight ends with every step and its result.
+    let result = call
+        .await
+        .expect("the call's task")
+        .unwrap_or_else(|e| panic!("the call in flight on the draining replica failed: {e}"));
     let mut steps = 1;
-    let result = loop {
-        let (_, msg) = sse.next_message().await;
-        if is_notification(&msg, "notifications/progress") {
-            steps += 1;
-        } else if is_response_to(&msg, &id) {
-            break msg["result"].clone();
-        }
-    };
+    while let Ok(p) = progress.try_recv() {
+        steps += 1;
+        assert_eq!(p, steps as f64, "progress in order");
+    }
     assert_eq!(steps, STEPS, "progress notifications of the drained call");
-    assert_eq!(result_text(&result), format!("finished {STEPS} steps"));
+    assert_eq!(result.text(), format!("finished {STEPS} steps"));
 
     // Then the replica leaves by itself, well within its drain bound.
     let left = DRAIN.saturating_sub(sigterm.elapsed());
@@ -216,7 +226,7 @@ async fn drain(balancer: Balancer) {
 
     // The new sessions live on.
     for f in &fresh {
-        assert_eq!(counter(f).await, 2);
+        assert_eq!(shim::counter(f).await, 2);
     }
 }
 

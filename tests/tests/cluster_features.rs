@@ -2,9 +2,9 @@
 //! replica processes: what a stateless deployment cannot do, and what
 //! breaks when the balancer loses affinity or buffers streams.
 //!
-//! - sampling and elicitation: the server's request arrives on the POST's
-//!   SSE stream, the client POSTs its answer (a separate request, which must
-//!   reach the same replica) and the tool returns;
+//! - sampling and elicitation: the server's request reaches the client,
+//!   whose answer (a separate POST, which must reach the same replica) lets
+//!   the tool return;
 //! - progress: notifications arrive one by one while the call runs, not in
 //!   one lump at its end;
 //! - resource subscriptions: updates arrive on the session's GET stream,
@@ -14,51 +14,78 @@
 //! - latency: an event on a stream that stays open is not held back by the
 //!   balancer.
 //!
-//! Each runs through nginx and through HAProxy (session-header mode).
+//! Each runs through nginx and through HAProxy (session-header mode). The
+//! client is the project's own (`tether-shim`); keep-alive comments and
+//! resumption from chosen event ids are wire-level, and use the raw harness.
 
 mod common;
 
-use common::cluster::{TestCluster, start_cluster, start_cluster_args};
+use common::cluster::{Scrape, TestCluster, eventually, start_cluster, start_cluster_args};
+use common::shim::{self, Client, RequestOptions, RpcError};
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tether_cluster::Balancer;
 
-/// A session through the balancer whose client can sample and elicit.
-async fn capable_session(cluster: &TestCluster) -> McpSession {
-    cluster
-        .endpoint()
-        .connect_with(LATEST, json!({"sampling": {}, "elicitation": {}}))
-        .await
+/// Sessions of the sampling and elicitation tests, so that they live on
+/// different replicas.
+const SESSIONS: usize = 3;
+
+/// What a server-request callback records and answers: the params it was
+/// given, and the session of its client (known once connected).
+#[derive(Clone, Default)]
+struct Asked {
+    params: Arc<Mutex<Vec<Value>>>,
+    session: Arc<OnceLock<String>>,
+}
+
+impl Asked {
+    fn record(&self, params: Value) -> String {
+        self.params.lock().expect("lock").push(params);
+        self.session
+            .get()
+            .cloned()
+            .expect("asked before connecting")
+    }
+
+    fn connected(&self, c: &Client) {
+        self.session
+            .set(c.session_id().expect("a session"))
+            .expect("one client per callback");
+    }
+
+    fn taken(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.params.lock().expect("lock"))
+    }
 }
 
 async fn sampling(balancer: Balancer) {
     let cluster = start_cluster(balancer).await;
-    // Several sessions, so that they live on different replicas.
-    for _ in 0..3 {
-        let s = capable_session(&cluster).await;
-        let (id, resp) = s
-            .start(
-                "tools/call",
-                tool_params("ask_model", json!({"question": "What is 2+2?"})),
-            )
-            .await;
-        let mut sse = SseStream::new(resp);
-        let (_, ask) = sse.next_message().await;
-        assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
-        assert_eq!(
-            ask["params"]["messages"][0]["content"]["text"],
-            "What is 2+2?"
-        );
-        answer(
-            &s,
-            &sampling_answer(&ask["id"], &format!("four, from {}", s.id)),
-        )
+    for _ in 0..SESSIONS {
+        let asked = Asked::default();
+        let seen = asked.clone();
+        let s = shim::connect(cluster.client().on_sampling(move |params| {
+            let session = seen.record(params);
+            async move {
+                Ok::<_, RpcError>(json!({
+                    "role": "assistant",
+                    "content": {"type": "text", "text": format!("four, from {session}")},
+                    "model": "test-model",
+                    "stopReason": "endTurn",
+                }))
+            }
+        }))
         .await;
-        let messages = sse.until_response(&id).await;
-        let result = &messages.last().expect("messages")["result"];
-        assert_ne!(result["isError"], true, "{result}");
-        assert_eq!(result_text(result), format!("four, from {}", s.id));
+        asked.connected(&s);
+        let result = shim::call(&s, "ask_model", json!({"question": "What is 2+2?"})).await;
+        let ask = asked.taken();
+        assert_eq!(ask.len(), 1, "one sampling request: {ask:?}");
+        assert_eq!(ask[0]["messages"][0]["content"]["text"], "What is 2+2?");
+        assert!(!result.is_error, "{result:?}");
+        // The answer reached the replica that asked, in this session.
+        let id = s.session_id().expect("a session");
+        assert_eq!(result.text(), format!("four, from {id}"));
     }
     for (route, m) in cluster.scrape_running().await {
         assert_eq!(m.sum("tether_misrouted_requests_total"), 0.0, "{route}");
@@ -78,29 +105,25 @@ async fn sampling_round_trips_through_haproxy() {
 
 async fn elicitation(balancer: Balancer) {
     let cluster = start_cluster(balancer).await;
-    for _ in 0..3 {
-        let s = capable_session(&cluster).await;
-        let (id, resp) = s
-            .start(
-                "tools/call",
-                tool_params("test_elicitation", json!({"message": "Who are you?"})),
-            )
-            .await;
-        let mut sse = SseStream::new(resp);
-        let (_, ask) = sse.next_message().await;
-        assert_eq!(ask["method"], "elicitation/create", "{ask}");
-        assert_eq!(ask["params"]["message"], "Who are you?");
-        let content = json!({"username": "ada", "email": "ada@example.com"});
-        answer(
-            &s,
-            &json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": content}}),
-        )
+    let content = json!({"username": "ada", "email": "ada@example.com"});
+    for _ in 0..SESSIONS {
+        let asked = Asked::default();
+        let seen = asked.clone();
+        let answer = json!({"action": "accept", "content": content});
+        let s = shim::connect(cluster.client().on_elicitation(move |params| {
+            seen.record(params);
+            let answer = answer.clone();
+            async move { Ok::<_, RpcError>(answer) }
+        }))
         .await;
-        let messages = sse.until_response(&id).await;
-        let result = &messages.last().expect("messages")["result"];
-        assert_ne!(result["isError"], true, "{result}");
+        asked.connected(&s);
+        let result = shim::call(&s, "test_elicitation", json!({"message": "Who are you?"})).await;
+        let ask = asked.taken();
+        assert_eq!(ask.len(), 1, "one elicitation request: {ask:?}");
+        assert_eq!(ask[0]["message"], "Who are you?");
+        assert!(!result.is_error, "{result:?}");
         assert_eq!(
-            result_text(result),
+            result.text(),
             format!("User response: action=accept, content={content}")
         );
     }
@@ -121,34 +144,30 @@ async fn elicitation_round_trips_through_haproxy() {
 
 async fn progress(balancer: Balancer) {
     let cluster = start_cluster(balancer).await;
-    let s = cluster.endpoint().connect().await;
-    let (id, resp) = s
-        .start(
-            "tools/call",
-            tool_params_with_progress("long_task", json!({"steps": 5, "step_ms": 100}), "p-1"),
+    let s = shim::connect(cluster.client()).await;
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let first_at = Arc::new(OnceLock::new());
+    let (seen, first) = (steps.clone(), first_at.clone());
+    let result = s
+        .call_tool_with(
+            "long_task",
+            json!({"steps": 5, "step_ms": 100}),
+            // The client routes progress by its token: only this call's
+            // reaches the callback.
+            RequestOptions::new().on_progress(move |p| {
+                first.get_or_init(Instant::now);
+                assert_eq!(p.total, Some(5.0), "{p:?}");
+                seen.lock().expect("lock").push(p.progress);
+            }),
         )
-        .await;
-    let mut sse = SseStream::new(resp);
-    let mut progress = Vec::new();
-    let mut first_at = None;
-    let result = loop {
-        let (_, msg) = sse.next_message().await;
-        match long_task_event(&msg, &id) {
-            ("progress", step) => {
-                first_at.get_or_insert_with(Instant::now);
-                assert_eq!(msg["params"]["progressToken"], "p-1", "{msg}");
-                assert_eq!(msg["params"]["total"], 5.0, "{msg}");
-                progress.push(step);
-            }
-            ("result", _) => break msg["result"].clone(),
-            _ => {}
-        }
-    };
-    assert_eq!(progress, [1, 2, 3, 4, 5]);
-    assert_eq!(result_text(&result), "finished 5 steps");
+        .await
+        .unwrap_or_else(|e| panic!("long_task failed: {e}"));
+    let done = Instant::now();
+    assert_eq!(*steps.lock().expect("lock"), [1.0, 2.0, 3.0, 4.0, 5.0]);
+    assert_eq!(result.text(), "finished 5 steps");
     // The first notification came about 400 ms before the result: the
     // balancer passed each event on at once instead of buffering the stream.
-    let spread = first_at.expect("progress").elapsed();
+    let spread = done - *first_at.get().expect("progress");
     assert!(
         spread >= Duration::from_millis(150),
         "progress arrived in one lump with the result ({spread:?} apart): the balancer buffers SSE"
@@ -170,82 +189,75 @@ async fn progress_streams_through_haproxy() {
 /// conformance fixture `test://watched-resource`.)
 const NOTE: &str = "demo://note";
 
-/// Waits for a keep-alive comment on `stream`, asserting that no message
-/// arrives meanwhile.
-async fn keep_alive(stream: &mut SseStream, limit: Duration) {
-    let before = stream.comments;
-    let deadline = tokio::time::Instant::now() + limit;
-    while stream.comments == before {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        assert!(!left.is_zero(), "no keep-alive comment within {limit:?}");
-        match stream
-            .next_within(left.min(Duration::from_millis(100)))
-            .await
-        {
-            Next::Event(ev) => assert!(ev.message().is_none(), "unexpected message {ev:?}"),
-            Next::End => panic!("the stream ended"),
-            Next::Timeout => {}
-        }
-    }
+/// SSE connections open on the running replicas.
+fn streams_open(scrapes: &[(String, Scrape)]) -> f64 {
+    scrapes
+        .iter()
+        .map(|(_, m)| m.sum("tether_streams_open"))
+        .sum()
+}
+
+/// Waits until the running replicas hold exactly `n` SSE connections.
+async fn wait_for_streams(cluster: &TestCluster, n: f64) {
+    eventually(&format!("{n} open SSE streams"), WAIT, || async {
+        streams_open(&cluster.scrape_running().await) == n
+    })
+    .await;
+}
+
+/// A client straight to the replica of `subscriber`'s session, past the
+/// balancer and without a stream of its own, to call `set_note` there:
+/// then the subscriber has no request in flight, and the update it gets
+/// can only have come on its GET stream, through the balancer.
+async fn note_setter(cluster: &TestCluster, subscriber: &Client) -> Client {
+    let route = subscriber.replica().expect("a routed session");
+    shim::connect(
+        cluster
+            .replica_client(cluster.index_of(&route))
+            .standalone_stream(false),
+    )
+    .await
+}
+
+/// Sets the note through `setter` and asserts how many sessions were told.
+async fn set_note(setter: &Client, text: &str, told: usize) {
+    let set = shim::call(setter, "set_note", json!({"text": text})).await;
+    assert_eq!(
+        set.text(),
+        format!("note set; {told} subscribed session(s) told"),
+        "{set:?}"
+    );
 }
 
 async fn subscription(balancer: Balancer) {
     // Keep-alives every second: they must reach the client too.
     let cluster = start_cluster_args(balancer, &["--keepalive-secs", "1"]).await;
-    let subscriber = cluster.endpoint().connect().await;
-    let bystander = cluster.endpoint().connect().await;
-    let mut updates = subscriber.open_stream(None).await;
-    let mut quiet = bystander.open_stream(None).await;
-    assert_eq!(
-        subscriber
-            .result("resources/subscribe", json!({"uri": NOTE}))
-            .await,
-        json!({})
-    );
-    assert_eq!(
-        subscriber
-            .result(
-                "resources/subscribe",
-                json!({"uri": "test://watched-resource"})
-            )
-            .await,
-        json!({})
-    );
+    let (subscriber, mut updates) = shim::connect_with_events(cluster.client()).await;
+    let (_bystander, mut quiet) = shim::connect_with_events(cluster.client()).await;
+    let setter = note_setter(&cluster, &subscriber).await;
+    // Both standalone streams are open before anything happens.
+    wait_for_streams(&cluster, 2.0).await;
+    shim::subscribe(&subscriber, NOTE).await;
+    shim::subscribe(&subscriber, "test://watched-resource").await;
 
     for text in ["first", "second"] {
-        let set = subscriber
-            .call_tool("set_note", json!({"text": text}))
-            .await;
-        assert_eq!(
-            result_text(&set),
-            "note set; 1 subscribed session(s) told",
-            "{set}"
-        );
-        let (_, msg) = updates.next_message().await;
-        assert!(
-            is_notification(&msg, "notifications/resources/updated"),
-            "{msg}"
-        );
-        assert_eq!(msg["params"]["uri"], NOTE);
-        let read = subscriber
-            .result("resources/read", json!({"uri": NOTE}))
-            .await;
-        assert_eq!(read["contents"][0]["text"], text, "{read}");
+        set_note(&setter, text, 1).await;
+        shim::assert_updated(&shim::next_notification(&mut updates).await, NOTE);
+        let read = subscriber.read_resource(NOTE).await.expect("read");
+        assert_eq!(read[0]["text"], text, "{read:?}");
     }
-    quiet.assert_open_and_quiet().await;
-    keep_alive(&mut updates, Duration::from_secs(4)).await;
+    shim::assert_quiet(&mut quiet).await;
+    // Both standalone streams are still open (and nothing else is).
+    assert_eq!(streams_open(&cluster.scrape_running().await), 2.0);
 
-    assert_eq!(
-        subscriber
-            .result("resources/unsubscribe", json!({"uri": NOTE}))
-            .await,
-        json!({})
-    );
-    let set = subscriber
-        .call_tool("set_note", json!({"text": "third"}))
-        .await;
-    assert_eq!(result_text(&set), "note set; 0 subscribed session(s) told");
-    updates.assert_no_message().await;
+    shim::unsubscribe(&subscriber, NOTE).await;
+    set_note(&setter, "third", 0).await;
+    shim::assert_quiet(&mut updates).await;
+
+    // Keep-alive comments, on a GET stream through the balancer too.
+    let raw = cluster.endpoint().connect().await;
+    let mut get = raw.open_stream(None).await;
+    get.keep_alive_within(Duration::from_secs(4)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,24 +350,25 @@ const ROUND_TRIPS: usize = 7;
 const PROMPT: Duration = Duration::from_millis(100);
 
 /// An event on a stream that stays open reaches the client as soon as the
-/// replica sends it: here, a resource update on the GET stream, raised by
-/// a `set_note` call whose own answer (a stream that ends) is already back.
-/// A balancer that holds partial stream data back (waiting for more to
-/// fill a packet) delays every such event: sampling and elicitation
-/// requests, progress, updates.
+/// replica sends it: here, a resource update on the subscriber's GET
+/// stream, raised by a `set_note` call (of a client straight to the
+/// replica) whose own answer is already back. A balancer that holds
+/// partial stream data back (waiting for more to fill a packet) delays
+/// every such event: sampling and elicitation requests, progress, updates.
 async fn prompt_events(balancer: Balancer) {
     let cluster = start_cluster(balancer).await;
-    let s = cluster.endpoint().connect().await;
-    s.result("resources/subscribe", json!({"uri": NOTE})).await;
-    let mut get = s.open_stream(None).await;
+    let (s, mut events) = shim::connect_with_events(cluster.client()).await;
+    shim::subscribe(&s, NOTE).await;
+    let setter = note_setter(&cluster, &s).await;
+    // The subscriber's GET stream is open (and nothing else).
+    wait_for_streams(&cluster, 1.0).await;
     let mut delays = Vec::new();
     for i in 0..ROUND_TRIPS {
-        s.call_tool("set_note", json!({"text": format!("note {i}")}))
-            .await;
+        set_note(&setter, &format!("note {i}"), 1).await;
         let answered = Instant::now();
-        let (_, msg) = get.next_message().await;
+        let n = shim::next_notification(&mut events).await;
         delays.push(answered.elapsed());
-        assert_eq!(msg["params"]["uri"], NOTE, "{msg}");
+        shim::assert_updated(&n, NOTE);
     }
     delays.sort();
     let median = delays[ROUND_TRIPS / 2];

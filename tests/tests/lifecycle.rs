@@ -1,8 +1,13 @@
 //! Session lifecycle: DELETE, idle expiry, the session cap, and memory: the
 //! registry and each session's streams go back to empty.
+//!
+//! A client that ends its session or makes a long call is the project's own
+//! (`tether-shim`); the statuses after a DELETE, streams opened and dropped
+//! by hand, half-made sessions and refusals use the raw harness.
 
 mod common;
 
+use common::shim::{self, Error, Reinit};
 use common::*;
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -30,30 +35,45 @@ async fn delete_ends_the_session_and_its_id_is_then_unknown() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A client ends its session (DELETE) while a call runs: the call is
+/// cancelled on the server, and the client's call ends without a result
+/// (its stream ends; resuming it meets the `404` of the deleted session).
 #[tokio::test]
 async fn delete_cancels_requests_in_flight() {
     let r = start().await;
-    let s = r.connect().await;
-    let (id, resp) = s
-        .start(
-            "tools/call",
-            tool_params("long_task", json!({"steps": 50, "step_ms": 100})),
-        )
-        .await;
-    let mut sse = SseStream::new(resp);
-    let (_, first) = sse.next_message().await;
-    assert!(is_notification(&first, "notifications/message"), "{first}");
-    let session = r.replica.sessions.get(&s.id).expect("session");
-
-    assert_eq!(s.delete().await, StatusCode::OK);
-    // The request's stream ends without a response, well before the task
-    // would have finished.
-    for ev in sse.rest().await {
-        if let Some(msg) = ev.message() {
-            assert!(!is_response_to(&msg, &id), "got a response: {msg}");
+    let (c, mut events) = shim::connect_with_events(r.client().standalone_stream(false)).await;
+    let session = r
+        .replica
+        .sessions
+        .get(&c.session_id().expect("a session"))
+        .expect("session");
+    let call = tokio::spawn({
+        let c = c.clone();
+        async move {
+            c.call_tool("long_task", json!({"steps": 50, "step_ms": 100}))
+                .await
         }
+    });
+    let first = shim::next_notification(&mut events).await;
+    assert_eq!(first.method, "notifications/message", "{first:?}");
+
+    within("DELETE", c.close())
+        .await
+        .expect("the session is deleted");
+    // The call ends without a response, well before the task would have
+    // finished.
+    let outcome = within("the call to end", call)
+        .await
+        .expect("the call's task");
+    match outcome {
+        Err(Error::SessionLost(lost)) => {
+            assert!(lost.may_have_run, "the call had started: {lost}");
+            assert_eq!(lost.new_session, None, "a closed client starts none");
+        }
+        other => panic!("a call of a deleted session got {other:?}"),
     }
     wait_until("the task to stop", || session.in_flight() == 0).await;
+    assert!(r.replica.sessions.is_empty());
 }
 
 #[tokio::test]
@@ -85,21 +105,15 @@ async fn idle_sessions_expire_but_sessions_with_an_open_stream_do_not() {
 #[tokio::test]
 async fn a_call_longer_than_the_idle_bound_keeps_its_session() {
     let r = start_tweaked(|c| c.session_idle_secs = 1).await;
-    let s = r.connect().await;
-    let (id, resp) = s
-        .start(
-            "tools/call",
-            tool_params("long_task", json!({"steps": 15, "step_ms": 100})),
-        )
-        .await;
-    let mut sse = SseStream::new(resp);
+    // No standalone stream (it would keep the session alive by itself), and
+    // no new session should this one be lost.
+    let c = shim::connect(r.client().standalone_stream(false).reinit(Reinit::Off)).await;
     let started = tokio::time::Instant::now();
-    let messages = sse.until_response(&id).await;
+    let res = shim::call(&c, "long_task", json!({"steps": 15, "step_ms": 100})).await;
     assert!(started.elapsed() >= Duration::from_millis(1200));
-    assert_eq!(
-        result_text(&messages.last().expect("messages")["result"]),
-        "finished 15 steps"
-    );
+    assert_eq!(res.text(), "finished 15 steps");
+    let id = c.session_id().expect("a session");
+    assert!(r.replica.sessions.get(&id).is_some(), "{id} expired");
 }
 
 #[tokio::test]

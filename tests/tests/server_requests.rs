@@ -1,13 +1,22 @@
 //! Server-to-client requests on the request's own stream (sampling,
 //! elicitation), answered by POSTed responses; cancellation; ping; and the
 //! log level filter.
+//!
+//! Where the test is a client like any other (no capability, a refusal,
+//! logs, notifications of changes) the client is the project's own
+//! (`tether-shim`); where it must see which stream carries what, or the
+//! ids and statuses of the exchange, the raw harness.
 
 mod common;
 
+use common::shim::{self, RpcError};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tether_server::{Tool, ToolResult};
+use tokio::sync::broadcast::Receiver;
 
 #[tokio::test]
 async fn ask_model_samples_through_the_client_and_returns_its_text() {
@@ -44,36 +53,29 @@ async fn ask_model_samples_through_the_client_and_returns_its_text() {
 #[tokio::test]
 async fn ask_model_without_the_sampling_capability_is_a_tool_error() {
     let r = start().await;
-    let s = r.connect().await;
-    let res = s
-        .call_tool("ask_model", json!({"question": "anyone there?"}))
-        .await;
-    assert_eq!(res["isError"], true, "{res}");
-    assert!(result_text(&res).contains("sampling"), "{res}");
+    // No sampling callback: the client declares no `sampling`.
+    let c = shim::connect(r.client()).await;
+    let res = shim::call(&c, "ask_model", json!({"question": "anyone there?"})).await;
+    assert!(res.is_error, "{res:?}");
+    assert!(res.text().contains("sampling"), "{res:?}");
 }
 
 #[tokio::test]
 async fn a_client_that_refuses_to_sample_gets_a_tool_error() {
     let r = start().await;
-    let s = r.connect_with(LATEST, json!({"sampling": {}})).await;
-    let (id, resp) = s
-        .start(
-            "tools/call",
-            tool_params("ask_model", json!({"question": "secret?"})),
-        )
-        .await;
-    let mut sse = SseStream::new(resp);
-    let (_, ask) = sse.next_message().await;
-    assert_eq!(ask["method"], "sampling/createMessage");
-    answer(
-        &s,
-        &json!({"jsonrpc": "2.0", "id": ask["id"], "error": {"code": -1, "message": "User rejected sampling request"}}),
-    )
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let c = shim::connect(r.client().on_sampling(move |params| {
+        seen.lock().expect("lock").push(params);
+        async { Err(RpcError::new(-1, "User rejected sampling request")) }
+    }))
     .await;
-    let messages = sse.until_response(&id).await;
-    let result = &messages.last().expect("messages")["result"];
-    assert_eq!(result["isError"], true, "{result}");
-    assert!(result_text(result).contains("User rejected"), "{result}");
+    let res = shim::call(&c, "ask_model", json!({"question": "secret?"})).await;
+    let asked = asked.lock().expect("lock");
+    assert_eq!(asked.len(), 1, "one sampling request: {asked:?}");
+    assert_eq!(asked[0]["messages"][0]["content"]["text"], "secret?");
+    assert!(res.is_error, "{res:?}");
+    assert!(res.text().contains("User rejected"), "{res:?}");
 }
 
 #[tokio::test]
@@ -245,44 +247,51 @@ async fn ping_returns_an_empty_result() {
 
 /// Runs a short long_task and returns the levels of the log messages it
 /// sent, with how many progress notifications came.
-async fn logs_of_long_task(s: &McpSession) -> (Vec<String>, usize) {
-    let (id, resp) = s
-        .start(
-            "tools/call",
-            tool_params_with_progress("long_task", json!({"steps": 3, "step_ms": 5}), "l"),
-        )
-        .await;
-    let reply = Reply::read(resp).await;
-    reply.response_to(&id);
-    let levels = reply
-        .messages
+async fn logs_of_long_task(
+    c: &shim::Client,
+    events: &mut Receiver<shim::Event>,
+) -> (Vec<String>, usize) {
+    let progress = Arc::new(AtomicUsize::new(0));
+    let counted = progress.clone();
+    c.call_tool_with(
+        "long_task",
+        json!({"steps": 3, "step_ms": 5}),
+        shim::RequestOptions::new().on_progress(move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("long_task failed: {e}"));
+    let notifications = shim::notifications_so_far(events);
+    let levels = notifications
         .iter()
-        .filter(|m| is_notification(m, "notifications/message"))
-        .map(|m| m["params"]["level"].as_str().expect("level").to_owned())
+        .map(|n| {
+            assert_eq!(n.method, "notifications/message", "{n:?}");
+            n.params["level"].as_str().expect("level").to_owned()
+        })
         .collect();
-    let progress = reply
-        .messages
-        .iter()
-        .filter(|m| is_notification(m, "notifications/progress"))
-        .count();
-    (levels, progress)
+    (levels, progress.load(Ordering::Relaxed))
+}
+
+/// Sets the log level of `c`'s session.
+async fn set_level(c: &shim::Client, level: &str) {
+    assert_eq!(
+        shim::request(c, "logging/setLevel", json!({"level": level})).await,
+        json!({})
+    );
 }
 
 #[tokio::test]
 async fn set_level_filters_log_messages() {
     let r = start().await;
-    let s = r.connect().await;
+    let (s, mut events) = shim::connect_with_events(r.client()).await;
     // By default the debug logs arrive.
-    let (levels, progress) = logs_of_long_task(&s).await;
+    let (levels, progress) = logs_of_long_task(&s, &mut events).await;
     assert_eq!(levels, ["debug", "debug", "debug"]);
     assert_eq!(progress, 3);
 
-    assert_eq!(
-        s.result("logging/setLevel", json!({"level": "error"}))
-            .await,
-        json!({})
-    );
-    let (levels, progress) = logs_of_long_task(&s).await;
+    set_level(&s, "error").await;
+    let (levels, progress) = logs_of_long_task(&s, &mut events).await;
     assert!(
         levels.is_empty(),
         "debug logs leaked past level error: {levels:?}"
@@ -290,16 +299,12 @@ async fn set_level_filters_log_messages() {
     assert_eq!(progress, 3, "progress is not a log and still arrives");
 
     // Another session keeps its own level.
-    let other = r.connect().await;
-    let (levels, _) = logs_of_long_task(&other).await;
+    let (other, mut other_events) = shim::connect_with_events(r.client()).await;
+    let (levels, _) = logs_of_long_task(&other, &mut other_events).await;
     assert_eq!(levels.len(), 3);
 
-    assert_eq!(
-        s.result("logging/setLevel", json!({"level": "debug"}))
-            .await,
-        json!({})
-    );
-    let (levels, _) = logs_of_long_task(&s).await;
+    set_level(&s, "debug").await;
+    let (levels, _) = logs_of_long_task(&s, &mut events).await;
     assert_eq!(levels.len(), 3);
 }
 
@@ -355,67 +360,53 @@ async fn elicitation_round_trips_on_the_request_stream() {
     );
 
     // Without the capability, the tool reports the error to the model.
-    let plain = r.connect().await;
-    let res = plain.call_tool("confirm", json!({})).await;
-    assert_eq!(res["isError"], true, "{res}");
+    let plain = shim::connect(r.client()).await;
+    let res = shim::call(&plain, "confirm", json!({})).await;
+    assert!(res.is_error, "{res:?}");
 }
 
+/// Whether the tool list names `name`.
+fn lists(tools: &[Value], name: &str) -> bool {
+    tools.iter().any(|t| t["name"] == name)
+}
+
+/// With no request of its own in flight, the standalone stream is the only
+/// way a notification can reach the client.
 #[tokio::test]
 async fn a_changed_tool_list_is_announced_on_the_standalone_stream() {
     let r = start().await;
-    let s = r.connect().await;
-    let mut get = s.open_stream(None).await;
-    let before = s.result("tools/list", json!({})).await;
-    assert!(
-        !before["tools"]
-            .as_array()
-            .expect("tools")
-            .iter()
-            .any(|t| t["name"] == "confirm")
-    );
+    let (s, mut events) = shim::connect_with_events(r.client()).await;
+    r.wait_for_standalone(&s).await;
+    let before = s.list_tools().await.expect("tools/list");
+    assert!(!lists(&before, "confirm"), "{before:?}");
 
     r.replica.update(|server| server.add_tool(confirm_tool()));
-    let (_, msg) = get.next_message().await;
-    assert!(
-        is_notification(&msg, "notifications/tools/list_changed"),
-        "{msg}"
-    );
-    let after = s.result("tools/list", json!({})).await;
-    assert!(
-        after["tools"]
-            .as_array()
-            .expect("tools")
-            .iter()
-            .any(|t| t["name"] == "confirm"),
-        "{after}"
-    );
+    let n = shim::next_notification(&mut events).await;
+    assert_eq!(n.method, "notifications/tools/list_changed", "{n:?}");
+    let after = s.list_tools().await.expect("tools/list");
+    assert!(lists(&after, "confirm"), "{after:?}");
     // Only the tool list changed.
-    get.assert_no_message().await;
+    shim::assert_quiet(&mut events).await;
 }
 
+/// As above: the updates can only come on the standalone stream.
 #[tokio::test]
 async fn resource_updates_reach_subscribers_only_until_they_unsubscribe() {
     let r = start().await;
-    let subscriber = r.connect().await;
-    let bystander = r.connect().await;
-    let mut sub_stream = subscriber.open_stream(None).await;
-    let mut other_stream = bystander.open_stream(None).await;
-    subscriber
-        .result("resources/subscribe", json!({"uri": "test://watched"}))
-        .await;
+    let (subscriber, mut updates) = shim::connect_with_events(r.client()).await;
+    let (bystander, mut others) = shim::connect_with_events(r.client()).await;
+    r.wait_for_standalone(&subscriber).await;
+    r.wait_for_standalone(&bystander).await;
+    shim::subscribe(&subscriber, "test://watched").await;
 
     assert_eq!(r.replica.notify_resource_updated("test://watched"), 1);
-    let (_, msg) = sub_stream.next_message().await;
-    assert!(
-        is_notification(&msg, "notifications/resources/updated"),
-        "{msg}"
+    shim::assert_updated(
+        &shim::next_notification(&mut updates).await,
+        "test://watched",
     );
-    assert_eq!(msg["params"]["uri"], "test://watched");
-    other_stream.assert_no_message().await;
+    shim::assert_quiet(&mut others).await;
 
-    subscriber
-        .result("resources/unsubscribe", json!({"uri": "test://watched"}))
-        .await;
+    shim::unsubscribe(&subscriber, "test://watched").await;
     assert_eq!(r.replica.notify_resource_updated("test://watched"), 0);
-    sub_stream.assert_no_message().await;
+    shim::assert_quiet(&mut updates).await;
 }

@@ -1,14 +1,16 @@
 //! The Streamable HTTP transport as a client sees it: session id and
 //! affinity cookie, 202 for notifications, SSE answers (primed on
-//! 2025-11-25 only), JSON answers in JSON mode, and per-request streams.
+//! 2025-11-25 only), JSON answers in JSON mode, and per-request streams;
+//! with the project's client (`tether-shim`), version negotiation and
+//! per-session state.
 
 mod common;
 
+use common::shim;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::HashSet;
-use std::time::Duration;
 
 #[tokio::test]
 async fn initialize_gives_a_routed_session_id_and_the_affinity_cookie() {
@@ -45,16 +47,14 @@ async fn initialize_gives_a_routed_session_id_and_the_affinity_cookie() {
     assert_ne!(id, other_id);
 }
 
+/// A client from the future asks for a revision the replica does not
+/// know, and is answered with the latest one, which it then speaks.
 #[tokio::test]
 async fn an_unknown_protocol_version_is_answered_with_the_latest() {
     let r = start().await;
-    let resp = r.initialize_raw("2099-01-01", json!({})).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let reply = Reply::read(resp).await;
-    assert_eq!(
-        reply.response_to(&json!(0))["result"]["protocolVersion"],
-        LATEST
-    );
+    let c = shim::connect(r.client().protocol_version("2099-01-01")).await;
+    assert_eq!(c.protocol_version(), LATEST);
+    assert_eq!(shim::counter(&c).await, 1);
 }
 
 #[tokio::test]
@@ -230,16 +230,15 @@ async fn each_request_streams_only_its_own_messages() {
 #[tokio::test]
 async fn per_session_state_is_kept_per_session() {
     let r = start().await;
-    let a = r.connect().await;
-    let b = r.connect().await;
+    let a = shim::connect(r.client()).await;
+    let b = shim::connect(r.client()).await;
+    assert_ne!(a.session_id(), b.session_id());
     for n in 1..=3 {
-        let res = a.call_tool("counter", json!({})).await;
-        assert_eq!(res["structuredContent"]["count"], n);
+        assert_eq!(shim::counter(&a).await, n);
     }
-    let res = b.call_tool("counter", json!({})).await;
-    assert_eq!(res["structuredContent"]["count"], 1);
-    assert_eq!(res["structuredContent"]["session"], b.id.as_str());
-    assert_eq!(res["structuredContent"]["replica"], ROUTE);
+    // `counter` checks the session and the replica (ROUTE) of each answer.
+    assert_eq!(b.replica().as_deref(), Some(ROUTE));
+    assert_eq!(shim::counter(&b).await, 1);
 }
 
 #[tokio::test]
@@ -257,16 +256,7 @@ async fn idle_streams_get_keep_alive_comments() {
     let r = start_tweaked(|c| c.keepalive_secs = 1).await;
     let s = r.connect().await;
     let mut get = s.open_stream(None).await;
-    within("a keep-alive comment", async {
-        while get.comments == 0 {
-            match get.next_within(Duration::from_millis(100)).await {
-                Next::End => panic!("the stream ended"),
-                Next::Event(ev) => assert!(ev.message().is_none(), "{ev:?}"),
-                Next::Timeout => {}
-            }
-        }
-    })
-    .await;
+    get.keep_alive_within(WAIT).await;
 }
 
 #[tokio::test]

@@ -236,6 +236,66 @@ async fn a_timeout_fails_the_call_and_cancels_it_on_the_server() {
     assert_eq!(count(&r2), 1);
 }
 
+/// `tether_sessions_refused_total`: `initialize`s the replica refused
+/// (full or draining).
+async fn refused(r: &Running) -> f64 {
+    r.metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("tether_sessions_refused_total"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A full replica refuses `initialize` with `503` and `Retry-After`: with
+/// `busy_retries(0)` the client returns that refusal at once; by default it
+/// tries again after `Retry-After`, and gets in once a place is free.
+#[tokio::test]
+async fn a_busy_replica_is_tried_again_unless_busy_retries_is_zero() {
+    let r = start(&["--max-sessions", "1"]).await;
+    let first = r.connect().await;
+
+    let asked = std::time::Instant::now();
+    let err = within(
+        "a connect to a full replica",
+        r.builder().busy_retries(0).connect(),
+    )
+    .await
+    .expect_err("the replica is full");
+    let Error::Status {
+        status,
+        retry_after,
+        ..
+    } = &err
+    else {
+        panic!("expected the 503 itself, got {err}");
+    };
+    assert_eq!(*status, 503, "{err}");
+    assert_eq!(*retry_after, Some(Duration::from_secs(5)), "{err}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "returned without waiting: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(refused(&r).await, 1.0, "one initialize, refused");
+
+    // By default the refusal is tried again after Retry-After (5 s here).
+    let waiting = tokio::spawn(r.builder().connect());
+    within("the default client to be refused once", async {
+        while refused(&r).await < 2.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    within("close", first.close()).await.expect("closed");
+    let second = within("the connect that was tried again", waiting)
+        .await
+        .expect("no panic")
+        .expect("connects once a place is free");
+    assert!(second.session_id().is_some());
+    assert_eq!(refused(&r).await, 2.0, "refused once, then let in");
+}
+
 #[tokio::test]
 async fn plain_json_answers_and_older_revisions_work() {
     let r = start(&["--json-response"]).await;

@@ -6,6 +6,7 @@
 //! A [`TestCluster`] prints the tail of every process's log when the test
 //! that owns it panics, since its run directory is removed with it.
 
+use super::shim::{self, ClientBuilder};
 use super::{Endpoint, client, client_with_cookies, within};
 use std::path::Path;
 use std::time::Duration;
@@ -78,6 +79,18 @@ impl TestCluster {
     /// cookies it is given (a jar of its own).
     pub fn endpoint_with_cookies(&self) -> Endpoint {
         Endpoint::new(&self.url(), "/mcp", client_with_cookies())
+    }
+
+    /// A shim client through the balancer that keeps no cookies, so that
+    /// only `Mcp-Session-Id` pins it (`.cookies(true)` for one that keeps
+    /// the balancer's and the replica's cookies, a jar of its own).
+    pub fn client(&self) -> ClientBuilder {
+        shim::builder(&self.mcp_url()).cookies(false)
+    }
+
+    /// A shim client straight to replica `i`, past the balancer.
+    pub fn replica_client(&self, i: usize) -> ClientBuilder {
+        shim::builder(&format!("{}/mcp", self.replicas[i].url()))
     }
 
     /// The index in `replicas` of the replica with `route`.

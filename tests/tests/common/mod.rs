@@ -1,8 +1,25 @@
-//! Shared helpers for the end-to-end tests: a replica started in-process on
-//! an ephemeral loopback port, a cluster of real replica processes behind a
-//! real balancer ([`cluster`]), a small MCP client over real HTTP (reqwest)
-//! that targets either ([`Endpoint`], [`McpSession`]), an SSE reader, and the
-//! official conformance suite's runner ([`suite`]).
+//! Shared helpers for the end-to-end tests.
+//!
+//! **The shim is the client; this harness is for the wire.** A test that
+//! acts as an ordinary MCP client (initialize, call tools, progress,
+//! sampling and elicitation, notifications, lost sessions, which replica
+//! owns the session) uses the project's own client, `tether-shim`, as its
+//! users and the benchmarks do: [`shim`] sets it up for tests
+//! (`r.client()`, `cluster.client()`, `shim::connect`, `shim::counter`,
+//! event helpers). The raw HTTP harness here ([`Endpoint`], [`McpSession`],
+//! [`Reply`], [`SseStream`], [`LegacySession`]) is only for tests that must
+//! see or craft the wire itself: exact statuses, headers and bodies, bad
+//! input, priming events, event ids and hand-made `Last-Event-ID`s,
+//! keep-alive comments, which stream carries a message, batches, half-made
+//! sessions, the old HTTP+SSE transport, and clients that do what a correct
+//! client would not (drop cookies yet go on, abandon streams). Do not grow
+//! it into a second MCP client: what an ordinary client does belongs to the
+//! shim, and a piece missing there to the shim's API.
+//!
+//! Also here: a replica started in-process on an ephemeral loopback port
+//! ([`TestReplica`]), a cluster of real replica processes behind a real
+//! balancer ([`cluster`]), and the official conformance suite's runner
+//! ([`suite`]).
 //!
 //! Every wait here is bounded: [`WAIT`] for what must happen, [`QUIET`] for
 //! watching that something does not. A helper that runs out of time panics
@@ -13,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod shim;
 pub mod suite;
 
 use futures::StreamExt;
@@ -126,19 +144,6 @@ pub fn long_task_event(msg: &Value, id: &Value) -> (&'static str, u64) {
     }
 }
 
-/// Calls the demo's per-session `counter` in `s` and returns its count,
-/// asserting that the replica owning `s` answered (on a cluster, a call
-/// that reached another replica would get `404` or count from 1 again).
-pub async fn counter(s: &McpSession) -> u64 {
-    let result = s.call_tool("counter", json!({})).await;
-    let c = &result["structuredContent"];
-    assert_eq!(c["replica"], s.route(), "answered by another replica: {c}");
-    assert_eq!(c["session"], s.id.as_str(), "{c}");
-    c["count"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no count in {result}"))
-}
-
 /// A JSON-RPC request.
 pub fn request(id: i64, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
@@ -214,7 +219,8 @@ pub async fn answer(s: &McpSession, response: &Value) {
 }
 
 /// Where MCP clients connect: one replica, or a balancer in front of
-/// several. Everything a client does before it has a session starts here.
+/// several. `client()` gives a shim client ([`shim`]); the rest is the raw
+/// harness: everything a raw client does before it has a session.
 pub struct Endpoint {
     pub http: Client,
     /// `http://127.0.0.1:<port>`
@@ -224,7 +230,7 @@ pub struct Endpoint {
 }
 
 /// A replica serving on `127.0.0.1:<ephemeral>`, stopped when dropped. It
-/// dereferences to its [`Endpoint`] (`r.url`, `r.connect()`, ...).
+/// dereferences to its [`Endpoint`] (`r.url`, `r.client()`, `r.connect()`, ...).
 pub struct TestReplica {
     pub replica: Arc<Replica>,
     pub addr: SocketAddr,
@@ -440,7 +446,8 @@ impl LegacySession {
     }
 }
 
-/// One client session over Streamable HTTP.
+/// One session over Streamable HTTP, in raw HTTP: every request is built
+/// and read here, for tests that look at or shape the wire.
 pub struct McpSession {
     pub http: Client,
     pub url: String,
@@ -870,6 +877,22 @@ impl SseStream {
                 Next::Event(ev) => {
                     assert!(ev.message().is_none(), "unexpected message: {ev:?}");
                 }
+            }
+        }
+    }
+
+    /// Waits up to `limit` for a keep-alive comment, asserting that no
+    /// message arrives and that the stream does not end meanwhile.
+    pub async fn keep_alive_within(&mut self, limit: Duration) {
+        let before = self.comments;
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.comments == before {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero(), "no keep-alive comment within {limit:?}");
+            match self.next_within(left.min(Duration::from_millis(100))).await {
+                Next::Event(ev) => assert!(ev.message().is_none(), "unexpected message {ev:?}"),
+                Next::End => panic!("the stream ended"),
+                Next::Timeout => {}
             }
         }
     }

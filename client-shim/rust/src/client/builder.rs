@@ -117,6 +117,7 @@ pub struct ClientBuilder {
     max_reconnects: u32,
     default_retry: Duration,
     server_request_timeout: Duration,
+    busy_retries: u32,
 }
 
 impl ClientBuilder {
@@ -141,6 +142,7 @@ impl ClientBuilder {
             max_reconnects: 10,
             default_retry: Duration::from_millis(1000),
             server_request_timeout: Duration::from_secs(300),
+            busy_retries: 3,
         }
     }
 
@@ -317,6 +319,17 @@ impl ClientBuilder {
         self
     }
 
+    /// How many times `initialize` (of the first session, or of one that
+    /// replaces a lost session) is sent again after a `503` (a replica that
+    /// is draining or full), each after the answer's `Retry-After` (at most
+    /// 5 s). Default 3. With 0 the `503` is returned at once as
+    /// [`Error::Status`]: for callers that must see it, such as a test that
+    /// a balancer retries such refusals elsewhere by itself.
+    pub fn busy_retries(mut self, n: u32) -> Self {
+        self.busy_retries = n;
+        self
+    }
+
     /// Connects: `initialize`, `notifications/initialized`, then the
     /// standalone stream (if enabled) in the background.
     pub async fn connect(self) -> Result<Client> {
@@ -344,6 +357,7 @@ impl ClientBuilder {
             max_reconnects: self.max_reconnects,
             default_retry: self.default_retry,
             server_request_timeout: self.server_request_timeout,
+            busy_retries: self.busy_retries,
         };
         let inner = Inner::new(http, url, jar, settings, self.callbacks, self.events);
         Client::start(inner).await

@@ -50,6 +50,7 @@ pub(crate) struct Settings {
     pub max_reconnects: u32,
     pub default_retry: Duration,
     pub server_request_timeout: Duration,
+    pub busy_retries: u32,
 }
 
 /// One server session as the client knows it. Replaced, never mutated,
@@ -220,11 +221,12 @@ impl Inner {
         let body = request_body(id, "initialize", Some(&params))?;
         let pre = Arc::new(Session::before_initialize(generation));
         // A replica that is draining or full answers 503 with Retry-After;
-        // balancers usually retry those elsewhere, and so do we, briefly.
+        // balancers usually retry those elsewhere, and so do we, briefly
+        // (`busy_retries` times).
         let mut busy = 0;
         let resp = loop {
             let resp = self.send(self.post(&pre, body.clone())).await?;
-            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < 3 {
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < self.cfg.busy_retries {
                 busy += 1;
                 let wait = streams::retry_after(resp.headers())
                     .unwrap_or(Duration::from_millis(200))
