@@ -1,0 +1,747 @@
+//! `tether-bench`: tether against the official Rust SDK (`rmcp`) and a
+//! bare axum handler, side by side, in one run.
+//!
+//! ```sh
+//! cargo run --release -p tether-bench -- --out bench/results.json
+//! cargo run --release -p tether-bench -- --smoke       # seconds; checks results, no targets
+//! ```
+//!
+//! The runner builds what it starts (`tether-server`, `rmcp-reference`,
+//! `bare-axum`, in its own profile), starts each server as its own process
+//! on loopback, drives them with the project's MCP client (`tether-shim`),
+//! prints a table with the issue's targets judged, and writes every figure
+//! as JSON. Servers and load generator share the machine's cores: nothing
+//! is pinned, so quote ratios (measured side by side, in interleaved
+//! rounds), with absolute numbers beside them.
+//!
+//! - [`procs`]: building, starting and measuring the server processes.
+//! - [`load`]: the workloads, on the shim's client.
+//! - [`report`]: figures, targets, the table, the machine.
+
+mod load;
+mod procs;
+mod report;
+
+pub use tether_shim::reqwest;
+
+use clap::Parser;
+use load::{Expect, Run};
+use procs::Server;
+use report::{BARE, Fig, IdleSeries, RMCP, Results, TETHER_JSON, TETHER_SSE};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Benchmarks tether against rmcp and bare axum, side by side")]
+struct Args {
+    /// Where to write every figure as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A run of seconds: tiny durations and N, every result still checked,
+    /// no target judged. Fails on any error or missing figure.
+    #[arg(long)]
+    smoke: bool,
+    /// Do not build the binaries (they must be beside this one).
+    #[arg(long)]
+    no_build: bool,
+    /// Only these workloads (comma separated): echo, churn, sampling,
+    /// cluster, idle. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Rounds of each throughput workload (servers interleaved per round).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Seconds of each server's turn in each round.
+    #[arg(long)]
+    secs: Option<f64>,
+    /// Echo concurrencies to measure.
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<usize>,
+    /// Only these servers of the side-by-side workloads (comma separated:
+    /// sse, json, rmcp, bare), e.g. to profile one of them.
+    #[arg(long, value_delimiter = ',')]
+    servers: Vec<String>,
+    /// Environment for the tether replicas started directly (not the
+    /// cluster's), for experiments: `--tether-env LD_PRELOAD=/usr/lib/...`.
+    #[arg(long, value_parser = parse_env)]
+    tether_env: Vec<(String, String)>,
+    /// Extra flags for the cluster's replicas, for experiments
+    /// (`--cluster-args=--json-response`).
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    cluster_args: Vec<String>,
+    /// Largest idle step without streams (default 100000).
+    #[arg(long)]
+    max_sessions: Option<usize>,
+    /// Largest idle step with streams (default: what the open-files limit
+    /// allows).
+    #[arg(long)]
+    max_streams: Option<usize>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+/// Durations and sizes of one run.
+#[derive(Debug, Clone)]
+struct Plan {
+    rounds: usize,
+    turn: Duration,
+    warmup: Duration,
+    max_ops: u64,
+    concurrencies: Vec<usize>,
+    churn_workers: usize,
+    sampling_max: u64,
+    cluster_concurrency: usize,
+    idle_sessions: Vec<usize>,
+    idle_streams: Vec<usize>,
+    idle_step_bound: Duration,
+}
+
+impl Plan {
+    fn new(a: &Args) -> Plan {
+        let mut p = if a.smoke {
+            Plan {
+                rounds: 1,
+                turn: Duration::from_millis(250),
+                warmup: Duration::from_millis(50),
+                max_ops: 2_000,
+                concurrencies: vec![1, 16, 64],
+                churn_workers: 16,
+                sampling_max: 20,
+                cluster_concurrency: 64,
+                idle_sessions: vec![20, 50],
+                idle_streams: vec![10, 20],
+                idle_step_bound: Duration::from_secs(20),
+            }
+        } else {
+            // Streams need a file on each side per stream: stay under the
+            // open-files limit of either process with some to spare.
+            let fit = (report::open_files_limit() as usize).saturating_sub(400);
+            let mut streams: Vec<usize> = vec![1_000, 10_000, 15_000];
+            streams.retain(|n| *n <= fit);
+            if streams.last().is_none_or(|l| *l < fit) {
+                streams.push(fit);
+            }
+            Plan {
+                rounds: 5,
+                turn: Duration::from_millis(1500),
+                warmup: Duration::from_millis(500),
+                max_ops: 1_000_000,
+                concurrencies: vec![1, 16, 64],
+                churn_workers: 16,
+                sampling_max: 2_000,
+                cluster_concurrency: 64,
+                idle_sessions: vec![1_000, 10_000, 50_000, 100_000],
+                idle_streams: streams,
+                idle_step_bound: Duration::from_secs(120),
+            }
+        };
+        if let Some(r) = a.rounds {
+            p.rounds = r.max(1);
+        }
+        if let Some(s) = a.secs {
+            p.turn = Duration::from_secs_f64(s.clamp(0.05, 600.0));
+        }
+        if !a.concurrency.is_empty() {
+            p.concurrencies = a.concurrency.clone();
+        }
+        if let Some(m) = a.max_sessions {
+            p.idle_sessions.retain(|n| *n < m);
+            p.idle_sessions.push(m);
+        }
+        if let Some(m) = a.max_streams {
+            p.idle_streams.retain(|n| *n < m);
+            p.idle_streams.push(m);
+        }
+        p
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if !args.no_build
+        && let Err(e) = procs::build()
+    {
+        eprintln!("tether-bench: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tether-bench: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("tether-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn wants(args: &Args, workload: &str) -> bool {
+    args.only.is_empty() || args.only.iter().any(|w| w == workload)
+}
+
+/// Runs the suite; `Ok(false)` when a workload had errors or no figures.
+async fn run(args: Args) -> Result<bool, BoxError> {
+    let plan = Plan::new(&args);
+    let machine = report::Machine::read();
+    let note = format!(
+        "Load generator (tether-shim over reqwest 0.13) and servers share the same {} cores; \
+         nothing is pinned. Throughput rounds interleave the servers ({} round(s) of {:.2} s \
+         each); ratios are within this run.",
+        machine.nproc,
+        plan.rounds,
+        plan.turn.as_secs_f64()
+    );
+    eprintln!("machine: {}", machine.describe());
+    eprintln!("{note}");
+    let mut results = Results {
+        suite: if args.smoke { "smoke" } else { "full" }.into(),
+        date_utc: report::now_utc(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine,
+        note,
+        servers: Vec::new(),
+        echo: Vec::new(),
+        churn: Vec::new(),
+        sampling: Vec::new(),
+        cluster: None,
+        idle: Vec::new(),
+        targets: Vec::new(),
+        problems: Vec::new(),
+    };
+    let log_dir = std::env::temp_dir().join(format!("tether-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)?;
+    let http = tether_shim::http_client()?;
+    let started = Instant::now();
+
+    if wants(&args, "echo") || wants(&args, "churn") || wants(&args, "sampling") {
+        let servers = start_servers(&http, &log_dir, &args, &mut results).await?;
+        if wants(&args, "echo") {
+            echo_suite(&http, &plan, &servers, &mut results).await?;
+        }
+        if wants(&args, "churn") {
+            churn_suite(&http, &plan, &servers, &mut results).await;
+        }
+        if wants(&args, "sampling") {
+            sampling_suite(&http, &plan, &servers, &mut results).await?;
+        }
+        for (_, s, _) in servers {
+            s.stop().await;
+        }
+    }
+    if wants(&args, "cluster") {
+        match cluster_suite(&http, &plan, &args.cluster_args).await {
+            Ok(c) => results.cluster = Some(c),
+            Err(e) => results.problems.push(format!("cluster: {e}")),
+        }
+    }
+    if wants(&args, "idle") {
+        for with_stream in [false, true] {
+            match idle_suite(&http, &plan, &log_dir, &args.tether_env, with_stream).await {
+                Ok(s) => results.idle.push(s),
+                Err(e) => results.problems.push(format!(
+                    "idle capacity ({}): {e}",
+                    if with_stream { "streams" } else { "sessions" }
+                )),
+            }
+        }
+    }
+
+    results.check(wants(&args, "idle"), wants(&args, "cluster"));
+    results.judge(args.smoke);
+    println!(
+        "\n# tether benchmarks ({} run, {})\n\nMachine: {}\n\n{}\n\n{}",
+        results.suite,
+        results.date_utc,
+        results.machine.describe(),
+        results.note,
+        results.table()
+    );
+    if args.smoke {
+        println!("Smoke run: targets are not judged; every result was checked.");
+    }
+    for p in &results.problems {
+        println!("PROBLEM: {p}");
+    }
+    println!("(suite took {:.0} s)", started.elapsed().as_secs_f64());
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&results)?)?;
+        println!("figures written to {}", out.display());
+    }
+    if results.problems.is_empty() {
+        let _ = std::fs::remove_dir_all(&log_dir);
+    } else {
+        println!("server logs kept in {}", log_dir.display());
+    }
+    Ok(results.problems.is_empty())
+}
+
+/// The four servers of the side-by-side workloads, with what their echo
+/// returns.
+type Lineup = Vec<(&'static str, Server, Expect)>;
+
+async fn start_servers(
+    http: &reqwest::Client,
+    log_dir: &std::path::Path,
+    args: &Args,
+    results: &mut Results,
+) -> Result<Lineup, BoxError> {
+    let only = &args.servers;
+    let tether = procs::binary("tether-server")?;
+    let rmcp = procs::binary("rmcp-reference")?;
+    let bare = procs::binary("bare-axum")?;
+    let specs: [(&str, &std::path::Path, &[&str], Expect); 4] = [
+        (TETHER_SSE, &tether, &["--route", "sse"], Expect::Echo),
+        (
+            TETHER_JSON,
+            &tether,
+            &["--route", "json", "--json-response"],
+            Expect::Echo,
+        ),
+        (RMCP, &rmcp, &[], Expect::Echo),
+        (BARE, &bare, &[], Expect::Fixed("bare")),
+    ];
+    let mut out = Vec::new();
+    for (name, bin, extra, expect) in specs {
+        let file = name.replace([' ', '(', ')', '.'], "");
+        let picked = only.is_empty()
+            || only
+                .iter()
+                .any(|o| file.to_lowercase().contains(&o.to_lowercase()));
+        if !picked {
+            continue;
+        }
+        let env: &[(String, String)] = if name.starts_with("tether") {
+            &args.tether_env
+        } else {
+            &[]
+        };
+        let s = Server::start(&file, bin, extra, env, log_dir, http).await?;
+        let command = format!(
+            "{} --listen 127.0.0.1:{} {}",
+            bin.display(),
+            s.port,
+            extra.join(" ")
+        );
+        eprintln!("started {name}: pid {} ({command})", s.pid);
+        results.servers.push(report::ServerInfo {
+            name: name.to_owned(),
+            command,
+            pid: s.pid,
+        });
+        out.push((name, s, expect));
+    }
+    Ok(out)
+}
+
+fn fig(server: &str, workload: &str, concurrency: usize, mut run: Run, rounds: Vec<f64>) -> Fig {
+    Fig {
+        server: server.to_owned(),
+        workload: workload.to_owned(),
+        concurrency,
+        ok: run.ok,
+        errors: run.errors,
+        first_error: run.first_error.clone(),
+        seconds: run.elapsed.as_secs_f64(),
+        rate: run.rate(),
+        round_rates: rounds,
+        p50_us: run.percentile_us(50.0),
+        p99_us: run.percentile_us(99.0),
+        server_cpu_us_per_op: Run::cpu_us_per_op(run.server_cpu, run.ok),
+        client_cpu_us_per_op: Run::cpu_us_per_op(run.client_cpu, run.ok),
+    }
+}
+
+/// Runs `work`, recording the CPU time `pids` and this process used.
+async fn measured(pids: &[u32], work: impl std::future::Future<Output = Run>) -> Run {
+    let me = std::process::id();
+    let (server0, client0) = (procs::cpu_of(pids), procs::cpu_time(me));
+    let mut run = work.await;
+    run.server_cpu = procs::cpu_of(pids).saturating_sub(server0);
+    run.client_cpu = procs::cpu_time(me).saturating_sub(client0);
+    run
+}
+
+/// `tools/call echo` on long-lived sessions: each concurrency, every
+/// server, interleaved rounds (the starting server rotates per round).
+async fn echo_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    servers: &Lineup,
+    results: &mut Results,
+) -> Result<(), BoxError> {
+    for &c in &plan.concurrencies {
+        let mut sessions = Vec::new();
+        for (name, s, expect) in servers {
+            let clients = load::connect_many(http, &s.mcp_url(), c, 16)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+            // Warm-up: connections, allocator, caches.
+            let _ = load::echo(&clients, *expect, plan.warmup, plan.max_ops).await;
+            sessions.push(clients);
+        }
+        let mut runs: Vec<(Run, Vec<f64>)> = vec![(Run::default(), Vec::new()); servers.len()];
+        for round in 0..plan.rounds {
+            for k in 0..servers.len() {
+                let i = (k + round) % servers.len();
+                let r = measured(
+                    &[servers[i].1.pid],
+                    load::echo(&sessions[i], servers[i].2, plan.turn, plan.max_ops),
+                )
+                .await;
+                runs[i].1.push(r.rate());
+                runs[i].0.merge(r);
+            }
+        }
+        for (i, (run, rounds)) in runs.into_iter().enumerate() {
+            let f = fig(servers[i].0, "tools/call echo", c, run, rounds);
+            eprintln!(
+                "echo c={c:<3} {:<14} {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  server {:>5.0} us CPU/call  errors {}",
+                f.server, f.rate, f.p50_us, f.p99_us, f.server_cpu_us_per_op, f.errors
+            );
+            results.echo.push(f);
+        }
+        for clients in sessions {
+            load::close_all(clients).await;
+        }
+    }
+    Ok(())
+}
+
+/// Session churn at the plan's concurrency, interleaved rounds.
+async fn churn_suite(http: &reqwest::Client, plan: &Plan, servers: &Lineup, results: &mut Results) {
+    let mut runs: Vec<(Run, Vec<f64>)> = vec![(Run::default(), Vec::new()); servers.len()];
+    for (_, s, expect) in servers {
+        let _ = load::churn(
+            http,
+            &s.mcp_url(),
+            *expect,
+            plan.churn_workers,
+            plan.warmup,
+            100,
+        )
+        .await;
+    }
+    for round in 0..plan.rounds {
+        for k in 0..servers.len() {
+            let i = (k + round) % servers.len();
+            let (_, s, expect) = &servers[i];
+            let r = measured(
+                &[s.pid],
+                load::churn(
+                    http,
+                    &s.mcp_url(),
+                    *expect,
+                    plan.churn_workers,
+                    plan.turn,
+                    plan.max_ops,
+                ),
+            )
+            .await;
+            runs[i].1.push(r.rate());
+            runs[i].0.merge(r);
+        }
+    }
+    for (i, (run, rounds)) in runs.into_iter().enumerate() {
+        let f = fig(
+            servers[i].0,
+            "session churn",
+            plan.churn_workers,
+            run,
+            rounds,
+        );
+        eprintln!(
+            "churn c={:<3} {:<14} {:>8.0} cycles/s  p50 {:>6} us  p99 {:>6} us  server {:>5.0} us CPU/cycle  errors {}",
+            plan.churn_workers,
+            f.server,
+            f.rate,
+            f.p50_us,
+            f.p99_us,
+            f.server_cpu_us_per_op,
+            f.errors
+        );
+        results.churn.push(f);
+    }
+}
+
+/// The sampling round trip (servers with a sampling tool only).
+async fn sampling_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    servers: &Lineup,
+    results: &mut Results,
+) -> Result<(), BoxError> {
+    let mut clients = Vec::new();
+    let with_tool: Vec<usize> = (0..servers.len())
+        .filter(|i| servers[*i].0 != BARE)
+        .collect();
+    for &i in &with_tool {
+        let c = load::sampling_client(http, &servers[i].1.mcp_url())
+            .await
+            .map_err(|e| format!("{}: {e}", servers[i].0))?;
+        let _ = load::sampling(&c, plan.warmup, 50).await;
+        clients.push(c);
+    }
+    let mut runs: Vec<(Run, Vec<f64>)> = vec![(Run::default(), Vec::new()); with_tool.len()];
+    for round in 0..plan.rounds {
+        for k in 0..with_tool.len() {
+            let j = (k + round) % with_tool.len();
+            let r = measured(
+                &[servers[with_tool[j]].1.pid],
+                load::sampling(&clients[j], plan.turn, plan.sampling_max),
+            )
+            .await;
+            runs[j].1.push(r.rate());
+            runs[j].0.merge(r);
+        }
+    }
+    for (j, (run, rounds)) in runs.into_iter().enumerate() {
+        let f = fig(
+            servers[with_tool[j]].0,
+            "sampling round trip",
+            1,
+            run,
+            rounds,
+        );
+        eprintln!(
+            "sampling    {:<14} {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  server {:>5.0} us CPU/call  errors {}",
+            f.server, f.rate, f.p50_us, f.p99_us, f.server_cpu_us_per_op, f.errors
+        );
+        results.sampling.push(f);
+    }
+    load::close_all(clients).await;
+    Ok(())
+}
+
+/// Three tether replicas behind the product's nginx config against one of
+/// them direct, at the same concurrency, interleaved rounds.
+async fn cluster_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    replica_args: &[String],
+) -> Result<report::Cluster, BoxError> {
+    use tether_cluster::{Balancer, Cluster, Spec};
+    let spec = Spec {
+        replica_args: replica_args.to_vec(),
+        ..Spec::new(3, Balancer::Nginx)
+    };
+    let cluster = tokio::time::timeout(Duration::from_secs(60), Cluster::start(spec))
+        .await
+        .map_err(|_| "the cluster did not start within 60 s")??;
+    eprintln!(
+        "cluster: nginx on {} in front of {} replicas",
+        cluster.url(),
+        cluster.replicas.len()
+    );
+    let c = plan.cluster_concurrency;
+    let direct_url = format!("{}/mcp", cluster.replicas[0].url());
+    let urls = [direct_url, cluster.mcp_url()];
+    let mut sessions = Vec::new();
+    for url in &urls {
+        let clients = load::connect_many(http, url, c, 16).await?;
+        let _ = load::echo(&clients, Expect::Echo, plan.warmup, plan.max_ops).await;
+        sessions.push(clients);
+    }
+    let mut spread = BTreeMap::new();
+    for client in &sessions[1] {
+        *spread
+            .entry(client.replica().unwrap_or_else(|| "?".into()))
+            .or_insert(0) += 1;
+    }
+    // Every process of the cluster: the replicas, nginx and its workers.
+    let pids: Vec<u32> = procs::descendants(std::process::id());
+    let mut runs: Vec<(Run, Vec<f64>)> = vec![(Run::default(), Vec::new()); 2];
+    for round in 0..plan.rounds {
+        for k in 0..2 {
+            let i = (k + round) % 2;
+            let r = measured(
+                &pids,
+                load::echo(&sessions[i], Expect::Echo, plan.turn, plan.max_ops),
+            )
+            .await;
+            runs[i].1.push(r.rate());
+            runs[i].0.merge(r);
+        }
+    }
+    let mut it = runs.into_iter();
+    let (d, dr) = it.next().unwrap_or_default();
+    let (n, nr) = it.next().unwrap_or_default();
+    let direct = fig(
+        "tether (SSE), one replica direct",
+        "tools/call echo",
+        c,
+        d,
+        dr,
+    );
+    let nginx = fig(
+        "tether (SSE), nginx + 3 replicas",
+        "tools/call echo",
+        c,
+        n,
+        nr,
+    );
+    let ratio = if direct.rate > 0.0 {
+        nginx.rate / direct.rate
+    } else {
+        0.0
+    };
+    eprintln!(
+        "cluster c={c}: direct {:.0} calls/s ({:.0} us CPU/call), nginx {:.0} calls/s ({:.0} us CPU/call), {:.0}%, sessions {spread:?}",
+        direct.rate,
+        direct.server_cpu_us_per_op,
+        nginx.rate,
+        nginx.server_cpu_us_per_op,
+        ratio * 100.0
+    );
+    for clients in sessions {
+        load::close_all(clients).await;
+    }
+    cluster.stop().await;
+    Ok(report::Cluster {
+        concurrency: c,
+        direct,
+        nginx,
+        ratio,
+        sessions_per_replica: spread,
+    })
+}
+
+/// Idle capacity of one fresh replica: sessions (with or without a GET
+/// stream each) in growing steps, each bounded in time; resident memory
+/// per session above the baseline.
+async fn idle_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    log_dir: &std::path::Path,
+    env: &[(String, String)],
+    with_stream: bool,
+) -> Result<IdleSeries, BoxError> {
+    let tether = procs::binary("tether-server")?;
+    let name = if with_stream {
+        "idle-streams"
+    } else {
+        "idle-sessions"
+    };
+    let mut server = Server::start(name, &tether, &["--route", "idle"], env, log_dir, http).await?;
+    let base = server.base_url();
+    let url = server.mcp_url();
+    eprintln!("{name}: tether-server pid {}", server.pid);
+    // Warm-up, then the baseline: what the replica holds with no session.
+    let warm = load::connect_many(http, &url, 64, 16).await?;
+    let _ = load::echo(&warm, Expect::Echo, plan.warmup, 200).await;
+    load::close_all(warm).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = server.rss_kib()?;
+    let steps = if with_stream {
+        &plan.idle_streams
+    } else {
+        &plan.idle_sessions
+    };
+    let gauge = if with_stream {
+        "tether_streams_open"
+    } else {
+        "tether_sessions_open"
+    };
+    let mut held = Vec::new();
+    let mut out = Vec::new();
+    let mut largest = 0;
+    for &n in steps {
+        let t0 = Instant::now();
+        let mut error =
+            load::grow(http, &url, &mut held, n, with_stream, plan.idle_step_bound).await;
+        // Streams open in the background after initialize: wait (bounded)
+        // until the replica counts them all.
+        let mut reported = procs::metric(http, &base, gauge).await.unwrap_or(0.0) as u64;
+        while error.is_none() && (reported as usize) < n && t0.elapsed() < plan.idle_step_bound {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            reported = procs::metric(http, &base, gauge).await.unwrap_or(0.0) as u64;
+        }
+        if error.is_none() && (reported as usize) < n {
+            error = Some(format!("the replica reports {reported} of {n} open"));
+        }
+        if !server.is_running() {
+            error = Some(format!(
+                "the replica exited (log: {})",
+                server.log.display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rss = server.rss_kib().unwrap_or(0);
+        let count = held.len().max(1);
+        let step = load::IdleStep {
+            sessions: n,
+            held: error.is_none(),
+            rss_kib: rss,
+            bytes_per_session: (rss.saturating_sub(baseline) * 1024) as f64 / count as f64,
+            replica_reports: reported,
+            seconds: t0.elapsed().as_secs_f64(),
+            load_generator_fds: procs::own_fds(),
+            error,
+        };
+        eprintln!(
+            "{name}: N={n:<6} held={} rss={} KiB ({:.1} KiB/session) replica reports {} in {:.1} s{}",
+            step.held,
+            rss,
+            step.bytes_per_session / 1024.0,
+            reported,
+            step.seconds,
+            step.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+        let ok = step.held;
+        out.push(step);
+        if !ok {
+            break;
+        }
+        largest = n;
+    }
+    // The sessions still answer: a sample of them, bounded.
+    if largest > 0 {
+        let sample: Vec<_> = held
+            .iter()
+            .step_by((held.len() / 50).max(1))
+            .cloned()
+            .collect();
+        let r = load::echo(&sample, Expect::Echo, Duration::from_secs(5), 1).await;
+        if r.errors > 0 || r.ok == 0 {
+            if let Some(last) = out.last_mut() {
+                last.held = false;
+                last.error = Some(format!("held sessions did not answer: {:?}", r.first_error));
+            }
+            largest = out
+                .iter()
+                .rev()
+                .nth(1)
+                .filter(|s| s.held)
+                .map_or(0, |s| s.sessions);
+        }
+    }
+    // Dropping the clients closes their streams; the replica goes with its
+    // sessions.
+    drop(held);
+    server.stop().await;
+    Ok(IdleSeries {
+        server: "tether (SSE)".into(),
+        with_stream,
+        baseline_rss_kib: baseline,
+        steps: out,
+        largest_held: largest,
+    })
+}

@@ -1,0 +1,514 @@
+//! Figures, targets, the table and the machine they were measured on.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One workload on one server: the outcome of its rounds, pooled.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fig {
+    pub server: String,
+    pub workload: String,
+    pub concurrency: usize,
+    /// Successful operations (calls, cycles) across rounds.
+    pub ok: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+    /// Operations per second over all rounds.
+    pub rate: f64,
+    /// Rate of each round (the spread shows the noise of the machine).
+    pub round_rates: Vec<f64>,
+    pub p50_us: u32,
+    pub p99_us: u32,
+    /// CPU the server process(es) spent per operation (user + system, all
+    /// threads; 10 ms tick resolution over the whole run): what the server
+    /// costs, whatever else ran on the machine.
+    pub server_cpu_us_per_op: f64,
+    /// CPU the load generator spent per operation.
+    pub client_cpu_us_per_op: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleSeries {
+    pub server: String,
+    pub with_stream: bool,
+    pub baseline_rss_kib: u64,
+    pub steps: Vec<crate::load::IdleStep>,
+    /// The largest step held in full.
+    pub largest_held: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub concurrency: usize,
+    pub direct: Fig,
+    pub nginx: Fig,
+    /// nginx throughput / direct throughput.
+    pub ratio: f64,
+    /// Sessions per replica, as their ids say (nginx balances new sessions).
+    pub sessions_per_replica: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub target: String,
+    pub figure: String,
+    /// `None` when not judged (smoke run, or a figure is missing).
+    pub met: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub mem_total_kib: u64,
+    pub kernel: String,
+    pub open_files_limit: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    pub name: String,
+    pub command: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub suite: String,
+    pub date_utc: String,
+    pub command: String,
+    pub machine: Machine,
+    pub note: String,
+    pub servers: Vec<ServerInfo>,
+    pub echo: Vec<Fig>,
+    pub churn: Vec<Fig>,
+    pub sampling: Vec<Fig>,
+    pub cluster: Option<Cluster>,
+    pub idle: Vec<IdleSeries>,
+    pub targets: Vec<Target>,
+    /// Workloads that produced errors or no figures. Empty on a good run.
+    pub problems: Vec<String>,
+}
+
+pub const TETHER_SSE: &str = "tether (SSE)";
+pub const TETHER_JSON: &str = "tether (JSON)";
+pub const RMCP: &str = "rmcp 3.9";
+pub const BARE: &str = "bare axum";
+pub const COLUMNS: [&str; 4] = [TETHER_SSE, TETHER_JSON, RMCP, BARE];
+
+impl Results {
+    pub fn find<'a>(figs: &'a [Fig], server: &str, concurrency: usize) -> Option<&'a Fig> {
+        figs.iter()
+            .find(|f| f.server == server && f.concurrency == concurrency)
+    }
+
+    /// Workloads with errors, or without figures, so far.
+    pub fn check(&mut self, wanted_idle: bool, wanted_cluster: bool) {
+        let all = self
+            .echo
+            .iter()
+            .chain(&self.churn)
+            .chain(&self.sampling)
+            .chain(self.cluster.iter().flat_map(|c| [&c.direct, &c.nginx]));
+        for f in all {
+            if f.errors > 0 || f.ok == 0 {
+                self.problems.push(format!(
+                    "{} on {} (c={}): {} ok, {} errors{}",
+                    f.workload,
+                    f.server,
+                    f.concurrency,
+                    f.ok,
+                    f.errors,
+                    f.first_error
+                        .as_deref()
+                        .map(|e| format!(", first: {e}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        if wanted_cluster && self.cluster.is_none() {
+            self.problems.push("cluster: no figures".into());
+        }
+        if wanted_idle {
+            if self.idle.len() < 2 {
+                self.problems.push("idle capacity: no figures".into());
+            }
+            for s in &self.idle {
+                if s.steps.first().is_none_or(|st| !st.held) {
+                    self.problems.push(format!(
+                        "idle capacity ({}): the first step failed: {:?}",
+                        if s.with_stream { "streams" } else { "sessions" },
+                        s.steps.first().and_then(|st| st.error.clone())
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Judges the targets (ratios within this run).
+    pub fn judge(&mut self, smoke: bool) {
+        let mut t = Vec::new();
+        let judged = |met: bool| if smoke { None } else { Some(met) };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        let rate = |s: &str, c: usize| Self::find(&self.echo, s, c).map(|f| f.rate);
+        let p50 = |s: &str, c: usize| Self::find(&self.echo, s, c).map(|f| f64::from(f.p50_us));
+        let churn = |s: &str| Self::find(&self.churn, s, 16).map(|f| f.rate);
+        for mode in [TETHER_SSE, TETHER_JSON] {
+            let r = ratio(rate(mode, 64), rate(RMCP, 64));
+            t.push(target(
+                format!("tools/call c=64, {mode}: >= 2x rmcp"),
+                r.map(|r| format!("{r:.2}x")),
+                r.map(|r| judged(r >= 2.0)),
+            ));
+            let r = ratio(rate(mode, 64), rate(BARE, 64));
+            t.push(target(
+                format!("tools/call c=64, {mode}: >= 50% of bare axum"),
+                r.map(|r| format!("{:.0}%", r * 100.0)),
+                r.map(|r| judged(r >= 0.5)),
+            ));
+            let r = ratio(p50(mode, 1), p50(BARE, 1));
+            t.push(target(
+                format!("p50 latency c=1, {mode}: <= 1.5x bare axum"),
+                r.map(|r| format!("{r:.2}x")),
+                r.map(|r| judged(r <= 1.5)),
+            ));
+            let r = ratio(churn(mode), churn(RMCP));
+            t.push(target(
+                format!("session churn c=16, {mode}: >= 1.5x rmcp"),
+                r.map(|r| format!("{r:.2}x")),
+                r.map(|r| judged(r >= 1.5)),
+            ));
+        }
+        for (with_stream, limit_kib, count, what) in [
+            (false, 10.0, 50_000, "idle sessions"),
+            (true, 16.0, 15_000, "open GET streams"),
+        ] {
+            let series = self.idle.iter().find(|s| s.with_stream == with_stream);
+            let at = |n: usize| {
+                series.and_then(|s| s.steps.iter().find(|st| st.sessions == n && st.held))
+            };
+            let bytes =
+                at(10_000).or_else(|| series.and_then(|s| s.steps.iter().find(|st| st.held)));
+            t.push(target(
+                format!(
+                    "memory per session{}: <= {limit_kib} KiB (N = {})",
+                    if with_stream {
+                        " with an open GET stream"
+                    } else {
+                        ", idle"
+                    },
+                    bytes.map_or(10_000, |b| b.sessions)
+                ),
+                bytes.map(|b| format!("{:.1} KiB", b.bytes_per_session / 1024.0)),
+                bytes.map(|b| judged(b.bytes_per_session <= limit_kib * 1024.0)),
+            ));
+            let largest = series.map(|s| s.largest_held);
+            t.push(target(
+                format!("{count} {what} on one replica"),
+                largest.map(|n| format!("{n} held")),
+                largest.map(|n| judged(n >= count)),
+            ));
+        }
+        if let Some(c) = &self.cluster {
+            t.push(target(
+                "nginx + 3 replicas: >= 70% of one replica direct (c=64)".into(),
+                Some(format!("{:.0}%", c.ratio * 100.0)),
+                Some(judged(c.ratio >= 0.7)),
+            ));
+        }
+        self.targets = t;
+    }
+
+    /// The table, in Markdown (readable in a terminal too).
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let cell = |f: Option<&Fig>, what: &dyn Fn(&Fig) -> String| match f {
+            Some(f) if f.ok > 0 => what(f),
+            Some(_) => "failed".to_owned(),
+            None => "n/a".to_owned(),
+        };
+        let row = |out: &mut String, label: &str, cells: Vec<String>| {
+            out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
+        };
+        out.push_str(&format!("| workload | {} |\n", COLUMNS.join(" | ")));
+        out.push_str(&format!("|---|{}\n", "---:|".repeat(COLUMNS.len())));
+        let bare_rate = |c: usize| Self::find(&self.echo, BARE, c).map(|f| f.rate);
+        for c in [1, 16, 64] {
+            if !self.echo.iter().any(|f| f.concurrency == c) {
+                continue;
+            }
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.echo, s, c), &|f| match bare_rate(c) {
+                        Some(b) if b > 0.0 && *s != BARE => {
+                            format!("{:.0} ({:.0}%)", f.rate, f.rate / b * 100.0)
+                        }
+                        _ => format!("{:.0}", f.rate),
+                    })
+                })
+                .collect();
+            row(
+                &mut out,
+                &format!("tools/call c={c}: calls/s (% of bare)"),
+                cells,
+            );
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.echo, s, c), &|f| {
+                        format!("{} / {}", ms(f.p50_us), ms(f.p99_us))
+                    })
+                })
+                .collect();
+            row(&mut out, &format!("tools/call c={c}: p50 / p99 ms"), cells);
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.echo, s, c), &|f| {
+                        format!("{:.0}", f.server_cpu_us_per_op)
+                    })
+                })
+                .collect();
+            row(
+                &mut out,
+                &format!("tools/call c={c}: server CPU us/call"),
+                cells,
+            );
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.echo, s, c), &|f| {
+                        format!("{:.0}", f.client_cpu_us_per_op)
+                    })
+                })
+                .collect();
+            row(
+                &mut out,
+                &format!("tools/call c={c}: load generator CPU us/call"),
+                cells,
+            );
+        }
+        if !self.churn.is_empty() {
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.churn, s, 16), &|f| {
+                        format!("{:.0}", f.rate)
+                    })
+                })
+                .collect();
+            row(&mut out, "session churn c=16: cycles/s", cells);
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.churn, s, 16), &|f| {
+                        format!("{} / {}", ms(f.p50_us), ms(f.p99_us))
+                    })
+                })
+                .collect();
+            row(&mut out, "session churn c=16: cycle p50 / p99 ms", cells);
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.churn, s, 16), &|f| {
+                        format!("{:.0}", f.server_cpu_us_per_op)
+                    })
+                })
+                .collect();
+            row(&mut out, "session churn c=16: server CPU us/cycle", cells);
+        }
+        if !self.sampling.is_empty() {
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.sampling, s, 1), &|f| {
+                        format!("{} / {}", ms(f.p50_us), ms(f.p99_us))
+                    })
+                })
+                .collect();
+            row(&mut out, "sampling round trip c=1: p50 / p99 ms", cells);
+            let cells = COLUMNS
+                .iter()
+                .map(|s| {
+                    cell(Self::find(&self.sampling, s, 1), &|f| {
+                        format!("{:.0}", f.server_cpu_us_per_op)
+                    })
+                })
+                .collect();
+            row(
+                &mut out,
+                "sampling round trip c=1: server CPU us/call",
+                cells,
+            );
+        }
+        if let Some(c) = &self.cluster {
+            out.push_str(&format!(
+                "\n| tether (SSE), tools/call c={} | calls/s | p50 / p99 ms | CPU us/call (all server processes) |\n|---|---:|---:|---:|\n",
+                c.concurrency
+            ));
+            for (label, f) in [
+                ("one replica, direct", &c.direct),
+                ("nginx + 3 replicas", &c.nginx),
+            ] {
+                out.push_str(&format!(
+                    "| {label} | {:.0} | {} / {} | {:.0} |\n",
+                    f.rate,
+                    ms(f.p50_us),
+                    ms(f.p99_us),
+                    f.server_cpu_us_per_op
+                ));
+            }
+            let spread: Vec<String> = c
+                .sessions_per_replica
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            out.push_str(&format!(
+                "| ratio | {:.0}% | sessions per replica: {} | |\n",
+                c.ratio * 100.0,
+                spread.join(", ")
+            ));
+        }
+        for s in &self.idle {
+            out.push_str(&format!(
+                "\n| {}, {} | RSS MiB | per session | seconds |\n|---|---:|---:|---:|\n",
+                s.server,
+                if s.with_stream {
+                    "sessions with an open GET stream"
+                } else {
+                    "idle sessions (no stream)"
+                },
+            ));
+            out.push_str(&format!(
+                "| baseline | {:.1} | | |\n",
+                s.baseline_rss_kib as f64 / 1024.0
+            ));
+            for st in &s.steps {
+                let label = if st.held {
+                    format!("{}", st.sessions)
+                } else {
+                    format!(
+                        "{} (not held: {})",
+                        st.sessions,
+                        st.error.as_deref().unwrap_or("?")
+                    )
+                };
+                out.push_str(&format!(
+                    "| {label} | {:.1} | {:.1} KiB | {:.1} |\n",
+                    st.rss_kib as f64 / 1024.0,
+                    st.bytes_per_session / 1024.0,
+                    st.seconds
+                ));
+            }
+            out.push_str(&format!("| largest held | {} | | |\n", s.largest_held));
+        }
+        if !self.targets.is_empty() {
+            out.push_str("\n| target | this run | met |\n|---|---:|:---:|\n");
+            for t in &self.targets {
+                let met = match t.met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "not judged",
+                };
+                out.push_str(&format!("| {} | {} | {met} |\n", t.target, t.figure));
+            }
+        }
+        out
+    }
+}
+
+fn target(name: String, figure: Option<String>, met: Option<Option<bool>>) -> Target {
+    Target {
+        target: name,
+        figure: figure.unwrap_or_else(|| "no figure".into()),
+        met: met.flatten(),
+    }
+}
+
+fn ms(us: u32) -> String {
+    let v = f64::from(us) / 1000.0;
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_total_kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model,
+            mem_total_kib,
+            kernel,
+            open_files_limit: open_files_limit(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} CPUs ({}), {:.1} GiB RAM, Linux {}, open files limit {}",
+            self.nproc,
+            self.cpu_model,
+            self.mem_total_kib as f64 / 1024.0 / 1024.0,
+            self.kernel,
+            self.open_files_limit
+        )
+    }
+}
+
+/// The soft limit of open files of this process (`ulimit -n`).
+pub fn open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(1024)
+}
+
+/// Now, as `YYYY-MM-DD HH:MM UTC`.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
