@@ -81,8 +81,8 @@ impl Context {
 
     /// Sends any notification on this request's stream.
     pub fn notify(&self, method: &str, params: Value) {
-        let msg = jsonrpc::notification(method, Some(params));
-        self.sink.push(Arc::from(msg.to_string()), false);
+        let msg = jsonrpc::notification(method, Some(&params));
+        self.sink.push(Arc::from(msg), false);
     }
 
     /// Closes the HTTP connection carrying this request's stream, without

@@ -8,7 +8,7 @@
 //! JSON-RPC error code a client can act on.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::fmt;
 
 /// Invalid JSON was received.
@@ -221,48 +221,95 @@ impl Message {
     }
 }
 
+/// An outgoing message, serialized straight from borrowed parts: no
+/// intermediate `Value` tree is built for the envelope.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    jsonrpc: &'static str,
+    /// `null` for an error answering a message whose id could not be read;
+    /// absent for a notification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Option<&'a RequestId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorObject>,
+}
+
+impl Outgoing<'_> {
+    const EMPTY: Outgoing<'static> = Outgoing {
+        jsonrpc: "2.0",
+        id: None,
+        method: None,
+        params: None,
+        result: None,
+        error: None,
+    };
+
+    fn to_json(&self) -> String {
+        // Serializing borrowed JSON values and plain strings cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// Serializes a successful response.
-pub fn result(id: &RequestId, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id.to_value(), "result": result})
+pub fn result(id: &RequestId, result: &Value) -> String {
+    Outgoing {
+        id: Some(Some(id)),
+        result: Some(result),
+        ..Outgoing::EMPTY
+    }
+    .to_json()
 }
 
 /// Serializes an error response; `id` is `null` when the request's id could
 /// not be read.
-pub fn error(id: Option<&RequestId>, error: &ErrorObject) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": id.map_or(Value::Null, RequestId::to_value),
-        "error": error,
-    })
+pub fn error(id: Option<&RequestId>, error: &ErrorObject) -> String {
+    Outgoing {
+        id: Some(id),
+        error: Some(error),
+        ..Outgoing::EMPTY
+    }
+    .to_json()
 }
 
 /// Serializes a response of either kind.
-pub fn response(id: &RequestId, outcome: Result<Value, ErrorObject>) -> Value {
+pub fn response(id: &RequestId, outcome: &Result<Value, ErrorObject>) -> String {
     match outcome {
         Ok(v) => result(id, v),
-        Err(e) => error(Some(id), &e),
+        Err(e) => error(Some(id), e),
     }
 }
 
 /// Serializes a request from this server to the client.
-pub fn request(id: &RequestId, method: &str, params: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method, "params": params})
+pub fn request(id: &RequestId, method: &str, params: &Value) -> String {
+    Outgoing {
+        id: Some(Some(id)),
+        method: Some(method),
+        params: Some(params),
+        ..Outgoing::EMPTY
+    }
+    .to_json()
 }
 
 /// Serializes a notification.
-pub fn notification(method: &str, params: Option<Value>) -> Value {
-    let mut obj = Map::new();
-    obj.insert("jsonrpc".into(), "2.0".into());
-    obj.insert("method".into(), method.into());
-    if let Some(p) = params {
-        obj.insert("params".into(), p);
+pub fn notification(method: &str, params: Option<&Value>) -> String {
+    Outgoing {
+        method: Some(method),
+        params,
+        ..Outgoing::EMPTY
     }
-    Value::Object(obj)
+    .to_json()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn classifies_the_four_shapes() {
@@ -317,5 +364,32 @@ mod tests {
     fn keeps_the_id_of_an_invalid_request_when_it_can() {
         let err = Message::from_value(json!({"jsonrpc":"2.0","id":7,"method":5})).unwrap_err();
         assert_eq!(err.id, Some(RequestId::Number(7)));
+    }
+
+    #[test]
+    fn serializes_each_outgoing_shape() {
+        let id = RequestId::Number(7);
+        let v = |s: String| serde_json::from_str::<Value>(&s).unwrap();
+        assert_eq!(
+            v(result(&id, &serde_json::json!({"a": 1}))),
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "result": {"a": 1}})
+        );
+        let e = ErrorObject::method_not_found("x");
+        assert_eq!(
+            v(error(None, &e)),
+            serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": METHOD_NOT_FOUND, "message": "Method not found: x"}})
+        );
+        assert_eq!(
+            v(request(
+                &RequestId::String("s".into()),
+                "ping",
+                &serde_json::json!({})
+            )),
+            serde_json::json!({"jsonrpc": "2.0", "id": "s", "method": "ping", "params": {}})
+        );
+        assert_eq!(
+            v(notification("n", None)),
+            serde_json::json!({"jsonrpc": "2.0", "method": "n"})
+        );
     }
 }

@@ -111,9 +111,10 @@ impl Replica {
     /// to `uri`, on its standalone stream. Returns how many were told.
     pub fn notify_resource_updated(&self, uri: &str) -> usize {
         let params = json!({"uri": uri});
-        let msg: Arc<str> = Arc::from(
-            jsonrpc::notification(methods::NOTIFY_RESOURCE_UPDATED, Some(params)).to_string(),
-        );
+        let msg: Arc<str> = Arc::from(jsonrpc::notification(
+            methods::NOTIFY_RESOURCE_UPDATED,
+            Some(&params),
+        ));
         let mut told = 0;
         for s in self.sessions.all() {
             if s.is_subscribed(uri) && s.standalone().push(msg.clone(), false) {
@@ -124,7 +125,7 @@ impl Replica {
     }
 
     fn broadcast(&self, method: &str, which: impl Fn(&crate::session::Session) -> bool) {
-        let msg: Arc<str> = Arc::from(jsonrpc::notification(method, None).to_string());
+        let msg: Arc<str> = Arc::from(jsonrpc::notification(method, None));
         for s in self.sessions.all() {
             if s.is_initialized() && which(&s) {
                 s.standalone().push(msg.clone(), false);

@@ -104,6 +104,76 @@ async fn requests_of_2025_11_25_get_a_primed_sse_stream() {
     assert!(sse.rest().await.is_empty());
 }
 
+/// A tool that answers at once: its whole SSE answer (priming event and
+/// result) is one body with a length, written in one piece; a tool that
+/// waits is streamed as its events come.
+#[tokio::test]
+async fn an_answer_ready_at_once_is_one_sse_body_with_a_length() {
+    let r = start().await;
+    let s = r.connect().await;
+    let (id, resp) = s
+        .start("tools/call", tool_params("echo", json!({"text": "hi"})))
+        .await;
+    assert!(content_type(&resp).starts_with("text/event-stream"));
+    assert!(
+        resp.content_length().is_some() && header(resp.headers(), "transfer-encoding").is_none(),
+        "not chunked: {:?}",
+        resp.headers()
+    );
+    let reply = Reply::read(resp).await;
+    assert!(reply.events[0].is_priming(), "{:?}", reply.events);
+    assert_eq!(result_text(&reply.response_to(&id)["result"]), "hi");
+
+    let (id, resp) = s
+        .start(
+            "tools/call",
+            tool_params("long_task", json!({"steps": 2, "step_ms": 20})),
+        )
+        .await;
+    assert_eq!(
+        header(resp.headers(), "transfer-encoding").as_deref(),
+        Some("chunked"),
+        "a tool that waits is streamed"
+    );
+    let reply = Reply::read(resp).await;
+    assert!(reply.response_to(&id)["result"].is_object());
+}
+
+/// A handler that panics must not leave its client waiting, nor harm the
+/// session.
+#[tokio::test]
+async fn a_panicking_tool_answers_an_internal_error_and_the_session_goes_on() {
+    let boom = tether_server::Tool::raw(
+        "boom",
+        json!({"type": "object", "properties": {"wait": {"type": "boolean"}}}),
+        |_ctx, args| async move {
+            if args["wait"] == true {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("a bug in a tool");
+        },
+    );
+    let r = start_with(
+        config(),
+        tether_server::catalog::default_server().tool(boom),
+    )
+    .await;
+    let s = r.connect().await;
+    for wait in [false, true] {
+        let id = s.next_id();
+        let call = request(id, "tools/call", tool_params("boom", json!({"wait": wait})));
+        let reply = Reply::read(send(s.post(&call)).await).await;
+        let msg = reply.response_to(&json!(id));
+        assert_eq!(msg["error"]["code"], -32603, "wait {wait}: {msg}");
+        // The id is free again, and the session serves on.
+        let reply = Reply::read(send(s.post(&request(id, "ping", json!({})))).await).await;
+        let pong = reply.response_to(&json!(id));
+        assert!(pong["result"].is_object(), "wait {wait}: {pong}");
+    }
+    let echo = s.call_tool("echo", json!({"text": "still here"})).await;
+    assert_eq!(result_text(&echo), "still here");
+}
+
 #[tokio::test]
 async fn the_initialize_answer_of_2025_11_25_is_primed_too() {
     let r = start().await;

@@ -236,8 +236,8 @@ impl Session {
     /// Sends a notification that belongs to no request (it goes on the
     /// standalone GET stream, and waits there if none is open).
     pub fn notify(&self, method: &str, params: Option<Value>) -> bool {
-        let msg = crate::jsonrpc::notification(method, params);
-        self.standalone().push(Arc::from(msg.to_string()), false)
+        let msg = crate::jsonrpc::notification(method, params.as_ref());
+        self.standalone().push(Arc::from(msg), false)
     }
 
     /// Sends a request to the client outside any request of its own (on the

@@ -72,8 +72,8 @@ impl Outbound {
             id,
             answered: false,
         };
-        let message = jsonrpc::request(&RequestId::Number(id), method, params);
-        if !sink.push(Arc::from(message.to_string()), false) {
+        let message = jsonrpc::request(&RequestId::Number(id), method, &params);
+        if !sink.push(Arc::from(message), false) {
             guard.answered = true;
             self.lock().remove(&id);
             return Err(ClientRequestError::SessionClosed);
@@ -124,9 +124,9 @@ impl Drop for PendingGuard<'_> {
         if self.outbound.lock().remove(&self.id).is_some() {
             let note = jsonrpc::notification(
                 methods::NOTIFY_CANCELLED,
-                Some(json!({"requestId": self.id, "reason": "the server stopped waiting"})),
+                Some(&json!({"requestId": self.id, "reason": "the server stopped waiting"})),
             );
-            self.sink.push(Arc::from(note.to_string()), false);
+            self.sink.push(Arc::from(note), false);
         }
     }
 }

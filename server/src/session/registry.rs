@@ -105,7 +105,7 @@ impl Registry {
         let mut removed = 0;
         for id in expired {
             if self.remove(&id).is_some() {
-                tracing::info!(session = %id, "session expired");
+                tracing::debug!(session = %id, "session expired");
                 removed += 1;
             }
         }

@@ -226,6 +226,32 @@ impl Stream {
         self.lock().attached
     }
 
+    /// If the stream has finished (and no close is pending for its first
+    /// connection), hands a new connection every event after `cursor` at
+    /// once, as a reader that read to the end would have seen them: any
+    /// older connection is superseded, and everything counts as delivered.
+    /// `None` while the stream runs on: read it with [`Stream::attach`] and
+    /// [`Stream::next_after`].
+    pub fn take_if_finished(&self, cursor: u64) -> Option<Vec<Event>> {
+        let events = {
+            let mut inner = self.lock();
+            if !inner.finished || inner.close_first_connection {
+                return None;
+            }
+            inner.generation += 1;
+            inner.attached = false;
+            inner.delivered = inner.delivered.max(inner.next_seq - 1);
+            inner
+                .events
+                .iter()
+                .filter(|e| e.seq > cursor)
+                .cloned()
+                .collect()
+        };
+        self.notify.notify_waiters();
+        Some(events)
+    }
+
     /// Waits for the first event after `cursor`.
     pub async fn next_after(&self, cursor: u64, generation: u64) -> Next {
         loop {
@@ -346,6 +372,26 @@ mod tests {
         s.push(data("result"), true);
         let resumed = s.attach();
         assert!(matches!(s.next_after(0, resumed).await, Next::Event(_)));
+    }
+
+    #[tokio::test]
+    async fn a_finished_stream_is_taken_whole_and_supersedes_its_reader() {
+        let s = Stream::for_requests(4, 1, 8);
+        assert!(s.take_if_finished(0).is_none(), "still running");
+        let old = s.attach();
+        s.push(data("log"), false);
+        s.push(data("result"), true);
+        let all = s.take_if_finished(1).expect("finished");
+        assert_eq!(all.iter().map(|e| &*e.data).collect::<Vec<_>>(), ["result"]);
+        assert_eq!(s.delivered(), 2);
+        assert!(matches!(s.next_after(0, old).await, Next::Superseded));
+        let closing = Stream::for_requests(5, 1, 8);
+        closing.disconnect();
+        closing.push(data("result"), true);
+        assert!(
+            closing.take_if_finished(0).is_none(),
+            "a pending close ends the first connection after its priming event"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let body = jsonrpc::error(self.id.as_ref(), &self.error).to_string();
+        let body = jsonrpc::error(self.id.as_ref(), &self.error);
         let mut res = (
             self.status,
             [(

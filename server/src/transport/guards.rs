@@ -132,7 +132,8 @@ fn forbidden(msg: &str) -> HttpError {
     HttpError::new(StatusCode::FORBIDDEN, ErrorObject::invalid_request(msg))
 }
 
-/// Whether the `Accept` header admits `mime` (wildcards count).
+/// Whether the `Accept` header admits `mime` (wildcards count). Runs on
+/// every request, so it compares in place rather than building strings.
 pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     let (kind, _) = mime.split_once('/').unwrap_or((mime, ""));
     headers
@@ -140,15 +141,14 @@ pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|range| {
-            range
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
+        .map(|range| range.split(';').next().unwrap_or("").trim())
+        .any(|range| {
+            range.eq_ignore_ascii_case(mime)
+                || range == "*/*"
+                || range
+                    .strip_suffix("/*")
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
         })
-        .any(|range| range == mime || range == "*/*" || range == format!("{kind}/*"))
 }
 
 /// POST must accept both JSON and SSE, as the spec requires of clients.

@@ -8,7 +8,9 @@ use crate::jsonrpc::{self, ErrorObject, Message, Notification, Request, Response
 use crate::protocol::methods;
 use crate::replica::Replica;
 use crate::session::{Session, Stream};
+use futures::FutureExt;
 use serde_json::Value;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Handles a client's response to a server-to-client request.
@@ -50,10 +52,7 @@ pub fn notification(session: &Session, n: Notification) {
 pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream>, req: Request) {
     let Some(cancel) = session.begin_request(&req.id) else {
         let err = ErrorObject::invalid_request(format!("request id {} is already in use", req.id));
-        sink.push(
-            Arc::from(jsonrpc::error(Some(&req.id), &err).to_string()),
-            true,
-        );
+        sink.push(Arc::from(jsonrpc::error(Some(&req.id), &err)), true);
         return;
     };
     let params = req.params.unwrap_or(Value::Null);
@@ -75,48 +74,69 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
     let replica = replica.clone();
     let method = req.method;
     let id = req.id;
-    let span = tracing::info_span!("request", session = %session.id, %method, %id);
-    tokio::spawn(tracing::Instrument::instrument(
-        async move {
-            // A running request keeps its session from expiring, and the
-            // replica from finishing its drain.
-            let _busy = session.connection();
-            let _in_flight = in_flight;
-            // Cancellation wins a tie, and a handler that noticed the
-            // cancellation and returned anyway is still cancelled: the spec
-            // says a cancelled request gets no response.
-            let outcome = tokio::select! {
-                biased;
-                () = cancel.cancelled() => None,
-                r = handler::dispatch(ctx, &method, params) => Some(r),
-            }
-            .filter(|_| !cancel.is_cancelled());
-            session.end_request(&id);
-            let label = match &outcome {
-                Some(Ok(_)) => "ok",
-                Some(Err(_)) => "error",
-                None => "cancelled",
-            };
-            replica.metrics.rpc(&method, label);
-            match outcome {
-                Some(outcome) => {
-                    if let Err(e) = &outcome {
-                        tracing::debug!(code = e.code, message = %e.message, "request failed");
-                    }
-                    let msg = jsonrpc::response(&id, outcome);
-                    sink.push(Arc::from(msg.to_string()), true);
+    let span = tracing::debug_span!("request", session = %session.id, %method, %id);
+    let task = async move {
+        // A running request keeps its session from expiring, and the
+        // replica from finishing its drain.
+        let _busy = session.connection();
+        let _in_flight = in_flight;
+        // A handler that panics answers with an internal error instead of
+        // leaving its client waiting and its request id taken.
+        let handled = AssertUnwindSafe(handler::dispatch(ctx, &method, params))
+            .catch_unwind()
+            .map(|r| {
+                r.unwrap_or_else(|_| {
+                    tracing::error!(%method, "the handler panicked");
+                    Err(ErrorObject::internal("the handler panicked"))
+                })
+            });
+        // Cancellation wins a tie, and a handler that noticed the
+        // cancellation and returned anyway is still cancelled: the spec
+        // says a cancelled request gets no response.
+        let outcome = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            r = handled => Some(r),
+        }
+        .filter(|_| !cancel.is_cancelled());
+        session.end_request(&id);
+        let label = match &outcome {
+            Some(Ok(_)) => "ok",
+            Some(Err(_)) => "error",
+            None => "cancelled",
+        };
+        replica.metrics.rpc(&method, label);
+        match outcome {
+            Some(outcome) => {
+                if let Err(e) = &outcome {
+                    tracing::debug!(code = e.code, message = %e.message, "request failed");
                 }
-                // The spec: a cancelled request gets no response.
-                None => sink.forgo_response(),
+                sink.push(Arc::from(jsonrpc::response(&id, &outcome)), true);
             }
-            // A stream that finished while no connection was reading it is
-            // kept (bounded) for the client to resume, then let go.
-            if sink.is_finished() && !sink.is_attached() {
-                session.release_request_stream(&sink, false);
-            }
-        },
-        span,
-    ));
+            // The spec: a cancelled request gets no response.
+            None => sink.forgo_response(),
+        }
+        // A stream that finished while no connection was reading it is
+        // kept (bounded) for the client to resume, then let go.
+        if sink.is_finished() && !sink.is_attached() {
+            session.release_request_stream(&sink, false);
+        }
+    };
+    run_inline_first(tracing::Instrument::instrument(task, span));
+}
+
+/// Polls `task` once on the caller's thread and spawns it only if it has
+/// to wait. A handler that answers at once (most tools) then costs no task
+/// and no wake-up of another worker, and its response is already on the
+/// stream when the HTTP answer is built, which can then be written in one
+/// piece. Polling with a no-op waker is sound: the spawned task polls again
+/// at once, and every future registers its waker anew on each poll.
+fn run_inline_first(task: impl Future<Output = ()> + Send + 'static) {
+    let mut task = Box::pin(task);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if task.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(task);
+    }
 }
 
 /// Routes one classified message.

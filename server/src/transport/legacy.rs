@@ -35,7 +35,7 @@ pub async fn open(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Re
         }
     };
     replica.metrics.sessions_created.inc();
-    tracing::info!(session = %session.id, "legacy SSE session created");
+    tracing::debug!(session = %session.id, "legacy SSE session created");
     let endpoint = sse::Frame {
         event: Some("endpoint"),
         data: Some(&format!("{MESSAGES_PATH}?sessionId={}", session.id)),
@@ -111,8 +111,8 @@ fn handle_post(
                     }
                 },
             );
-            let msg = crate::jsonrpc::response(&r.id, outcome);
-            stream.push(Arc::from(msg.to_string()), true);
+            let msg = crate::jsonrpc::response(&r.id, &outcome);
+            stream.push(Arc::from(msg), true);
         }
         m => inbound::message(replica, &session, &stream, m),
     }

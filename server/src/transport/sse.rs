@@ -3,13 +3,12 @@
 //! hint, and the bookkeeping when the connection goes away.
 
 use crate::replica::Replica;
-use crate::session::stream::{Next, event_id};
+use crate::session::stream::{Event, Next, event_id};
 use crate::session::{ConnectionGuard, Session, Stream};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,27 +27,37 @@ pub struct Frame<'a> {
 impl Frame<'_> {
     pub fn to_bytes(&self) -> Bytes {
         let mut out = String::with_capacity(self.data.map_or(16, |d| d.len() + 32));
+        self.write_to(&mut out);
+        Bytes::from(out)
+    }
+
+    /// Appends the framed event to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        let mut field = |name: &str, value: &str| {
+            out.push_str(name);
+            out.push_str(value);
+            out.push('\n');
+        };
         if let Some(c) = self.comment {
-            let _ = writeln!(out, ": {}", one_line(c));
+            field(": ", one_line(c));
         }
         if let Some(e) = self.event {
-            let _ = writeln!(out, "event: {}", one_line(e));
+            field("event: ", one_line(e));
         }
         if let Some(id) = self.id {
-            let _ = writeln!(out, "id: {}", one_line(id));
+            field("id: ", one_line(id));
         }
         if let Some(r) = self.retry {
-            let _ = writeln!(out, "retry: {}", r.as_millis());
+            field("retry: ", &r.as_millis().to_string());
         }
         if let Some(d) = self.data {
             // A multi-line value becomes several `data:` lines, which the
             // client joins back with newlines.
             for line in d.split('\n') {
-                let _ = writeln!(out, "data: {}", line.strip_suffix('\r').unwrap_or(line));
+                field("data: ", line.strip_suffix('\r').unwrap_or(line));
             }
         }
         out.push('\n');
-        Bytes::from(out)
     }
 }
 
@@ -77,8 +86,51 @@ pub struct Reading {
     pub ends_on_drain: bool,
 }
 
-/// Builds the SSE response.
-pub fn respond(mut r: Reading) -> Response {
+/// Builds the SSE response: the stream's events as they come, or, when the
+/// stream has already finished (a tool that answered at once), all of them
+/// in one body with a length, which goes out in one write without chunked
+/// framing, and which proxies forward in one piece.
+pub fn respond(r: Reading) -> Response {
+    if !r.legacy
+        && r.preamble.is_none()
+        && let Some(events) = r.stream.take_if_finished(r.cursor)
+    {
+        return respond_whole(r, &events);
+    }
+    respond_streaming(r)
+}
+
+/// The priming event: the id to resume from (the reader's cursor) and
+/// empty data, so that a client can resume even before the first event.
+fn write_priming(out: &mut String, r: &Reading, retry: Duration) {
+    Frame {
+        id: Some(&event_id(r.stream.id, r.cursor)),
+        retry: Some(retry),
+        data: Some(""),
+        ..Frame::default()
+    }
+    .write_to(out);
+}
+
+fn respond_whole(r: Reading, events: &[Event]) -> Response {
+    let mut body =
+        String::with_capacity(events.iter().map(|e| e.data.len() + 32).sum::<usize>() + 48);
+    if r.prime {
+        write_priming(&mut body, &r, r.replica.config.sse_retry());
+    }
+    for ev in events {
+        Frame {
+            id: Some(&event_id(r.stream.id, ev.seq)),
+            data: Some(&ev.data),
+            ..Frame::default()
+        }
+        .write_to(&mut body);
+    }
+    r.session.release_request_stream(&r.stream, true);
+    event_stream(Body::from(body))
+}
+
+fn respond_streaming(mut r: Reading) -> Response {
     let keepalive = r.replica.config.keepalive();
     let retry = r.replica.config.sse_retry();
     let generation = r.stream.attach();
@@ -87,15 +139,9 @@ pub fn respond(mut r: Reading) -> Response {
         first.push(p);
     }
     if r.prime {
-        first.push(
-            Frame {
-                id: Some(&event_id(r.stream.id, r.cursor)),
-                retry: Some(retry),
-                data: Some(""),
-                ..Frame::default()
-            }
-            .to_bytes(),
-        );
+        let mut priming = String::with_capacity(32);
+        write_priming(&mut priming, &r, retry);
+        first.push(Bytes::from(priming));
     }
     r.replica.metrics.streams_open.inc();
     let reader = Reader {
@@ -117,7 +163,11 @@ pub fn respond(mut r: Reading) -> Response {
         let frame = reader.next().await?;
         Some((Ok::<_, Infallible>(frame), reader))
     });
-    let mut res = Response::new(Body::from_stream(frames));
+    event_stream(Body::from_stream(frames))
+}
+
+fn event_stream(body: Body) -> Response {
+    let mut res = Response::new(body);
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

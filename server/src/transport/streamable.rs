@@ -120,7 +120,7 @@ async fn handle_post(
         inbound::message(replica, &session, &stream, m);
     }
     for e in invalid {
-        stream.push(Arc::from(e.to_string()), true);
+        stream.push(Arc::from(e), true);
     }
     for r in requests {
         inbound::request(replica, &session, &stream, r);
@@ -213,13 +213,10 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
     session.negotiate(version, client);
     replica.metrics.sessions_created.inc();
     session.touch(replica.sessions.now_ms());
-    tracing::info!(session = %session.id, %version, "session created");
+    tracing::debug!(session = %session.id, %version, "session created");
 
     let stream = session.open_request_stream(1);
-    stream.push(
-        Arc::from(jsonrpc::result(&req.id, result).to_string()),
-        true,
-    );
+    stream.push(Arc::from(jsonrpc::result(&req.id, &result)), true);
 
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&session.id) {
@@ -345,7 +342,7 @@ pub async fn delete(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> 
         let session = find_session(&replica, &headers)?;
         guards::protocol_version(&headers)?;
         replica.end_session(&session.id, "delete");
-        tracing::info!(session = %session.id, "session ended by the client");
+        tracing::debug!(session = %session.id, "session ended by the client");
         Ok::<_, HttpError>(StatusCode::OK.into_response())
     })();
     result.unwrap_or_else(IntoResponse::into_response)
