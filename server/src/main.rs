@@ -5,12 +5,6 @@ use std::io::IsTerminal;
 use tether_server::{Config, catalog};
 use tracing_subscriber::EnvFilter;
 
-// Measured (bench/README.md): less CPU per request than glibc's malloc under
-// many small, short-lived allocations across worker threads, and less
-// resident memory per open stream.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
     if config.healthcheck {
