@@ -120,6 +120,13 @@ pub struct Config {
     #[arg(long)]
     pub healthcheck: bool,
 
+    /// Worker threads of the replica's runtime. Default: the CPUs this
+    /// process may use (cgroup quotas count). Set it lower when several
+    /// replicas share a host's cores, so that they do not run more threads
+    /// than there are cores to run them.
+    #[arg(long, env = "TETHER_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: Option<u16>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "TETHER_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -16,10 +16,14 @@ fn main() -> std::process::ExitCode {
     // whichever task, names the replica.
     let span = tracing::info_span!("replica", replica = %route);
     let on_start = span.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime
         .enable_all()
-        .on_thread_start(move || std::mem::forget(on_start.clone().entered()))
-        .build();
+        .on_thread_start(move || std::mem::forget(on_start.clone().entered()));
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(n.into());
+    }
+    let runtime = runtime.build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
