@@ -77,6 +77,14 @@ impl Spec {
     }
 }
 
+/// The replicas of a local cluster share one host: each gets its share of
+/// the cores as worker threads (at least one), rather than a thread per
+/// core each, which would make them preempt one another.
+pub fn worker_threads_per_replica(replicas: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / replicas.max(1)).max(1)
+}
+
 /// One running replica.
 #[derive(Debug)]
 pub struct Replica {
@@ -181,6 +189,7 @@ impl Cluster {
         // Replicas bind port 0 and report the port they got: picking a free
         // port for them would race with every other cluster starting at
         // the same time.
+        let threads = worker_threads_per_replica(spec.replicas);
         let mut starting = Vec::new();
         for i in 1..=spec.replicas {
             let route = format!("r{i}");
@@ -190,6 +199,10 @@ impl Cluster {
                 .arg("--port-file")
                 .arg(&port_file)
                 .args(&spec.replica_args);
+            // A flag in `replica_args` or the caller's own variable wins.
+            if std::env::var_os("TETHER_WORKER_THREADS").is_none() {
+                cmd.env("TETHER_WORKER_THREADS", threads.to_string());
+            }
             cluster.output(&mut cmd, &route, spec.inherit_output)?;
             let child = cmd.kill_on_drop(true).spawn()?;
             starting.push((route, port_file, child));
