@@ -245,7 +245,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         }
     }
     if wants(&args, "cluster") {
-        match cluster_suite(&http, &plan, &args.cluster_args).await {
+        match cluster_suite(&http, &plan, &log_dir, &args.cluster_args).await {
             Ok(c) => results.cluster = Some(c),
             Err(e) => results.problems.push(format!("cluster: {e}")),
         }
@@ -528,14 +528,28 @@ async fn sampling_suite(
     Ok(())
 }
 
-/// Three tether replicas behind the product's nginx config against one of
-/// them direct, at the same concurrency, interleaved rounds.
+/// Three tether replicas behind the product's nginx config, as
+/// `tether-cluster` runs them (each with its share of the cores as worker
+/// threads), against one replica with the defaults (a thread per core),
+/// direct, at the same concurrency, interleaved rounds.
 async fn cluster_suite(
     http: &reqwest::Client,
     plan: &Plan,
+    log_dir: &std::path::Path,
     replica_args: &[String],
 ) -> Result<report::Cluster, BoxError> {
     use tether_cluster::{Balancer, Cluster, Spec};
+    let tether = procs::binary("tether-server")?;
+    let single = Server::start(
+        "direct",
+        &tether,
+        &["--route", "direct"],
+        &[],
+        log_dir,
+        http,
+    )
+    .await?;
+    let direct_url = single.mcp_url();
     let spec = Spec {
         replica_args: replica_args.to_vec(),
         ..Spec::new(3, Balancer::Nginx)
@@ -549,7 +563,6 @@ async fn cluster_suite(
         cluster.replicas.len()
     );
     let c = plan.cluster_concurrency;
-    let direct_url = format!("{}/mcp", cluster.replicas[0].url());
     let urls = [direct_url, cluster.mcp_url()];
     let mut sessions = Vec::new();
     for url in &urls {
@@ -612,6 +625,7 @@ async fn cluster_suite(
         load::close_all(clients).await;
     }
     cluster.stop().await;
+    single.stop().await;
     Ok(report::Cluster {
         concurrency: c,
         direct,
