@@ -35,15 +35,23 @@ pub fn router(replica: Arc<Replica>) -> Router {
         // Enforced by the body extractor, so the handler can answer `413`
         // with a JSON-RPC error body.
         .layer(axum::extract::DefaultBodyLimit::max(limit));
-    Router::new()
-        .merge(mcp)
-        .merge(ops::router())
-        .layer(axum::middleware::from_fn_with_state(
-            replica.clone(),
-            count_http_requests,
-        ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(replica)
+    let app =
+        Router::new()
+            .merge(mcp)
+            .merge(ops::router())
+            .layer(axum::middleware::from_fn_with_state(
+                replica.clone(),
+                count_http_requests,
+            ));
+    // HTTP request traces are debug events; when they are filtered out the
+    // layer is left out, rather than paying for its span, clock reads and
+    // body wrapper on every request.
+    let app = if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        app.layer(TraceLayer::new_for_http())
+    } else {
+        app
+    };
+    app.with_state(replica)
 }
 
 /// Counts every answered request by HTTP method and status.
