@@ -54,7 +54,10 @@
 //!   bounded replay buffers), its pending server-to-client requests, and the
 //!   [`Registry`](session::Registry) with its cap and idle reaper.
 //! - [`transport`]: the HTTP surface: Streamable HTTP on one endpoint, the
-//!   old HTTP+SSE transport, SSE framing, request guards.
+//!   old HTTP+SSE transport, SSE framing, request guards. A request's
+//!   handler is polled inline first and spawned only if it waits; an answer
+//!   that is complete by the time the response is built goes out as one
+//!   SSE body (the hot path measured in `bench/`).
 //! - [`affinity`]: route keys, session ids that carry them, the cookie.
 //! - [`replica`]: a running [`Replica`]: serve, reap, drain.
 //! - [`metrics`]: Prometheus counters and gauges.
