@@ -58,13 +58,6 @@ impl RequestId {
             _ => None,
         }
     }
-
-    pub fn to_value(&self) -> Value {
-        match self {
-            RequestId::Number(n) => Value::from(*n),
-            RequestId::String(s) => Value::from(s.as_str()),
-        }
-    }
 }
 
 /// A JSON-RPC error object.

@@ -112,6 +112,18 @@ fn write_priming(out: &mut String, r: &Reading, retry: Duration) {
     .write_to(out);
 }
 
+/// One message of the stream, with its resumable id. The old HTTP+SSE
+/// transport names its events `message`.
+fn write_event(out: &mut String, stream: u32, ev: &Event, legacy: bool) {
+    Frame {
+        event: legacy.then_some("message"),
+        id: Some(&event_id(stream, ev.seq)),
+        data: Some(&ev.data),
+        ..Frame::default()
+    }
+    .write_to(out);
+}
+
 fn respond_whole(r: Reading, events: &[Event]) -> Response {
     let mut body =
         String::with_capacity(events.iter().map(|e| e.data.len() + 32).sum::<usize>() + 48);
@@ -119,12 +131,7 @@ fn respond_whole(r: Reading, events: &[Event]) -> Response {
         write_priming(&mut body, &r, r.replica.config.sse_retry());
     }
     for ev in events {
-        Frame {
-            id: Some(&event_id(r.stream.id, ev.seq)),
-            data: Some(&ev.data),
-            ..Frame::default()
-        }
-        .write_to(&mut body);
+        write_event(&mut body, r.stream.id, ev, r.legacy);
     }
     r.session.release_request_stream(&r.stream, true);
     event_stream(Body::from(body))
@@ -225,15 +232,9 @@ impl Reader {
             Next::Event(ev) => {
                 self.cursor = ev.seq;
                 self.stream.mark_delivered(ev.seq);
-                Some(
-                    Frame {
-                        event: self.legacy.then_some("message"),
-                        id: Some(&event_id(self.stream.id, ev.seq)),
-                        data: Some(&ev.data),
-                        ..Frame::default()
-                    }
-                    .to_bytes(),
-                )
+                let mut frame = String::with_capacity(ev.data.len() + 32);
+                write_event(&mut frame, self.stream.id, &ev, self.legacy);
+                Some(Bytes::from(frame))
             }
             Next::End => {
                 self.reached_end = true;
