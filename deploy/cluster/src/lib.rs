@@ -11,7 +11,8 @@
 
 pub mod render;
 
-use nix::sys::signal::{Signal, kill};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use render::{HaproxyAffinity, Member};
 use std::net::TcpListener;
@@ -85,12 +86,116 @@ pub fn worker_threads_per_replica(replicas: usize) -> usize {
     (cores / replicas.max(1)).max(1)
 }
 
+/// How long the processes of a stopping cluster get to exit on their own
+/// (replicas drain, nginx and HAProxy finish what they relay) before they
+/// are killed. Replicas would drain for longer (`--drain-secs`), but a
+/// cluster that is being stopped serves nobody any more.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// How long killed processes get to vanish: SIGKILL cannot be refused, so
+/// this bounds only the kernel's teardown.
+const KILLED: Duration = Duration::from_secs(2);
+
+/// How often a stopping cluster looks whether its processes are gone.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A process the cluster started. Each leads a process group of its own,
+/// so that whatever it forks is signalled with it: nginx's workers outlive
+/// a killed master, still listening on the balancer's port. Its own group
+/// also keeps a Ctrl-C at the terminal from reaching it directly: the
+/// cluster stops it, in order.
+#[derive(Debug)]
+struct Process {
+    child: Child,
+    /// The group's id, which is the leader's pid; kept here because
+    /// `Child::id` forgets it once the leader is reaped.
+    pgid: Pid,
+    /// What asks this process for a graceful stop.
+    quit: Signal,
+}
+
+impl Process {
+    fn spawn(cmd: &mut Command, quit: Signal) -> Result<Process, Error> {
+        let child = cmd.process_group(0).kill_on_drop(true).spawn()?;
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw)
+            .ok_or_else(|| Error::Io(std::io::Error::other("a spawned process has no pid")))?;
+        Ok(Process { child, pgid, quit })
+    }
+
+    /// Whether the leader has not been reaped yet; asking reaps it if it
+    /// has exited. Until it is reaped, its pid cannot be anyone else's.
+    fn leader_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Asks the leader to stop gracefully; nginx's master passes it on to
+    /// its workers and waits for them.
+    fn ask_to_quit(&mut self) {
+        if self.leader_running() {
+            let _ = kill(self.pgid, self.quit);
+        }
+    }
+
+    /// Whether every process of the group has exited, the leader reaped.
+    fn is_gone(&mut self) -> bool {
+        !self.leader_running() && !group_has_live_members(self.pgid)
+    }
+
+    /// SIGKILL to the whole group, unless it is gone already (then its id
+    /// may be reused by an unrelated group).
+    fn kill_group(&mut self) {
+        if !self.is_gone() {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+
+    /// Kills the group and waits, within [`KILLED`], for its leader.
+    async fn kill_and_reap(&mut self) {
+        self.kill_group();
+        let _ = tokio::time::timeout(KILLED, self.child.wait()).await;
+    }
+}
+
+/// Whether a process of group `pgid` still runs. Zombies do not count:
+/// they hold no port and run nothing, and the orphaned children of a
+/// killed leader are reaped by init (or, under an init that does not
+/// reap, never).
+fn group_has_live_members(pgid: Pid) -> bool {
+    // An empty group, the usual case, is known without a scan.
+    if killpg(pgid, None) == Err(Errno::ESRCH) {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        // Without /proc zombies cannot be told apart: count them as live,
+        // which at worst makes a stop wait out its bound.
+        return true;
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid pgrp ...`; comm may hold spaces and
+            // parentheses, so the fields are counted from the last ')'.
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+            pgrp == Some(pgid.as_raw()) && !matches!(state, Some("Z" | "X"))
+        })
+}
+
 /// One running replica.
 #[derive(Debug)]
 pub struct Replica {
     pub route: String,
     pub port: u16,
-    child: Option<Child>,
+    process: Option<Process>,
 }
 
 impl Replica {
@@ -100,16 +205,17 @@ impl Replica {
     }
 
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.is_some()
     }
 }
 
-/// A running cluster; dropping it stops every process it started.
+/// A running cluster; dropping it stops every process it started, as
+/// [`Cluster::stop`] does (blocking the dropping thread for as long).
 #[derive(Debug)]
 pub struct Cluster {
     pub replicas: Vec<Replica>,
     pub port: u16,
-    balancer: Option<Child>,
+    balancer: Option<Process>,
     run_dir: PathBuf,
 }
 
@@ -188,9 +294,10 @@ impl Cluster {
         let bin = server_bin()?;
         // Replicas bind port 0 and report the port they got: picking a free
         // port for them would race with every other cluster starting at
-        // the same time.
+        // the same time. Each joins the cluster as soon as it is spawned,
+        // so that a start that fails or is abandoned (its future dropped)
+        // stops it with the rest.
         let threads = worker_threads_per_replica(spec.replicas);
-        let mut starting = Vec::new();
         for i in 1..=spec.replicas {
             let route = format!("r{i}");
             let port_file = cluster.run_dir.join(format!("{route}.port"));
@@ -204,16 +311,18 @@ impl Cluster {
                 cmd.env("TETHER_WORKER_THREADS", threads.to_string());
             }
             cluster.output(&mut cmd, &route, spec.inherit_output)?;
-            let child = cmd.kill_on_drop(true).spawn()?;
-            starting.push((route, port_file, child));
-        }
-        for (route, port_file, mut child) in starting {
-            let port = read_port(&port_file, &mut child, &route, &cluster.run_dir).await?;
+            let process = Process::spawn(&mut cmd, Signal::SIGTERM)?;
             cluster.replicas.push(Replica {
                 route,
-                port,
-                child: Some(child),
+                port: 0,
+                process: Some(process),
             });
+        }
+        for r in &mut cluster.replicas {
+            let port_file = cluster.run_dir.join(format!("{}.port", r.route));
+            if let Some(p) = r.process.as_mut() {
+                r.port = read_port(&port_file, &mut p.child, &r.route, &cluster.run_dir).await?;
+            }
         }
         for r in &cluster.replicas {
             wait_healthy(&format!("{}/healthz", r.url()), &r.route, &cluster.run_dir).await?;
@@ -228,7 +337,7 @@ impl Cluster {
                 Err(e) if attempts > 1 => {
                     attempts -= 1;
                     if let Some(mut b) = cluster.balancer.take() {
-                        let _ = b.kill().await;
+                        b.kill_and_reap().await;
                     }
                     cluster.port = free_port()?;
                     let _ = e;
@@ -263,7 +372,10 @@ impl Cluster {
         let deploy = deploy_dir();
         let listen = format!("127.0.0.1:{}", self.port);
         let run = self.run_dir.display().to_string();
-        let mut cmd = match spec.balancer {
+        // The graceful stops: nginx's SIGQUIT (SIGTERM would be its fast
+        // shutdown), HAProxy's soft-stop SIGUSR1 (SIGTERM would cut every
+        // connection at once). Both wait for the requests in flight.
+        let (mut cmd, quit) = match spec.balancer {
             Balancer::Nginx => {
                 std::fs::write(
                     self.run_dir.join("upstreams.conf"),
@@ -281,7 +393,7 @@ impl Cluster {
                     .arg(&self.run_dir)
                     .arg("-c")
                     .arg(&main);
-                c
+                (c, Signal::SIGQUIT)
             }
             Balancer::Haproxy | Balancer::HaproxyCookie => {
                 let affinity = if spec.balancer == Balancer::Haproxy {
@@ -298,23 +410,24 @@ impl Cluster {
                     .arg("-f")
                     .arg(&backend)
                     .env("TETHER_BIND", &listen);
-                c
+                (c, Signal::SIGUSR1)
             }
         };
         self.output(&mut cmd, "balancer", spec.inherit_output)?;
-        let mut child = cmd.kill_on_drop(true).spawn()?;
+        // Held by the cluster from the start, so that the balancer is
+        // stopped with it even if this start is abandoned.
+        let balancer = self.balancer.insert(Process::spawn(&mut cmd, quit)?);
         // nginx and HAProxy exit at once when their port is taken; give
         // them that moment before asking the port for health, or another
         // process on it could answer for them.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = balancer.child.try_wait() {
             return Err(Error::Exited {
                 what: "the balancer".into(),
                 status: status.to_string(),
                 logs: self.run_dir.display().to_string(),
             });
         }
-        self.balancer = Some(child);
         wait_healthy(
             &format!("{}/healthz", self.url()),
             "the balancer",
@@ -340,53 +453,94 @@ impl Cluster {
 
     /// Kills replica `i` at once (SIGKILL), as a crash would.
     pub async fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.replicas[i].child.take() {
-            let _ = child.kill().await;
+        if let Some(mut p) = self.replicas[i].process.take() {
+            p.kill_and_reap().await;
         }
     }
 
     /// Sends SIGTERM to replica `i` (graceful drain) without waiting.
     pub fn terminate(&self, i: usize) {
-        if let Some(pid) = self.replicas[i].child.as_ref().and_then(Child::id) {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        // `Child::id` is gone once the replica has been reaped, when its
+        // pid could be another process's.
+        if let Some(pid) = self.replicas[i]
+            .process
+            .as_ref()
+            .and_then(|p| p.child.id())
+            .and_then(|id| i32::try_from(id).ok())
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
     }
 
     /// Waits for replica `i` to exit (after [`Cluster::terminate`]).
     pub async fn wait(&mut self, i: usize, limit: Duration) -> Option<std::process::ExitStatus> {
-        let child = self.replicas[i].child.as_mut()?;
-        let status = tokio::time::timeout(limit, child.wait()).await.ok()?.ok();
+        let p = self.replicas[i].process.as_mut()?;
+        let status = tokio::time::timeout(limit, p.child.wait()).await.ok()?.ok();
         if status.is_some() {
-            self.replicas[i].child = None;
+            self.replicas[i].process = None;
         }
         status
     }
 
-    /// Stops every process: replicas with SIGTERM (then SIGKILL after a
-    /// bound), the balancer at once.
-    pub async fn stop(mut self) {
-        self.shutdown().await;
+    /// Stops every process it started, the balancer's workers included:
+    /// each is asked to quit gracefully, and whatever is left after a
+    /// bound is killed with its whole process group. Returns once they
+    /// are all gone (or, should the kernel be that slow, after a second
+    /// bound).
+    pub async fn stop(self) {
+        // Dropping does exactly this; the waits block, so off the async
+        // worker threads. Should the blocking pool refuse the task (the
+        // runtime shutting down), the closure, and the cluster with it, is
+        // dropped where it is, which stops the cluster all the same.
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
     }
 
-    async fn shutdown(&mut self) {
-        if let Some(mut b) = self.balancer.take() {
-            let _ = b.kill().await;
+    fn processes(&mut self) -> impl Iterator<Item = &mut Process> {
+        self.balancer
+            .iter_mut()
+            .chain(self.replicas.iter_mut().filter_map(|r| r.process.as_mut()))
+    }
+
+    /// Stops every process, blocking the thread: Drop cannot wait any other
+    /// way, and a test that panics drops its cluster while unwinding.
+    fn shutdown_blocking(&mut self) {
+        // The balancer first, so that it stops taking clients; the replicas
+        // right after, so that the streams it still relays end as they
+        // drain, and its graceful quit need not wait for them.
+        for p in self.processes() {
+            p.ask_to_quit();
         }
-        for i in 0..self.replicas.len() {
-            self.terminate(i);
+        if self.wait_all_gone(GRACE) {
+            return;
         }
-        for i in 0..self.replicas.len() {
-            if self.wait(i, Duration::from_secs(5)).await.is_none() {
-                self.kill(i).await;
+        for p in self.processes() {
+            p.kill_group();
+        }
+        self.wait_all_gone(KILLED);
+    }
+
+    /// Waits, within `limit`, for every process group to be gone.
+    fn wait_all_gone(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.processes().all(|p| p.is_gone()) {
+                return true;
             }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(POLL);
         }
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // kill_on_drop covers the children; the run directory goes too
+        // Synchronously, and by process group: kill_on_drop would SIGKILL
+        // only the direct children (nginx's master, not its workers) and
+        // return before even those had exited. The run directory goes too
         // unless the cluster is kept for inspection.
+        self.shutdown_blocking();
         if std::env::var_os("TETHER_KEEP_RUN_DIR").is_none() {
             let _ = std::fs::remove_dir_all(&self.run_dir);
         }

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tether_cluster::render::{self, HaproxyAffinity};
 use tether_cluster::{Balancer, Cluster, Spec, deploy_dir};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Parser)]
 #[command(
@@ -44,40 +45,71 @@ async fn main() -> ExitCode {
     if let Some(Cmd::Render) = args.command {
         return render_compose_files();
     }
+    // Listening before anything starts: the processes of the cluster are
+    // in process groups of their own, so a Ctrl-C reaches this process
+    // alone, and a signal left to its default action would end it without
+    // stopping them.
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tether-cluster: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let spec = Spec {
         port: args.port,
         replica_args: args.replica_args,
         inherit_output: true,
         ..Spec::new(args.replicas.max(1), args.balancer)
     };
-    let cluster = match Cluster::start(spec).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tether-cluster: {e}");
-            return ExitCode::FAILURE;
+    let cluster = tokio::select! {
+        started = Cluster::start(spec) => match started {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("tether-cluster: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        name = signals.recv() => {
+            // Dropping the start stops whatever it had started.
+            eprintln!("{name} while starting: stopping");
+            return ExitCode::SUCCESS;
         }
     };
     for r in &cluster.replicas {
         eprintln!("replica {} on {}", r.route, r.url());
     }
     println!("{}", cluster.mcp_url());
-    wait_for_signal().await;
-    eprintln!("stopping");
+    let name = signals.recv().await;
+    eprintln!("{name}: stopping");
     cluster.stop().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {},
-        _ = term.recv() => {},
+/// The signals that end the cluster: SIGINT (Ctrl-C), SIGTERM (kill,
+/// service managers) and SIGHUP (the terminal went away).
+struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The name of the next signal to arrive.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
     }
 }
 
