@@ -75,6 +75,29 @@ pub struct Config {
     #[arg(long, env = "TETHER_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// An oversize body is read and dropped up to this many bytes before the
+    /// `413` goes out. A proxy that streams a body to the replica (nginx
+    /// with request buffering off) sends all of it before it reads the
+    /// answer; closing the connection under it would turn the `413` into a
+    /// reset, which the proxy reports as `502` and may count against the
+    /// replica. Keep it at or above the balancer's own body limit (nginx
+    /// `client_max_body_size`, 64 MiB in `deploy/nginx`); a larger body is
+    /// cut off with `413` and `Connection: close`.
+    #[arg(long, env = "TETHER_MAX_DISCARD_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_discard_bytes: usize,
+
+    /// Seconds a request body may take to arrive, oversize bodies being
+    /// discarded included (`408` beyond): a client that trickles its body
+    /// holds a connection and a task, not forever.
+    #[arg(long, env = "TETHER_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Maximum size of a request's head (request line and headers), in
+    /// bytes; `431` beyond, as common servers do (nginx allows 8 KiB a
+    /// line, Node 16 KiB in all).
+    #[arg(long, env = "TETHER_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
     /// Maximum server-to-client requests awaiting an answer, per session.
     #[arg(long, env = "TETHER_MAX_PENDING_REQUESTS", default_value_t = 64)]
     pub max_pending_requests: usize,
@@ -153,6 +176,10 @@ impl Config {
 
     pub fn client_request_timeout(&self) -> Duration {
         Duration::from_secs(self.client_request_timeout_secs)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
     }
 
     pub fn drain(&self) -> Duration {

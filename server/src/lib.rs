@@ -112,19 +112,24 @@ pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
 }
 
 /// Starts a replica on an already bound listener in the background (tests,
-/// embedding); returns it and the task serving it.
+/// embedding); returns it and the task serving it. [`Replica::stop`] makes
+/// it drain and stop, as SIGTERM does to the binary.
 pub fn spawn(
     listener: tokio::net::TcpListener,
     config: Config,
     server: Server,
 ) -> (Arc<Replica>, tokio::task::JoinHandle<std::io::Result<()>>) {
     let replica = Replica::new(config, server);
-    let stop = replica.shutdown_token().clone();
-    let task = tokio::spawn(
-        replica
-            .clone()
-            .serve(listener, async move { stop.cancelled().await }),
-    );
+    // [`Replica::stop`] drains first; cancelling the shutdown token
+    // stops at once.
+    let stop = replica.stop_token().clone();
+    let now = replica.shutdown_token().clone();
+    let task = tokio::spawn(replica.clone().serve(listener, async move {
+        tokio::select! {
+            () = stop.cancelled() => {},
+            () = now.cancelled() => {},
+        }
+    }));
     (replica, task)
 }
 

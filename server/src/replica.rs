@@ -10,7 +10,6 @@ use crate::session::SessionLimits;
 use crate::session::registry::Registry;
 use crate::{affinity, transport};
 use serde_json::json;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -29,6 +28,9 @@ pub struct Replica {
     server: RwLock<Arc<Server>>,
     /// Cancelled when the replica stops serving: SSE streams end with it.
     shutdown: CancellationToken,
+    /// Cancelled to ask an embedded replica ([`crate::spawn`]) to drain and
+    /// stop, as SIGTERM does to the binary.
+    stop: CancellationToken,
     draining: AtomicBool,
     in_flight: AtomicUsize,
 }
@@ -57,6 +59,7 @@ impl Replica {
             metrics: Metrics::default(),
             server: RwLock::new(Arc::new(server)),
             shutdown: CancellationToken::new(),
+            stop: CancellationToken::new(),
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
         })
@@ -166,41 +169,24 @@ impl Replica {
         &self.shutdown
     }
 
+    /// Asks a replica started with [`crate::spawn`] to drain and stop.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    pub fn stop_token(&self) -> &CancellationToken {
+        &self.stop
+    }
+
     /// Serves on `listener` until `stop` resolves, then drains (see
-    /// [`Replica::drain`]) and exits.
+    /// [`Replica::drain`]), stops and exits (see [`transport::serve`]).
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_idle_sessions(self.clone()));
-        let app = transport::router(self.clone());
-        let replica = self.clone();
-        let drained = async move {
-            stop.await;
-            replica.drain().await;
-        };
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            // Small SSE frames otherwise wait on delayed ACKs.
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!("TCP_NODELAY: {e}");
-            }
-        });
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(drained);
-        // Once drained, the connections still open are streams that are
-        // ending; they get a short grace, not another drain bound.
-        let shutdown = self.shutdown.clone();
-        let result = tokio::select! {
-            r = server => r,
-            () = async {
-                shutdown.cancelled().await;
-                tokio::time::sleep(self.config.drain() + EXIT_GRACE).await;
-            } => Ok(()),
-        };
+        let result = transport::serve::serve(self.clone(), listener, stop).await;
         reaper.abort();
         self.shutdown();
         tracing::info!("stopped");
@@ -208,11 +194,16 @@ impl Replica {
     }
 
     /// Drains the replica: readiness fails and new sessions are refused
-    /// (`503`, which balancers retry on another replica) at once; standalone
-    /// streams end with a `retry` hint; the listener stays open, so that
-    /// in-flight requests can finish *and* their clients can still answer
-    /// sampling or elicitation; once none is in flight, or the drain bound
-    /// passes, the replica stops accepting connections.
+    /// (`503`, which nginx and HAProxy retry on another replica) at once;
+    /// everything else goes on as before (requests, their streams and the
+    /// standalone streams of its sessions), so that in-flight requests
+    /// finish and their clients can still answer sampling or elicitation;
+    /// returns once none is in flight, or when the drain bound passes.
+    ///
+    /// Nothing of a live session is refused meanwhile: a balancer retries a
+    /// refusal on another replica, which does not know the session and
+    /// answers `404`, and a spec client takes that as the end of the
+    /// session, failing every call it still waits for.
     pub async fn drain(&self) {
         let bound = self.config.drain();
         tracing::info!(
@@ -220,7 +211,6 @@ impl Replica {
             "draining for at most {bound:?}"
         );
         self.start_draining();
-        self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + bound;
         while self.requests_in_flight() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -232,6 +222,13 @@ impl Replica {
                 "drain bound reached; exiting with requests in flight"
             );
         }
+    }
+
+    /// Ends the streams that would never end by themselves (standalone
+    /// streams, the old transport's streams), each with a `retry` hint: the
+    /// replica is stopping.
+    pub fn stop_streams(&self) {
+        self.shutdown.cancel();
     }
 
     /// Requests being served right now, across sessions.

@@ -112,6 +112,82 @@ async fn oversize_body(s: &McpSession) {
     assert_refused(resp, StatusCode::PAYLOAD_TOO_LARGE, -32600).await;
 }
 
+/// An oversize body that the client goes on sending after the replica has
+/// decided to refuse it, as a proxy streaming the body does (nginx reads
+/// the answer only once the whole body is sent): the `413` must arrive
+/// whole, not as a reset. Needs a replica with `max_body_bytes = 4096`.
+async fn oversize_body_sent_to_its_end(s: &McpSession) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(&s.url).expect("session url");
+    let addr = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().expect("port")
+    );
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        url.path(),
+        s.id,
+        body.len()
+    );
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await?;
+        tcp.write_all(head.as_bytes()).await?;
+        // Slowly enough that the replica answers long before the end.
+        for chunk in body.chunks(256 * 1024) {
+            tcp.write_all(chunk).await?;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = within("the answer to an oversize body", exchange)
+        .await
+        .unwrap_or_else(|e| panic!("the connection failed instead of answering 413: {e}"));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "expected 413, got {answer:?}"
+    );
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json: Value = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("the 413 has no JSON-RPC body ({e}): {answer:?}"));
+    assert_eq!(json["error"]["code"], -32600, "{json}");
+}
+
+/// A request head past the bound (16 KiB by default) gets `431`; one
+/// within it is served.
+async fn oversize_header(s: &McpSession) {
+    let ping = request(s.next_id(), "ping", json!({}));
+    let resp = send(s.post(&ping).header("x-padding", "x".repeat(64 * 1024))).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "a 64 KiB header"
+    );
+    let ping = request(s.next_id(), "ping", json!({}));
+    let resp = send(s.post(&ping).header("x-padding", "x".repeat(8 * 1024))).await;
+    assert_eq!(resp.status(), StatusCode::OK, "an 8 KiB header");
+}
+
+/// `initialize` on a live session: `400`, and the session goes on as it
+/// was (same id, same state), as with the official SDKs' servers.
+async fn initialize_on_a_live_session(s: &McpSession) {
+    let id = s.next_id();
+    let init = request(id, "initialize", initialize_params(LATEST, json!({})));
+    let resp = send(s.post(&init)).await;
+    assert!(
+        resp.headers().get(SESSION_HEADER).is_none(),
+        "a refused initialize names no session"
+    );
+    let body = assert_refused(resp, StatusCode::BAD_REQUEST, -32600).await;
+    assert_eq!(body["id"], id, "{body}");
+}
+
 async fn missing_session_header(r: &TestReplica) {
     let resp = send(r.post(&request(1, "tools/list", json!({})))).await;
     assert_refused(resp, StatusCode::BAD_REQUEST, -32600).await;
@@ -310,6 +386,32 @@ async fn an_oversize_body_is_too_large() {
 }
 
 #[tokio::test]
+async fn an_oversize_body_still_being_sent_gets_its_413_whole() {
+    let r = replica().await;
+    let s = r.connect().await;
+    oversize_body_sent_to_its_end(&s).await;
+    assert_still_works(&s, 1).await;
+}
+
+#[tokio::test]
+async fn an_oversize_request_head_is_431() {
+    let r = replica().await;
+    let s = r.connect().await;
+    oversize_header(&s).await;
+    assert_still_works(&s, 1).await;
+}
+
+#[tokio::test]
+async fn initialize_on_a_live_session_is_refused_and_the_session_goes_on() {
+    let r = replica().await;
+    let s = r.connect().await;
+    assert_still_works(&s, 1).await;
+    initialize_on_a_live_session(&s).await;
+    assert_eq!(r.replica.sessions.len(), 1, "no new session");
+    assert_still_works(&s, 2).await;
+}
+
+#[tokio::test]
 async fn requests_without_a_session_are_bad_requests() {
     let r = replica().await;
     missing_session_header(&r).await;
@@ -384,6 +486,9 @@ async fn bad_input_harms_no_session() {
     missing_accept_types(&victim).await;
     wrong_content_type(&victim).await;
     oversize_body(&victim).await;
+    oversize_body_sent_to_its_end(&victim).await;
+    oversize_header(&victim).await;
+    initialize_on_a_live_session(&victim).await;
     missing_session_header(&r).await;
     unknown_session(&r).await;
     unsupported_protocol_version(&victim).await;

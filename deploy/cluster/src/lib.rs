@@ -428,8 +428,14 @@ impl Cluster {
                 logs: self.run_dir.display().to_string(),
             });
         }
-        wait_healthy(
-            &format!("{}/healthz", self.url()),
+        // The balancers keep the operations endpoints inside (`404`), so
+        // the balancer is ready once it passes an MCP request to a
+        // replica: a GET without a session, which a replica refuses with
+        // `400` (a balancer without a live replica answers `502`).
+        wait_answers(
+            &self.mcp_url(),
+            &[("accept", "text/event-stream")],
+            |status| status == reqwest::StatusCode::BAD_REQUEST,
             "the balancer",
             &self.run_dir,
         )
@@ -548,6 +554,18 @@ impl Drop for Cluster {
 }
 
 async fn wait_healthy(url: &str, what: &str, run_dir: &Path) -> Result<(), Error> {
+    wait_answers(url, &[], |s| s.is_success(), what, run_dir).await
+}
+
+/// Polls `GET url` (with `headers`) until its status satisfies `ok`, for
+/// at most 20 s.
+async fn wait_answers(
+    url: &str,
+    headers: &[(&str, &str)],
+    ok: impl Fn(reqwest::StatusCode) -> bool,
+    what: &str,
+    run_dir: &Path,
+) -> Result<(), Error> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -555,8 +573,12 @@ async fn wait_healthy(url: &str, what: &str, run_dir: &Path) -> Result<(), Error
     let limit = Duration::from_secs(20);
     let start = Instant::now();
     while start.elapsed() < limit {
-        if let Ok(r) = client.get(url).send().await
-            && r.status().is_success()
+        let mut request = client.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Ok(r) = request.send().await
+            && ok(r.status())
         {
             return Ok(());
         }

@@ -38,20 +38,35 @@ pub fn compose_members(n: usize) -> Vec<Member> {
 const HEADER: &str = "# Rendered by `tether-cluster render`: the replicas of one deployment.\n\
                       # The policy is in the shared files beside this one.\n";
 
+/// Why no replica is ever marked down by nginx, written into the file.
+const NGINX_NO_PASSIVE_FAILURES: &str = "\
+# max_fails=0: nginx never takes a replica out on its own. Open-source nginx
+# has no active health checks, only passive failure counting, and that
+# cannot tell a dead replica from a request that went wrong for reasons of
+# its client's making (a reset upload, a 503 refusal while draining). One
+# counted failure would send every session pinned to that replica to a
+# backup, which does not know them and answers 404, and spec clients take
+# 404 as the end of their session. So each request tries its replica
+# first; a refused connection (the replica is really gone) moves that
+# request on at once (proxy_next_upstream in tether-proxy.conf).
+";
+
 /// nginx: one upstream per replica (the others as backups, so a client
 /// pinned to a dead replica reaches a live one, gets 404 and starts over
 /// there), a pool for new sessions, and the route -> upstream map.
 pub fn nginx_upstreams(members: &[Member]) -> String {
     let mut out = String::from(HEADER);
     out.push('\n');
+    out.push_str(NGINX_NO_PASSIVE_FAILURES);
+    out.push('\n');
     out.push_str("upstream tether_pool {\n    least_conn;\n");
     for m in members {
-        let _ = writeln!(out, "    server {} max_fails=1 fail_timeout=2s;", m.addr);
+        let _ = writeln!(out, "    server {} max_fails=0;", m.addr);
     }
     out.push_str("    keepalive 64;\n}\n");
     for m in members {
         let _ = write!(out, "\nupstream tether_{} {{\n", m.route);
-        let _ = writeln!(out, "    server {} max_fails=1 fail_timeout=2s;", m.addr);
+        let _ = writeln!(out, "    server {} max_fails=0;", m.addr);
         for other in members.iter().filter(|o| o.route != m.route) {
             let _ = writeln!(out, "    server {} backup;", other.addr);
         }
@@ -149,7 +164,9 @@ mod tests {
     #[test]
     fn every_route_maps_to_its_own_upstream_with_the_others_as_backups() {
         let conf = nginx_upstreams(&compose_members(2));
-        assert!(conf.contains("upstream tether_r1 {\n    server r1:8080 max_fails=1 fail_timeout=2s;\n    server r2:8080 backup;"));
+        assert!(conf.contains(
+            "upstream tether_r1 {\n    server r1:8080 max_fails=0;\n    server r2:8080 backup;"
+        ));
         assert!(conf.contains("    r2 tether_r2;\n    default tether_pool;"));
     }
 }

@@ -51,7 +51,7 @@ pub async fn open(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Re
         prime: false,
         legacy: true,
         preamble: Some(endpoint),
-        ends_on_drain: true,
+        ends_on_stop: true,
     });
     // Cookie-pinning balancers (ALB application-cookie stickiness) pin the
     // old transport's clients too.

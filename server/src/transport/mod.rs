@@ -1,10 +1,12 @@
 //! The HTTP surface of a replica: the Streamable HTTP endpoint, the old
 //! HTTP+SSE transport, health endpoints, and the layers around them.
 
+pub mod body;
 pub mod error;
 pub mod guards;
 pub mod inbound;
 pub mod legacy;
+pub mod serve;
 pub mod sse;
 pub mod streamable;
 
@@ -35,14 +37,17 @@ pub fn router(replica: Arc<Replica>) -> Router {
         // Enforced by the body extractor, so the handler can answer `413`
         // with a JSON-RPC error body.
         .layer(axum::extract::DefaultBodyLimit::max(limit));
-    let app =
-        Router::new()
-            .merge(mcp)
-            .merge(ops::router())
-            .layer(axum::middleware::from_fn_with_state(
-                replica.clone(),
-                count_http_requests,
-            ));
+    let app = Router::new()
+        .merge(mcp)
+        .merge(ops::router())
+        .layer(axum::middleware::from_fn_with_state(
+            replica.clone(),
+            body::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            replica.clone(),
+            count_http_requests,
+        ));
     // HTTP request traces are debug events; when they are filtered out the
     // layer is left out, rather than paying for its span, clock reads and
     // body wrapper on every request.

@@ -81,9 +81,13 @@ pub struct Reading {
     pub legacy: bool,
     /// Extra first event, framed (the old transport's `endpoint`).
     pub preamble: Option<Bytes>,
-    /// Whether the stream ends when the replica drains (standalone
-    /// streams); request streams carry in-flight answers and run on.
-    pub ends_on_drain: bool,
+    /// Whether the stream ends when the replica stops, once its drain is
+    /// over (standalone streams and the old transport's stream, which would
+    /// otherwise never end); request streams end with their answers. During
+    /// the drain every stream stays open: a client whose stream ended would
+    /// reconnect through the balancer, possibly to another replica, whose
+    /// `404` would end the session with its calls still in flight.
+    pub ends_on_stop: bool,
 }
 
 /// Builds the SSE response: the stream's events as they come, or, when the
@@ -159,7 +163,7 @@ fn respond_streaming(mut r: Reading) -> Response {
         generation,
         cursor: r.cursor,
         legacy: r.legacy,
-        ends_on_drain: r.ends_on_drain,
+        ends_on_stop: r.ends_on_stop,
         reached_end: false,
         first: first.into(),
         retry,
@@ -194,7 +198,7 @@ struct Reader {
     generation: u64,
     cursor: u64,
     legacy: bool,
-    ends_on_drain: bool,
+    ends_on_stop: bool,
     reached_end: bool,
     first: std::collections::VecDeque<Bytes>,
     retry: Duration,
@@ -217,9 +221,10 @@ impl Reader {
                 // Keeps proxies with idle timeouts from cutting the stream.
                 return Some(Bytes::from_static(b": keep-alive\n\n"));
             }
-            () = shutdown.cancelled(), if self.ends_on_drain => {
-                // Tell the client when to come back (to another replica,
-                // through the balancer), then close.
+            () = shutdown.cancelled(), if self.ends_on_stop => {
+                // The replica stops: tell the client when to come back
+                // (through the balancer, to a replica that tells it
+                // whether its session lives), then close.
                 self.done = true;
                 return Some(Frame {
                     comment: Some("draining"),

@@ -11,7 +11,7 @@ use crate::session::Session;
 use crate::session::stream::{STANDALONE, parse_event_id};
 use crate::transport::error::HttpError;
 use crate::transport::guards::{self, SESSION_HEADER};
-use crate::transport::{inbound, sse};
+use crate::transport::{body, inbound, sse};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -39,6 +39,11 @@ pub fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, HttpError
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorObject::invalid_request("the request body is too large"),
             )
+        } else if body::is_timeout(&rejection) {
+            HttpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorObject::invalid_request("the request body did not arrive in time"),
+            )
         } else {
             HttpError::bad_request(format!("cannot read the body: {rejection}"))
         }
@@ -62,6 +67,7 @@ async fn handle_post(
     let value = parse_json(&body)?;
 
     if is_initialize(&value) {
+        refuse_reinitialize(replica, headers, &value)?;
         return initialize(replica, value).await;
     }
 
@@ -173,7 +179,7 @@ async fn answer(
                 prime,
                 legacy: false,
                 preamble: None,
-                ends_on_drain: false,
+                ends_on_stop: false,
             })
         }
     };
@@ -181,6 +187,26 @@ async fn answer(
         response.headers_mut().extend(h);
     }
     Ok(response)
+}
+
+/// `initialize` on a live session is refused (`400`), as the official
+/// SDKs' servers do: a session is negotiated once, and answering it anew
+/// would leave the client and the session disagreeing about what was
+/// negotiated. The session goes on as it was. (An id this replica does not
+/// know is no session: such an `initialize` starts a new one.)
+fn refuse_reinitialize(replica: &Replica, headers: &HeaderMap, v: &Value) -> Result<(), HttpError> {
+    let Ok(Some(id)) = guards::session_id(headers) else {
+        return Ok(());
+    };
+    if replica.sessions.get(id).is_none() {
+        return Ok(());
+    }
+    let request_id = v.get("id").and_then(jsonrpc::RequestId::from_value);
+    Err(HttpError::bad_request(
+        "Bad Request: this session is already initialized; \
+         send initialize without Mcp-Session-Id to start a new session",
+    )
+    .with_id(request_id))
 }
 
 fn is_initialize(v: &Value) -> bool {
@@ -274,12 +300,11 @@ pub async fn get(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Res
 
 fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, HttpError> {
     guards::require_sse_accept(headers)?;
+    // Served while the replica drains, too: the session lives until the
+    // replica stops, and a `503` here would send the client's reconnect to
+    // another replica, whose `404` tells every spec client that the session
+    // (and every call in flight in it) is gone.
     let session = find_session(replica, headers)?;
-    if replica.is_draining() && !headers.contains_key(guards::LAST_EVENT_ID) {
-        // The standalone stream would end at once; resumptions of request
-        // streams still carry in-flight answers and are served.
-        return Err(HttpError::unavailable("this replica is draining", 1));
-    }
     guards::protocol_version(headers)?;
     session.touch(replica.sessions.now_ms());
     let last = headers
@@ -309,7 +334,7 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
                         prime: false,
                         legacy: false,
                         preamble: None,
-                        ends_on_drain: false,
+                        ends_on_stop: false,
                     }));
                 }
             };
@@ -324,7 +349,7 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
             (s, cursor, prime)
         }
     };
-    let ends_on_drain = stream.id == STANDALONE;
+    let ends_on_stop = stream.id == STANDALONE;
     Ok(sse::respond(sse::Reading {
         replica: replica.clone(),
         session,
@@ -333,7 +358,7 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
         prime,
         legacy: false,
         preamble: None,
-        ends_on_drain,
+        ends_on_stop,
     }))
 }
 

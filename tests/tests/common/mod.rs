@@ -238,6 +238,21 @@ pub struct TestReplica {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+impl TestReplica {
+    /// Waits at most `limit` for the replica to stop serving (after
+    /// [`Replica::stop`]); true if it did.
+    pub async fn stopped_within(&mut self, limit: Duration) -> bool {
+        match tokio::time::timeout(limit, &mut self.task).await {
+            Ok(done) => {
+                done.expect("the replica's task")
+                    .expect("the replica served without an I/O error");
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 impl std::ops::Deref for TestReplica {
     type Target = Endpoint;
     fn deref(&self) -> &Endpoint {
