@@ -393,6 +393,38 @@ async fn an_oversize_body_still_being_sent_gets_its_413_whole() {
     assert_still_works(&s, 1).await;
 }
 
+/// A body that stops arriving half-way gets `408` once the body timeout
+/// (one second here) has passed, not a connection held forever.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = start_tweaked(|c| c.body_timeout_secs = 1).await;
+    let s = r.connect().await;
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {}\r\n\
+         Content-Length: 100\r\n\r\n{{\"jsonrpc\":",
+        r.replica.config.path, r.addr, s.id
+    );
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(r.addr).await?;
+        tcp.write_all(head.as_bytes()).await?;
+        let mut answer = vec![0; 4096];
+        let n = tcp.read(&mut answer).await?;
+        answer.truncate(n);
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = within("the answer to a stalled body", exchange)
+        .await
+        .expect("an answer, not a failed connection");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "expected 408, got {answer:?}"
+    );
+    assert_still_works(&s, 1).await;
+}
+
 #[tokio::test]
 async fn an_oversize_request_head_is_431() {
     let r = replica().await;
