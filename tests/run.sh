@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing what the tests need first, so
 # that it passes on a fresh machine: Debian packages, the pinned npm
-# packages (conformance suite), Rust lints, unit, integration and doc tests.
+# packages (conformance suite, the official TypeScript SDK), the pinned
+# Python packages (the official Python SDK 1.x and 2.x), Rust lints, unit,
+# integration and doc tests.
 #
 # Usage: tests/run.sh            (from anywhere)
 set -euo pipefail
@@ -43,10 +45,19 @@ venv=tests/.venv
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
 export TETHER_PYTHON="$root/$venv/bin/python"
 export PATH="$root/$venv/bin:$PATH"
+# The Python SDK 2.x, a second official client of the fault tests
+# (tests/tests/official_clients_*.rs), in a venv of its own inside the first.
+log "python venv (tests/requirements-mcp2.txt)"
+venv2=$venv/mcp2
+[ -x "$venv2/bin/python" ] || python3 -m venv "$venv2"
+"$venv2/bin/pip" install -q --disable-pip-version-check -r tests/requirements-mcp2.txt
+export TETHER_PYTHON_MCP2="$root/$venv2/bin/python"
 
 # --- npm packages (pinned by lockfiles) -----------------------------------
 log "npm ci (conformance suite)"
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+log "npm ci (official TypeScript SDK clients of the fault tests)"
+(cd tests/sdk-clients && npm ci --no-audit --no-fund --loglevel=error)
 
 # --- Static checks of the container files ---------------------------------
 log "hadolint Dockerfile, docker-compose config"

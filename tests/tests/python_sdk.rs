@@ -11,52 +11,29 @@
 mod common;
 
 use common::cluster::start_cluster;
+use common::sdk;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use tether_cluster::Balancer;
 
 /// Bound on the whole script (interpreter start-up included).
 const SCRIPT_LIMIT: Duration = Duration::from_secs(40);
 
-fn python() -> String {
-    std::env::var("TETHER_PYTHON").unwrap_or_else(|_| {
+/// Runs the SDK session against `url` and returns its summary.
+async fn sdk_session(python: &str, url: &str) -> Value {
+    let out = sdk::run_script(python, "mcp_session.py", &[url], SCRIPT_LIMIT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
         panic!(
-            "TETHER_PYTHON is not set: it must name a Python with the pinned `mcp` package \
-             (tests/run.sh creates tests/.venv from tests/requirements.txt and sets it; by hand: \
-             python3 -m venv tests/.venv && tests/.venv/bin/pip install -r tests/requirements.txt \
-             && export TETHER_PYTHON=$PWD/tests/.venv/bin/python)"
+            "the summary is not JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
         )
     })
 }
 
-/// Runs the SDK session against `url` and returns its summary.
-async fn sdk_session(python: &str, url: &str) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/mcp_session.py");
-    let run = tokio::process::Command::new(python)
-        .arg(&script)
-        .arg(url)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCRIPT_LIMIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("the Python SDK session did not finish within {SCRIPT_LIMIT:?}"))
-        .expect("TETHER_PYTHON could not be started");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the Python SDK session failed ({}):\n{stderr}\n{stdout}",
-        out.status
-    );
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("the summary is not JSON ({e}): {stdout}\n{stderr}"))
-}
-
 async fn python_sdk_session_through(balancer: Balancer) {
-    let python = python();
+    let python = sdk::python();
     let cluster = start_cluster(balancer).await;
     let summary = sdk_session(&python, &cluster.mcp_url()).await;
 

@@ -30,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod sdk;
 pub mod shim;
 pub mod suite;
 
