@@ -82,13 +82,38 @@ pub fn route_of(session_id: &str) -> Option<&str> {
     session_id.split_once('.').map(|(route, _)| route)
 }
 
-/// The `Set-Cookie` value that pins a client to `route`.
-pub fn affinity_cookie(name: &str, route: &str, secure: bool) -> String {
-    let mut c = format!("{name}={route}; Path=/; HttpOnly; SameSite=Lax");
-    if secure {
-        c.push_str("; Secure");
+/// The configured cookie name cannot be a cookie name.
+#[derive(Debug, thiserror::Error)]
+#[error("the affinity cookie name {0:?} is not a valid cookie name (RFC 6265: a token)")]
+pub struct InvalidCookieName(pub String);
+
+/// The `Set-Cookie` value that pins a client to `route`, built by the
+/// `cookie` crate: `Path=/` (every endpoint of the replica), `HttpOnly`
+/// (no script needs it), `SameSite=Lax`, and `Secure` when the balancer
+/// speaks HTTPS. No `Max-Age`: it lives as long as the client's session
+/// with the browser or SDK, and the session itself expires on the replica
+/// (an expired route only costs a `404` and a new session).
+///
+/// The route is ours and always a valid value (see [`route_key`]); the
+/// name comes from the configuration and is checked here.
+pub fn affinity_cookie(name: &str, route: &str, secure: bool) -> Result<String, InvalidCookieName> {
+    if !is_token(name) {
+        return Err(InvalidCookieName(name.to_owned()));
     }
-    c
+    let cookie = cookie::Cookie::build((name, route))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(secure)
+        .build();
+    Ok(cookie.to_string())
+}
+
+/// An RFC 7230 token: what RFC 6265 allows as a cookie name.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -119,9 +144,21 @@ mod tests {
 
     #[test]
     fn cookie_has_the_safe_attributes() {
-        assert_eq!(
-            affinity_cookie("tether_route", "r1", true),
-            "tether_route=r1; Path=/; HttpOnly; SameSite=Lax; Secure"
-        );
+        let c = affinity_cookie("tether_route", "r1", true).unwrap();
+        let parsed = cookie::Cookie::parse(c.as_str()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("tether_route", "r1"));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.http_only(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+        let plain = affinity_cookie("tether_route", "r1", false).unwrap();
+        assert!(!plain.contains("Secure"), "{plain}");
+    }
+
+    #[test]
+    fn cookie_names_that_are_no_tokens_are_refused() {
+        for bad in ["", "a b", "a=b", "a;b", "caf\u{e9}", "a\"b"] {
+            assert!(affinity_cookie(bad, "r1", false).is_err(), "{bad:?}");
+        }
     }
 }

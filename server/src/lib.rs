@@ -94,6 +94,8 @@ use std::sync::Arc;
 /// Binds the configured address and serves `server` until SIGINT or
 /// SIGTERM, then drains.
 pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
+    Replica::check_config(&config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     if let Some(path) = &config.port_file {
         // Written whole, then renamed: a reader never sees half a number.

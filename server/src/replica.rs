@@ -25,6 +25,10 @@ pub struct Replica {
     pub sessions: Registry,
     pub metrics: Metrics,
     pub(crate) allowed: transport::guards::Allowed,
+    /// The `Set-Cookie` value of every initialize answer, formatted once;
+    /// `None` when the configured name is no cookie name (see
+    /// [`Replica::check_config`]).
+    affinity_cookie: Option<axum::http::HeaderValue>,
     server: RwLock<Arc<Server>>,
     /// Cancelled when the replica stops serving: SSE streams end with it.
     shutdown: CancellationToken,
@@ -52,7 +56,12 @@ impl Replica {
             &config.allowed_origins,
             &config.allowed_hosts,
         );
+        let affinity_cookie =
+            affinity::affinity_cookie(&config.cookie_name, sessions.route(), config.cookie_secure)
+                .ok()
+                .and_then(|c| axum::http::HeaderValue::from_str(&c).ok());
         Arc::new(Replica {
+            affinity_cookie,
             config,
             sessions,
             allowed,
@@ -63,6 +72,17 @@ impl Replica {
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
         })
+    }
+
+    /// Refuses a configuration a replica cannot serve with, before it
+    /// starts: today, an affinity cookie name that is no cookie name.
+    pub fn check_config(config: &Config) -> Result<(), affinity::InvalidCookieName> {
+        affinity::affinity_cookie(&config.cookie_name, "r", false).map(|_| ())
+    }
+
+    /// The `Set-Cookie` value that pins a client to this replica.
+    pub fn affinity_cookie(&self) -> Option<&axum::http::HeaderValue> {
+        self.affinity_cookie.as_ref()
     }
 
     /// This replica's route key.

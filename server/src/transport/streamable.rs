@@ -256,12 +256,7 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
 
 /// The `Set-Cookie` value that pins a client to this replica.
 pub fn affinity_cookie(replica: &Replica) -> Option<HeaderValue> {
-    let cookie = affinity::affinity_cookie(
-        &replica.config.cookie_name,
-        replica.route(),
-        replica.config.cookie_secure,
-    );
-    HeaderValue::from_str(&cookie).ok()
+    replica.affinity_cookie().cloned()
 }
 
 /// The session a request names: `400` without the header, `404` when it is
