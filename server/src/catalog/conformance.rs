@@ -561,11 +561,21 @@ mod tests {
             assert!(tools.contains(&name), "missing tool {name}");
         }
         for t in s.tools() {
-            assert!(t.description.as_deref().is_some_and(|d| !d.is_empty()));
+            assert!(
+                t.descriptor
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| !d.is_empty())
+            );
             assert_eq!(t.input_schema["type"], "object", "{}", t.name);
         }
         for p in s.prompts() {
-            assert!(p.description.as_deref().is_some_and(|d| !d.is_empty()));
+            assert!(
+                p.descriptor
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| !d.is_empty())
+            );
         }
         for uri in ["test://static-text", "test://static-binary", WATCHED_URI] {
             assert!(s.find_resource(uri).is_some(), "missing resource {uri}");

@@ -4,6 +4,7 @@
 //! transport calls [`initialize`] and creates the session from its outcome.
 //! Every other request arrives with a [`Context`] of an existing session.
 
+pub mod descriptor;
 pub mod prompts;
 pub mod resources;
 pub mod tools;

@@ -1,6 +1,7 @@
 //! Prompts: registration, `prompts/list`, `prompts/get`.
 
 use crate::context::Context;
+use crate::handler::descriptor::{Descriptor, descriptor_builders};
 use crate::handler::resources::Completer;
 use crate::jsonrpc::ErrorObject;
 use crate::protocol::{PromptArgument, PromptResult};
@@ -18,12 +19,13 @@ type Getter = Arc<
 #[derive(Clone)]
 pub struct Prompt {
     pub name: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
+    pub descriptor: Descriptor,
     pub arguments: Vec<PromptArgument>,
     getter: Getter,
     pub(crate) completer: Option<Completer>,
 }
+
+descriptor_builders!(Prompt: title, description);
 
 impl Prompt {
     pub fn new<F, Fut>(name: impl Into<String>, get: F) -> Self
@@ -33,22 +35,11 @@ impl Prompt {
     {
         Prompt {
             name: name.into(),
-            title: None,
-            description: None,
+            descriptor: Descriptor::default(),
             arguments: Vec::new(),
             getter: Arc::new(move |ctx, args| Box::pin(get(ctx, args))),
             completer: None,
         }
-    }
-
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = Some(t.into());
-        self
-    }
-
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.description = Some(d.into());
-        self
     }
 
     pub fn argument(mut self, a: PromptArgument) -> Self {
@@ -67,13 +58,7 @@ impl Prompt {
 
     pub fn descriptor(&self) -> Value {
         let mut m = Map::new();
-        m.insert("name".into(), json!(self.name));
-        if let Some(t) = &self.title {
-            m.insert("title".into(), json!(t));
-        }
-        if let Some(d) = &self.description {
-            m.insert("description".into(), json!(d));
-        }
+        self.descriptor.write_to(&self.name, &mut m);
         if !self.arguments.is_empty() {
             m.insert("arguments".into(), json!(self.arguments));
         }

@@ -2,6 +2,7 @@
 //! matching URIs against RFC 6570 templates.
 
 use crate::context::Context;
+use crate::handler::descriptor::{Descriptor, descriptor_builders};
 use crate::jsonrpc::ErrorObject;
 use crate::protocol::ResourceContents;
 use futures::future::BoxFuture;
@@ -21,37 +22,16 @@ type TemplateReader = Arc<
 /// candidate values.
 pub type Completer = Arc<dyn Fn(&str, &str) -> Vec<String> + Send + Sync>;
 
-/// Metadata shared by resources and templates.
-#[derive(Debug, Clone, Default)]
-struct Meta {
-    name: String,
-    title: Option<String>,
-    description: Option<String>,
-    mime_type: Option<String>,
-}
-
-impl Meta {
-    fn write(&self, m: &mut Map<String, Value>) {
-        m.insert("name".into(), json!(self.name));
-        if let Some(t) = &self.title {
-            m.insert("title".into(), json!(t));
-        }
-        if let Some(d) = &self.description {
-            m.insert("description".into(), json!(d));
-        }
-        if let Some(mt) = &self.mime_type {
-            m.insert("mimeType".into(), json!(mt));
-        }
-    }
-}
-
 /// A resource with a fixed URI.
 #[derive(Clone)]
 pub struct Resource {
     pub uri: String,
-    meta: Meta,
+    pub name: String,
+    pub descriptor: Descriptor,
     reader: Reader,
 }
+
+descriptor_builders!(Resource: title, description, mime_type);
 
 impl Resource {
     pub fn new<F, Fut>(uri: impl Into<String>, name: impl Into<String>, read: F) -> Self
@@ -61,10 +41,8 @@ impl Resource {
     {
         Resource {
             uri: uri.into(),
-            meta: Meta {
-                name: name.into(),
-                ..Meta::default()
-            },
+            name: name.into(),
+            descriptor: Descriptor::default(),
             reader: Arc::new(move |ctx, uri| Box::pin(read(ctx, uri))),
         }
     }
@@ -86,25 +64,10 @@ impl Resource {
         .mime_type(mime)
     }
 
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.meta.title = Some(t.into());
-        self
-    }
-
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.meta.description = Some(d.into());
-        self
-    }
-
-    pub fn mime_type(mut self, m: impl Into<String>) -> Self {
-        self.meta.mime_type = Some(m.into());
-        self
-    }
-
     pub fn descriptor(&self) -> Value {
         let mut m = Map::new();
         m.insert("uri".into(), json!(self.uri));
-        self.meta.write(&mut m);
+        self.descriptor.write_to(&self.name, &mut m);
         Value::Object(m)
     }
 
@@ -119,10 +82,13 @@ impl Resource {
 pub struct ResourceTemplate {
     pub uri_template: String,
     pattern: UriPattern,
-    meta: Meta,
+    pub name: String,
+    pub descriptor: Descriptor,
     reader: TemplateReader,
     pub(crate) completer: Option<Completer>,
 }
+
+descriptor_builders!(ResourceTemplate: title, description, mime_type);
 
 impl ResourceTemplate {
     pub fn new<F, Fut>(template: impl Into<String>, name: impl Into<String>, read: F) -> Self
@@ -134,28 +100,11 @@ impl ResourceTemplate {
         ResourceTemplate {
             pattern: UriPattern::parse(&uri_template),
             uri_template,
-            meta: Meta {
-                name: name.into(),
-                ..Meta::default()
-            },
+            name: name.into(),
+            descriptor: Descriptor::default(),
             reader: Arc::new(move |ctx, uri, vars| Box::pin(read(ctx, uri, vars))),
             completer: None,
         }
-    }
-
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.meta.title = Some(t.into());
-        self
-    }
-
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.meta.description = Some(d.into());
-        self
-    }
-
-    pub fn mime_type(mut self, m: impl Into<String>) -> Self {
-        self.meta.mime_type = Some(m.into());
-        self
     }
 
     /// Offers completions for the template's variables.
@@ -170,7 +119,7 @@ impl ResourceTemplate {
     pub fn descriptor(&self) -> Value {
         let mut m = Map::new();
         m.insert("uriTemplate".into(), json!(self.uri_template));
-        self.meta.write(&mut m);
+        self.descriptor.write_to(&self.name, &mut m);
         Value::Object(m)
     }
 

@@ -7,6 +7,7 @@
 //! the model can read and correct, as the 2025-11-25 spec asks.
 
 use crate::context::Context;
+use crate::handler::descriptor::{Descriptor, descriptor_builders};
 use crate::jsonrpc::ErrorObject;
 use crate::protocol::{ToolAnnotations, ToolResult};
 use crate::session::ClientRequestError;
@@ -53,14 +54,15 @@ type Handler = Arc<dyn Fn(Context, Value) -> BoxFuture<'static, ToolOutcome> + S
 #[derive(Clone)]
 pub struct Tool {
     pub name: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
+    pub descriptor: Descriptor,
     pub input_schema: Value,
     pub output_schema: Option<Value>,
     pub annotations: Option<ToolAnnotations>,
     validator: Arc<jsonschema::Validator>,
     handler: Handler,
 }
+
+descriptor_builders!(Tool: title, description);
 
 /// Arguments of a tool that takes none.
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
@@ -115,24 +117,13 @@ impl Tool {
             .unwrap_or_else(|e| panic!("tool `{name}` has an invalid input schema: {e}"));
         Tool {
             name,
-            title: None,
-            description: None,
+            descriptor: Descriptor::default(),
             input_schema,
             output_schema: None,
             annotations: None,
             validator: Arc::new(validator),
             handler,
         }
-    }
-
-    pub fn description(mut self, d: impl Into<String>) -> Self {
-        self.description = Some(d.into());
-        self
-    }
-
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = Some(t.into());
-        self
     }
 
     pub fn annotations(mut self, a: ToolAnnotations) -> Self {
@@ -149,13 +140,7 @@ impl Tool {
     /// The entry of `tools/list`.
     pub fn descriptor(&self) -> Value {
         let mut m = Map::new();
-        m.insert("name".into(), json!(self.name));
-        if let Some(t) = &self.title {
-            m.insert("title".into(), json!(t));
-        }
-        if let Some(d) = &self.description {
-            m.insert("description".into(), json!(d));
-        }
+        self.descriptor.write_to(&self.name, &mut m);
         m.insert("inputSchema".into(), self.input_schema.clone());
         if let Some(o) = &self.output_schema {
             m.insert("outputSchema".into(), o.clone());
