@@ -41,7 +41,9 @@ async fn delete_ends_the_session_and_its_id_is_then_unknown() {
 #[tokio::test]
 async fn delete_cancels_requests_in_flight() {
     let r = start().await;
-    let (c, mut events) = shim::connect_with_events(r.client().standalone_stream(false)).await;
+    let (c, mut events) = shim::connect_with_events(r.client()).await;
+    // A default client: its standalone stream is open too.
+    r.wait_for_standalone(&c).await;
     let session = r
         .replica
         .sessions

@@ -64,15 +64,20 @@ pub enum Error {
 /// sessions", for what the client does about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLost {
-    /// The session that was lost (`None` if the server never gave one).
+    /// The session that was lost (`None` if the server never gave one):
+    /// the one the request was sent in, or, when the client had already
+    /// replaced it, the one that `new_session` replaced.
     pub session: Option<String>,
     /// The session the client started in its place, if it did (the next
     /// requests use it). `None` when re-initialization is off or failed.
     pub new_session: Option<String>,
     /// Whether the request may have run before the session was lost: false
     /// when the `404` answered the request itself (the server refused it
-    /// without running it), true when the stream carrying the answer broke
-    /// and its resumption met the `404`.
+    /// without running it), and when the client did not send it at all
+    /// because it had replaced the session already (its standalone stream,
+    /// or a request retried on the new session, met the `404` first); true
+    /// when the stream carrying the answer broke and its resumption met the
+    /// `404`.
     pub may_have_run: bool,
     /// Why no new session could be started, when one could not.
     pub reinit_error: Option<String>,

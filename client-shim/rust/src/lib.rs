@@ -113,7 +113,9 @@
 //!    once however many requests noticed the loss, and emits
 //!    [`Event::Reinitialized`] with both ids; the old session's server-side
 //!    state (subscriptions, log level, whatever tools kept) is gone, and
-//!    restoring it is the application's call;
+//!    restoring it is the application's call; from then on, answers to
+//!    requests of the lost session set no cookies (a cookie-pinning
+//!    balancer's late answer would re-pin the new session elsewhere);
 //! 2. **retries the request once** on the new session when that cannot
 //!    change its meaning: by default ([`Reinit::RetrySafe`]) the methods of
 //!    [`SAFE_TO_RETRY`] (lists, reads, `prompts/get`, `ping`, ...);
@@ -127,6 +129,18 @@
 //! run (such as a `tools/call` refused with `404`); [`Reinit::NoRetry`]
 //! retries nothing; [`Reinit::Off`] starts no new session. A request can
 //! override the policy with [`RequestOptions::retry_on_new_session`].
+//!
+//! **The caller always learns of a new session.** Often the loss is met
+//! first by something the caller does not see: the standalone stream (an
+//! idle client whose replica died reconnects it and gets the `404`), or a
+//! read retried on the new session. The requests that follow are then
+//! treated as if they had met the `404` themselves: those the policy would
+//! retry run on the new session; the first one it would not retry (by
+//! default, a `tools/call`) is not sent, and returns
+//! [`Error::SessionLost`] with `new_session` set and `may_have_run` false,
+//! once per new session; the next one runs in the new session. So a tool
+//! never runs, unannounced, in a session without the state its caller
+//! built. Notifications ([`Client::notify`]) go to the current session.
 //!
 //! ## Which replica answered
 //!

@@ -95,6 +95,9 @@ pub enum Event {
     /// The server lost the session and the client started a new one; the
     /// state the old session held on the server (subscriptions, log level,
     /// anything tools kept) is gone and is the application's to restore.
+    /// Whoever does not watch events learns of it too: the first request
+    /// that the policy would not retry on the new session returns
+    /// [`Error::SessionLost`](crate::Error::SessionLost) naming it.
     Reinitialized {
         old_session: Option<String>,
         new_session: Option<String>,

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_server::{Config, Context, NoArgs, Replica, Tool, ToolResult};
-use tether_shim::{Client, ClientBuilder, Error, Event, Reinit, RequestOptions};
+use tether_shim::{Client, ClientBuilder, Error, Event, Reinit, RequestOptions, SessionLost};
+use tokio::sync::broadcast::Receiver;
 
 struct Running {
     replica: Arc<Replica>,
@@ -328,18 +329,50 @@ async fn plain_json_answers_and_older_revisions_work() {
     }
 }
 
-#[tokio::test]
-async fn a_lost_session_is_replaced_and_only_safe_requests_are_retried() {
-    let r = start(&[]).await;
-    let builder = r.builder();
-    let mut events = builder.events();
+/// Connects with a receiver of the client's events from the start.
+async fn connect_with_events(builder: ClientBuilder) -> (Client, Receiver<Event>) {
+    let events = builder.events();
     let client = within("connect", builder.connect())
         .await
         .expect("connects");
+    (client, events)
+}
+
+/// The [`Error::SessionLost`] that `outcome` must be.
+#[track_caller]
+fn lost<T: std::fmt::Debug>(outcome: Result<T, Error>) -> SessionLost {
+    match outcome {
+        Err(Error::SessionLost(lost)) => lost,
+        other => panic!("expected a lost session, got {other:?}"),
+    }
+}
+
+/// Ends `client`'s session on the server, which ends its standalone
+/// stream too. With `idle`, the client then does nothing until its stream
+/// has reconnected, met the `404` and started a new session (as an idle
+/// client would); otherwise its next request, sent at once, meets the
+/// loss. Returns the lost session's id.
+async fn lose(r: &Running, client: &Client, events: &mut Receiver<Event>, idle: bool) -> String {
+    while events.try_recv().is_ok() {}
+    let old = client.session_id().expect("a session");
+    r.forget(client);
+    if idle {
+        let (from, to) = reinitialized(events).await;
+        assert_eq!(from, old);
+        assert_eq!(client.session_id(), Some(to));
+    }
+    old
+}
+
+#[tokio::test]
+async fn a_lost_session_is_replaced_and_only_safe_requests_are_retried() {
+    let r = start(&[]).await;
+    let (client, mut events) = connect_with_events(r.builder()).await;
     let first = client.session_id().expect("session");
-    within("counter", client.call_tool("counter", Value::Null))
+    let n = within("counter", client.call_tool("counter", Value::Null))
         .await
         .expect("counter");
+    assert_eq!(count(&n), 1);
 
     // A read is retried on a new session, transparently.
     r.forget(&client);
@@ -349,31 +382,28 @@ async fn a_lost_session_is_replaced_and_only_safe_requests_are_retried() {
     assert!(!tools.is_empty());
     let second = client.session_id().expect("session");
     assert_ne!(first, second);
-    let reinit = within("the event", async {
-        loop {
-            if let Ok(Event::Reinitialized {
-                old_session,
-                new_session,
-            }) = events.recv().await
-            {
-                return (old_session, new_session);
-            }
-        }
-    })
-    .await;
-    assert_eq!(reinit, (Some(first), Some(second.clone())));
+    let reinit = reinitialized(&mut events).await;
+    assert_eq!(reinit, (first.clone(), second.clone()));
 
-    // A tool call is not: the caller learns that it did not run.
-    r.forget(&client);
-    let err = within("counter", client.call_tool("counter", Value::Null))
+    // The tool call after it is not sent into the new session unannounced:
+    // the caller learns that the session changed and that it did not run.
+    let l = lost(within("counter", client.call_tool("counter", Value::Null)).await);
+    assert_eq!(l.session.as_deref(), Some(first.as_str()));
+    assert_eq!(l.new_session.as_deref(), Some(second.as_str()));
+    assert!(!l.may_have_run);
+    // Called again, it runs in the new session, from scratch.
+    let n = within("counter", client.call_tool("counter", Value::Null))
         .await
-        .expect_err("lost");
-    let Error::SessionLost(lost) = err else {
-        panic!("expected SessionLost")
-    };
-    assert_eq!(lost.session.as_deref(), Some(second.as_str()));
-    assert!(!lost.may_have_run);
-    assert_eq!(lost.new_session, client.session_id());
+        .expect("counter");
+    assert_eq!(count(&n), 1);
+
+    // A tool call that meets the loss itself is not retried either.
+    r.forget(&client);
+    let l = lost(within("counter", client.call_tool("counter", Value::Null)).await);
+    assert_eq!(l.session.as_deref(), Some(second.as_str()));
+    assert!(!l.may_have_run);
+    assert_eq!(l.new_session, client.session_id());
+    assert_ne!(l.new_session.as_deref(), Some(second.as_str()));
     // ...unless the caller says it may be.
     r.forget(&client);
     let res = within(
@@ -389,65 +419,99 @@ async fn a_lost_session_is_replaced_and_only_safe_requests_are_retried() {
     assert_eq!(count(&res), 1);
 }
 
+/// The default client's standalone stream meets the loss of an idle
+/// session first, and starts a new session in the background: the
+/// caller's next tool call must not run there as if nothing happened.
+#[tokio::test]
+async fn an_idle_client_whose_stream_replaced_the_session_tells_its_next_call() {
+    let r = start(&[]).await;
+    let (client, mut events) = connect_with_events(r.builder()).await;
+    for n in 1..=2 {
+        let res = within("counter", client.call_tool("counter", Value::Null))
+            .await
+            .expect("counter");
+        assert_eq!(count(&res), n);
+    }
+    let old = lose(&r, &client, &mut events, true).await;
+    let new = client.session_id().expect("a new session");
+
+    // Reads go on, in the new session.
+    let tools = within("tools/list", client.list_tools())
+        .await
+        .expect("tools/list");
+    assert!(!tools.is_empty());
+    // The next tool call would count from 1 again, in a session without
+    // the caller's state: it is not sent, and the caller is told.
+    let l = lost(within("counter", client.call_tool("counter", Value::Null)).await);
+    assert_eq!(l.session.as_deref(), Some(old.as_str()));
+    assert_eq!(l.new_session.as_deref(), Some(new.as_str()));
+    assert!(!l.may_have_run, "{l}");
+    assert!(l.reinit_error.is_none(), "{l}");
+    // Told once; the caller goes on in the new session.
+    for n in 1..=2 {
+        let res = within("counter", client.call_tool("counter", Value::Null))
+            .await
+            .expect("counter in the new session");
+        assert_eq!(count(&res), n);
+    }
+    assert_eq!(client.session_id(), Some(new));
+}
+
 #[tokio::test]
 async fn the_reinitialization_policies_do_what_they_say() {
-    let r = start(&[]).await;
-    // RetryUnexecuted: a refused tool call runs again in the new session.
-    let c = within(
-        "connect",
-        r.builder()
-            .reinit(Reinit::RetryUnexecuted)
-            .standalone_stream(false)
-            .connect(),
-    )
-    .await
-    .expect("connects");
-    r.forget(&c);
-    let res = within("counter", c.call_tool("counter", Value::Null))
-        .await
-        .expect("retried");
-    assert_eq!(count(&res), 1);
+    // A short `retry`, so that a standalone stream ended by the server is
+    // back (and meets the loss) soon.
+    let r = start(&["--sse-retry-ms", "100"]).await;
+    // Each loss twice: met by the request itself, sent at once, and met
+    // first by the standalone stream of an idle client.
+    for idle in [false, true] {
+        // RetryUnexecuted: a tool call that did not run runs in the new
+        // session.
+        let (c, mut events) =
+            connect_with_events(r.builder().reinit(Reinit::RetryUnexecuted)).await;
+        let res = within("counter", c.call_tool("counter", Value::Null))
+            .await
+            .expect("counter");
+        assert_eq!(count(&res), 1);
+        lose(&r, &c, &mut events, idle).await;
+        let res = within("counter", c.call_tool("counter", Value::Null))
+            .await
+            .unwrap_or_else(|e| panic!("retried (idle: {idle}): {e}"));
+        assert_eq!(count(&res), 1, "in the new session (idle: {idle})");
 
-    // NoRetry: a new session, but even a read reports the loss.
-    let c = within(
-        "connect",
-        r.builder()
-            .reinit(Reinit::NoRetry)
-            .standalone_stream(false)
-            .connect(),
-    )
-    .await
-    .expect("connects");
-    r.forget(&c);
-    let err = within("ping", c.ping()).await.expect_err("lost");
-    assert!(
-        matches!(&err, Error::SessionLost(l) if l.new_session.is_some()),
-        "{err}"
-    );
-    within("ping", c.ping())
-        .await
-        .expect("the new session works");
+        // NoRetry: a new session, but even a read reports the loss, once.
+        let (c, mut events) = connect_with_events(r.builder().reinit(Reinit::NoRetry)).await;
+        let old = lose(&r, &c, &mut events, idle).await;
+        let l = lost(within("ping", c.ping()).await);
+        assert_eq!(l.session.as_deref(), Some(old.as_str()), "idle: {idle}");
+        assert!(l.new_session.is_some(), "idle: {idle}: {l}");
+        assert_eq!(l.new_session, c.session_id(), "idle: {idle}");
+        assert!(!l.may_have_run, "idle: {idle}: {l}");
+        within("ping", c.ping())
+            .await
+            .expect("the new session works");
+    }
 
-    // Off: no new session; the client stays lost.
-    let c = within(
-        "connect",
-        r.builder()
-            .reinit(Reinit::Off)
-            .standalone_stream(false)
-            .connect(),
-    )
-    .await
-    .expect("connects");
+    // Off: no new session, from a request or from the stream; the client
+    // stays lost.
+    let (c, mut events) = connect_with_events(r.builder().reinit(Reinit::Off)).await;
     let id = c.session_id();
     r.forget(&c);
+    let sessions = r.replica.sessions.len();
     for _ in 0..2 {
-        let err = within("ping", c.ping()).await.expect_err("lost");
-        assert!(
-            matches!(&err, Error::SessionLost(l) if l.new_session.is_none() && l.reinit_error.is_some()),
-            "{err}"
-        );
+        let l = lost(within("ping", c.ping()).await);
+        assert!(l.new_session.is_none() && l.reinit_error.is_some(), "{l}");
     }
+    // Time for the stream to come back (twice) and meet the 404 as well.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let l = lost(within("ping", c.ping()).await);
+    assert!(l.new_session.is_none(), "{l}");
     assert_eq!(c.session_id(), id);
+    assert_eq!(r.replica.sessions.len(), sessions, "no session started");
+    let reinits = std::iter::from_fn(|| events.try_recv().ok())
+        .filter(|e| matches!(e, Event::Reinitialized { .. }))
+        .count();
+    assert_eq!(reinits, 0, "no new session");
 }
 
 #[tokio::test]

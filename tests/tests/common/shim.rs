@@ -140,6 +140,26 @@ pub async fn next_notification(events: &mut Receiver<Event>) -> Notification {
     }
 }
 
+/// The next [`Event::Reinitialized`] (notifications before it are
+/// skipped): the (old, new) session of a session the client replaced;
+/// panics after [`WAIT`].
+pub async fn next_reinitialized(events: &mut Receiver<Event>) -> (Option<String>, Option<String>) {
+    within("a new session (Event::Reinitialized)", async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Reinitialized {
+                    old_session,
+                    new_session,
+                }) => return (old_session, new_session),
+                Ok(Event::Notification(_)) => {}
+                Ok(other) => panic!("expected a new session, got {other:?}"),
+                Err(e) => panic!("the event channel: {e}"),
+            }
+        }
+    })
+    .await
+}
+
 /// Asserts that no event at all (notification, lost session, stopped
 /// stream) arrives for [`QUIET`].
 pub async fn assert_quiet(events: &mut Receiver<Event>) {

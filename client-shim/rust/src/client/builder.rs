@@ -19,16 +19,22 @@ use tokio::sync::broadcast;
 pub enum Reinit {
     /// Start a new session, and retry the failed request on it once when
     /// its method is in [`SAFE_TO_RETRY`] (reads, lists, ping: requests
-    /// whose meaning does not depend on the session). The default.
+    /// whose meaning does not depend on the session). The default. Any
+    /// other request gets [`Error::SessionLost`], and so does the first
+    /// one after a new session that the caller was not told of (started
+    /// by the standalone stream, or by a retried read).
     #[default]
     RetrySafe,
     /// Like `RetrySafe`, and also retry any request the server refused
     /// without running it (the `404` answered the request itself), such as
     /// a `tools/call` that reached a replica which does not own the session.
-    /// The retry runs in a session that has none of the old one's state.
+    /// The retry runs in a session that has none of the old one's state,
+    /// and so does any request after a new session started in the
+    /// background (by the standalone stream).
     RetryUnexecuted,
     /// Start a new session, but retry nothing: the caller gets
-    /// [`Error::SessionLost`] naming the new session.
+    /// [`Error::SessionLost`] naming the new session (the first request
+    /// after a new session started by the standalone stream gets it too).
     NoRetry,
     /// Start no new session: every request on the lost session fails with
     /// [`Error::SessionLost`].

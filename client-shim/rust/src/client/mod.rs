@@ -61,6 +61,8 @@ pub(crate) struct Session {
     header: Option<HeaderValue>,
     /// Bumped by each (re-)initialization.
     pub generation: u64,
+    /// The lost session this one replaced (`None` for the first).
+    replaced: Option<Arc<str>>,
     version: Option<HeaderValue>,
     pub info: Arc<ServerInfo>,
 }
@@ -71,6 +73,7 @@ impl Session {
             id: None,
             header: None,
             generation,
+            replaced: None,
             version: None,
             info: Arc::default(),
         }
@@ -89,6 +92,16 @@ pub(crate) struct Inner {
     pub callbacks: Callbacks,
     session: RwLock<Arc<Session>>,
     generation: watch::Sender<u64>,
+    /// The newest session generation a caller has been told about: by
+    /// `connect` (the first) or by an [`Error::SessionLost`] naming it.
+    /// A newer current session replaced a lost one behind the callers'
+    /// backs (the standalone stream met the `404`, or a request was
+    /// retried on the new session), and is reported to the next request
+    /// that the policy would not have retried.
+    reported: AtomicU64,
+    /// The newest session generation whose handshake has begun: answers to
+    /// requests of older sessions no longer set cookies (see `send`).
+    cookie_generation: AtomicU64,
     reinit_lock: tokio::sync::Mutex<()>,
     next_id: AtomicU64,
     pub events: broadcast::Sender<Event>,
@@ -116,6 +129,8 @@ impl Inner {
             callbacks,
             session: RwLock::new(Arc::new(Session::before_initialize(0))),
             generation: watch::channel(0).0,
+            reported: AtomicU64::new(1),
+            cookie_generation: AtomicU64::new(0),
             reinit_lock: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
             events,
@@ -196,22 +211,40 @@ impl Inner {
         self.prepare(rb, s)
     }
 
-    /// Sends, and keeps the response's cookies.
+    /// Sends `rb`, a request of session `s`, and keeps the response's
+    /// cookies, unless `s` is a lost session that a new one replaces.
+    ///
+    /// A balancer that pins by cookie answers a lost session's requests
+    /// from any replica and pins the client there (`Set-Cookie`); one such
+    /// answer arriving once the new session's `initialize` is under way
+    /// (the standalone stream's reconnection racing a request's
+    /// re-initialization, say) would re-pin the new session to a replica
+    /// that does not own it, and lose it too.
     pub(crate) async fn send(
         &self,
+        s: &Session,
         rb: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let resp = rb.send().await?;
         if let Some(jar) = &self.jar
             && resp.headers().contains_key(SET_COOKIE)
         {
-            jar.store_response(&self.url, resp.headers());
+            if s.generation >= self.cookie_generation.load(Ordering::Acquire) {
+                jar.store_response(&self.url, resp.headers());
+            } else {
+                tracing::debug!(session = ?s.id, "cookies of a replaced session's answer ignored");
+            }
         }
         Ok(resp)
     }
 
-    /// `initialize` then `notifications/initialized`: a new session.
-    async fn handshake(self: &Arc<Self>, generation: u64) -> Result<Arc<Session>> {
+    /// `initialize` then `notifications/initialized`: a new session, in
+    /// place of session `replaced` if it replaces a lost one.
+    async fn handshake(
+        self: &Arc<Self>,
+        generation: u64,
+        replaced: Option<Arc<str>>,
+    ) -> Result<Arc<Session>> {
         let params = json!({
             "protocolVersion": self.cfg.protocol_version,
             "capabilities": self.cfg.capabilities,
@@ -219,13 +252,15 @@ impl Inner {
         });
         let id = self.next_id();
         let body = request_body(id, "initialize", Some(&params))?;
+        self.cookie_generation
+            .fetch_max(generation, Ordering::AcqRel);
         let pre = Arc::new(Session::before_initialize(generation));
         // A replica that is draining or full answers 503 with Retry-After;
         // balancers usually retry those elsewhere, and so do we, briefly
         // (`busy_retries` times).
         let mut busy = 0;
         let resp = loop {
-            let resp = self.send(self.post(&pre, body.clone())).await?;
+            let resp = self.send(&pre, self.post(&pre, body.clone())).await?;
             if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < self.cfg.busy_retries {
                 busy += 1;
                 let wait = streams::retry_after(resp.headers())
@@ -259,11 +294,12 @@ impl Inner {
             id: session_id,
             header,
             generation,
+            replaced,
             version: Some(version),
             info: Arc::new(info),
         });
         let body = notification_body("notifications/initialized", None)?;
-        let resp = self.send(self.post(&session, body)).await?;
+        let resp = self.send(&session, self.post(&session, body)).await?;
         if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
             return Err(Error::SessionLost(SessionLost {
                 session: session.id_string(),
@@ -299,7 +335,7 @@ impl Inner {
         }
         let fresh = tokio::time::timeout(
             self.cfg.request_timeout,
-            self.handshake(lost.generation + 1),
+            self.handshake(lost.generation + 1, lost.id.clone()),
         )
         .await
         .map_err(|_| "the new initialize timed out".to_owned())?
@@ -311,6 +347,53 @@ impl Inner {
             new_session: fresh.id_string(),
         });
         Ok(fresh)
+    }
+
+    /// Records that the callers now know of session `s`.
+    fn reported(&self, s: &Session) {
+        self.reported.fetch_max(s.generation, Ordering::AcqRel);
+    }
+
+    /// The loss that session `s` (the current one) hides from a request of
+    /// `method`, if any: `s` replaced a lost session without any caller
+    /// having been told (the standalone stream met the `404` first, or only
+    /// requests retried on `s` did), and the policy would not have retried
+    /// this request had it met the `404` itself. Such a request is not
+    /// sent: it gets the [`Error::SessionLost`] it would have got, naming
+    /// `s`, with `may_have_run` false. Once per new session: of requests
+    /// racing to report it, one does.
+    fn unreported_loss(
+        &self,
+        s: &Session,
+        method: &str,
+        opts: &RequestOptions,
+    ) -> Option<SessionLost> {
+        if s.generation <= self.reported.load(Ordering::Acquire)
+            || self.should_retry(method, false, opts)
+        {
+            return None;
+        }
+        let mut known = self.reported.load(Ordering::Acquire);
+        loop {
+            if s.generation <= known {
+                return None;
+            }
+            match self.reported.compare_exchange_weak(
+                known,
+                s.generation,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => known = now,
+            }
+        }
+        Some(SessionLost {
+            session: s.replaced.as_deref().map(str::to_owned),
+            new_session: s.id_string(),
+            may_have_run: false,
+            reinit_error: None,
+        })
     }
 
     fn should_retry(&self, method: &str, may_have_run: bool, opts: &RequestOptions) -> bool {
@@ -336,10 +419,14 @@ impl Inner {
         cancel: &mut CancelGuard,
     ) -> Result<Value> {
         let mut s = self.current();
+        if let Some(lost) = self.unreported_loss(&s, method, opts) {
+            tracing::debug!(method, session = ?s.id, "reporting a session replaced in the background");
+            return Err(Error::SessionLost(lost));
+        }
         let mut retried = false;
         loop {
             cancel.session = Some(s.clone());
-            let resp = self.send(self.post(&s, body.clone())).await?;
+            let resp = self.send(&s, self.post(&s, body.clone())).await?;
             let answer = if resp.status() == StatusCode::NOT_FOUND && s.id.is_some() {
                 streams::Answer::Lost {
                     may_have_run: false,
@@ -367,6 +454,7 @@ impl Inner {
                     s = fresh;
                 }
                 Ok(fresh) => {
+                    self.reported(&fresh);
                     return Err(Error::SessionLost(SessionLost {
                         new_session: fresh.id_string(),
                         ..lost
@@ -406,8 +494,9 @@ impl Drop for CancelGuard {
             let Ok(body) = notification_body("notifications/cancelled", Some(&params)) else {
                 return;
             };
-            let _ = tokio::time::timeout(Duration::from_secs(5), inner.send(inner.post(&s, body)))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), inner.send(&s, inner.post(&s, body)))
+                    .await;
         });
     }
 }
@@ -499,7 +588,7 @@ impl Client {
     }
 
     pub(crate) async fn start(inner: Arc<Inner>) -> Result<Client> {
-        let session = tokio::time::timeout(inner.cfg.request_timeout, inner.handshake(1))
+        let session = tokio::time::timeout(inner.cfg.request_timeout, inner.handshake(1, None))
             .await
             .map_err(|_| Error::Timeout {
                 method: "initialize".into(),
@@ -633,16 +722,21 @@ impl Client {
         let s = inner.current();
         let params = (!params.is_null()).then_some(&params);
         let body = notification_body(method, params)?;
-        let resp =
-            tokio::time::timeout(inner.cfg.request_timeout, inner.send(inner.post(&s, body)))
-                .await
-                .map_err(|_| Error::Timeout {
-                    method: method.to_owned(),
-                    after: inner.cfg.request_timeout,
-                })??;
+        let resp = tokio::time::timeout(
+            inner.cfg.request_timeout,
+            inner.send(&s, inner.post(&s, body)),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            method: method.to_owned(),
+            after: inner.cfg.request_timeout,
+        })??;
         if resp.status() == StatusCode::NOT_FOUND && s.id.is_some() {
             let (new_session, reinit_error) = match inner.reinitialize(&s).await {
-                Ok(fresh) => (fresh.id_string(), None),
+                Ok(fresh) => {
+                    inner.reported(&fresh);
+                    (fresh.id_string(), None)
+                }
                 Err(e) => (None, Some(e)),
             };
             return Err(Error::SessionLost(SessionLost {
@@ -794,7 +888,7 @@ impl Client {
             return Ok(());
         }
         let rb = inner.prepare(inner.http.request(Method::DELETE, inner.url.clone()), &s);
-        let resp = tokio::time::timeout(Duration::from_secs(5), inner.send(rb))
+        let resp = tokio::time::timeout(Duration::from_secs(5), inner.send(&s, rb))
             .await
             .map_err(|_| Error::Timeout {
                 method: "DELETE".into(),

@@ -183,7 +183,7 @@ impl Inner {
                     let Ok(body) = body else { return };
                     let sent = tokio::time::timeout(
                         inner.cfg.request_timeout,
-                        inner.send(inner.post(&s, body.into())),
+                        inner.send(&s, inner.post(&s, body.into())),
                     )
                     .await;
                     match sent {
@@ -283,7 +283,7 @@ impl Inner {
                 let wait = parser.retry().unwrap_or(self.cfg.default_retry);
                 tokio::time::sleep(wait).await;
                 tracing::debug!(method, last_event_id = %last, "resuming the answer's stream");
-                match self.send(self.get(s, Some(&last))).await {
+                match self.send(s, self.get(s, Some(&last))).await {
                     Ok(r) if r.status() == StatusCode::NOT_FOUND && s.id.is_some() => {
                         return Ok(Answer::Lost { may_have_run: true });
                     }
@@ -372,7 +372,7 @@ pub(crate) async fn standalone(inner: Arc<Inner>) {
             .filter(|(g, _)| *g == s.generation)
             .map(|(_, id)| id.clone());
         let mut wait = retry;
-        match inner.send(inner.get(&s, resume.as_deref())).await {
+        match inner.send(&s, inner.get(&s, resume.as_deref())).await {
             Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => {
                 inner.emit(Event::StreamStopped {
                     reason: "the server offers no standalone stream (405)".into(),

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::time::Duration;
 use tether_cluster::{Balancer, Cluster, Spec};
-use tether_shim::RpcError;
+use tether_shim::{Event, RpcError};
+use tokio::sync::broadcast::Receiver;
 
 /// Bound on anything that must happen.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -71,4 +72,24 @@ pub async fn misrouted(cluster: &Cluster) -> u64 {
             .sum::<f64>() as u64;
     }
     total
+}
+
+/// The next [`Event::Reinitialized`] of `events` (skipping notifications):
+/// the (old, new) session ids of a session the client replaced.
+pub async fn reinitialized(events: &mut Receiver<Event>) -> (String, String) {
+    within("a Reinitialized event", async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Reinitialized {
+                    old_session,
+                    new_session,
+                }) => {
+                    return (old_session.expect("old id"), new_session.expect("new id"));
+                }
+                Ok(_) => {}
+                Err(e) => panic!("event channel: {e}"),
+            }
+        }
+    })
+    .await
 }
