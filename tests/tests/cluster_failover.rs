@@ -9,8 +9,9 @@
 //!   session was lost and the call did not run (it never runs, unannounced,
 //!   in the new session); then it goes on. The clients of the survivors
 //!   notice nothing.
-//! - A drain (SIGTERM): a call in flight on the draining replica finishes
-//!   with its result, sessions created meanwhile all go to the others (the
+//! - A drain (SIGTERM): a call in flight on the draining replica of a
+//!   default client (its standalone stream open all along) finishes with
+//!   its result and every progress notification, sessions created meanwhile all go to the others (the
 //!   clients never see the draining replica's `503`), and the replica exits
 //!   by itself within its drain bound.
 
@@ -182,9 +183,9 @@ const NEW_SESSIONS: usize = 9;
 async fn drain(balancer: Balancer) {
     let drain_secs = DRAIN.as_secs().to_string();
     let mut cluster = start_cluster_args(balancer, &["--drain-secs", &drain_secs]).await;
-    // No standalone stream: the draining replica would end it and refuse it
-    // again; this session's traffic is the call and one counter.
-    let s = shim::connect(cluster.client().standalone_stream(false)).await;
+    // A default client: its standalone stream stays open through the
+    // drain, as every official SDK client keeps one.
+    let s = shim::connect(cluster.client()).await;
     let route = s.replica().expect("a routed session");
     let draining = cluster.index_of(&route);
     let (progress_tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
@@ -263,6 +264,24 @@ async fn drain(balancer: Balancer) {
     for f in &fresh {
         assert_eq!(shim::counter(f).await, 2);
     }
+
+    // The drained session ended with its replica: the client's next call
+    // is told so (whether its stream or the call met the 404 first), and
+    // the one after runs in a new session on a survivor.
+    let err = s
+        .call_tool("counter", json!({}))
+        .await
+        .expect_err("the session of the stopped replica is gone");
+    let Error::SessionLost(lost) = &err else {
+        panic!("expected a lost session, got {err}");
+    };
+    assert!(!lost.may_have_run, "{err}");
+    assert_eq!(shim::counter(&s).await, 1);
+    assert_ne!(
+        s.replica(),
+        Some(route),
+        "a new session on the stopped replica"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
