@@ -11,9 +11,10 @@
 //!   notice nothing.
 //! - A drain (SIGTERM): a call in flight on the draining replica of a
 //!   default client (its standalone stream open all along) finishes with
-//!   its result and every progress notification, sessions created meanwhile all go to the others (the
-//!   clients never see the draining replica's `503`), and the replica exits
-//!   by itself within its drain bound.
+//!   its result and every progress notification, sessions created
+//!   meanwhile all go to the others (the clients never see the draining
+//!   replica's `503`), and the replica exits by itself within its drain
+//!   bound; the client's next call learns that the session ended with it.
 
 mod common;
 
