@@ -42,36 +42,46 @@
 //!
 //! ## The components
 //!
+//! The replica's state and everything a tool sees know no HTTP; the
+//! transport adapts them to HTTP and is the only part that depends on a
+//! web framework (one direction: `transport` -> `replica` -> the rest).
+//!
 //! - [`config`]: every knob of a replica, from flags or `TETHER_*`.
 //! - [`jsonrpc`]: the JSON-RPC 2.0 envelope and error codes.
 //! - [`protocol`]: MCP revisions, method names and typed results.
 //! - [`server`]: a [`Server`], what the replica offers: tools, resources,
 //!   templates, prompts.
 //! - [`handler`]: from a method to the feature that answers it; the typed
-//!   [`Tool`], [`Resource`], [`ResourceTemplate`] and [`Prompt`].
+//!   [`Tool`], [`Resource`], [`ResourceTemplate`] and [`Prompt`], and the
+//!   descriptor fields they share.
 //! - [`context`]: what a tool sees while serving a request.
 //! - [`session`]: one client's session, its streams (numbered events in
 //!   bounded replay buffers), its pending server-to-client requests, and the
-//!   [`Registry`](session::Registry) with its cap and idle reaper.
-//! - [`transport`]: the HTTP surface: Streamable HTTP on one endpoint, the
-//!   old HTTP+SSE transport, SSE framing, request guards. A request's
+//!   [`Registry`](session::Registry) with its cap and idle expiry.
+//! - [`replica`]: a running [`Replica`]: configuration, sessions, features,
+//!   metrics, readiness, the idle reaper.
+//! - [`lifecycle`]: serving, draining, stopping, as one small type.
+//! - [`access`]: who may call (the Origin and Host allow-lists).
+//! - [`affinity`]: route keys, session ids that carry them, the cookie.
+//! - [`metrics`]: Prometheus counters and gauges.
+//! - [`transport`]: the HTTP surface: the accept loop and graceful stop
+//!   (`serve`), Streamable HTTP on one endpoint, the old HTTP+SSE transport,
+//!   SSE framing, request guards and body bounds, and the operations
+//!   endpoints ([`ops`]: `/healthz`, `/readyz`, `/metrics`). A request's
 //!   handler is polled inline first and spawned only if it waits; an answer
 //!   that is complete by the time the response is built goes out as one
 //!   SSE body (the hot path measured in `bench/`).
-//! - [`affinity`]: route keys, session ids that carry them, the cookie.
-//! - [`replica`]: a running [`Replica`]: serve, reap, drain.
-//! - [`metrics`]: Prometheus counters and gauges.
-//! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`catalog`]: the bundled tools: conformance fixtures and a stateful demo.
 
+pub mod access;
 pub mod affinity;
 pub mod catalog;
 pub mod config;
 pub mod context;
 pub mod handler;
 pub mod jsonrpc;
+pub mod lifecycle;
 pub mod metrics;
-pub mod ops;
 pub mod protocol;
 pub mod replica;
 pub mod server;
@@ -88,6 +98,8 @@ pub use protocol::{
 };
 pub use replica::Replica;
 pub use server::Server;
+/// The operations endpoints, at their former path.
+pub use transport::ops;
 
 use std::sync::Arc;
 
@@ -110,7 +122,7 @@ pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
         path = %replica.config.path,
         "listening"
     );
-    replica.serve(listener, shutdown_signal()).await
+    transport::serve::serve(replica, listener, shutdown_signal()).await
 }
 
 /// Starts a replica on an already bound listener in the background (tests,
@@ -126,12 +138,16 @@ pub fn spawn(
     // stops at once.
     let stop = replica.stop_token().clone();
     let now = replica.shutdown_token().clone();
-    let task = tokio::spawn(replica.clone().serve(listener, async move {
-        tokio::select! {
-            () = stop.cancelled() => {},
-            () = now.cancelled() => {},
-        }
-    }));
+    let task = tokio::spawn(transport::serve::serve(
+        replica.clone(),
+        listener,
+        async move {
+            tokio::select! {
+                () = stop.cancelled() => {},
+                () = now.cancelled() => {},
+            }
+        },
+    ));
     (replica, task)
 }
 

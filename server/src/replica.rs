@@ -1,42 +1,36 @@
 //! A running replica: its configuration, its sessions, the server features
-//! it serves, and its lifecycle (serve, reap idle sessions, drain).
+//! it serves, its metrics and its [`Lifecycle`]. It knows no HTTP: the
+//! transport adapts it to HTTP ([`crate::transport`]).
 
+use crate::access::Allowed;
+use crate::affinity;
 use crate::config::Config;
 use crate::jsonrpc;
+use crate::lifecycle::{InFlight, Lifecycle};
 use crate::metrics::Metrics;
 use crate::protocol::methods;
 use crate::server::Server;
 use crate::session::SessionLimits;
 use crate::session::registry::Registry;
-use crate::{affinity, transport};
+use bytes::Bytes;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// How long after the drain bound a replica may take to close what is left
-/// and exit: a container's stop timeout must exceed drain bound + this.
-pub const EXIT_GRACE: Duration = Duration::from_secs(2);
+pub use crate::lifecycle::EXIT_GRACE;
 
 pub struct Replica {
     pub config: Config,
     pub sessions: Registry,
     pub metrics: Metrics,
-    pub(crate) allowed: transport::guards::Allowed,
+    /// Who may call (Origin and Host allow-lists).
+    pub allowed: Allowed,
+    pub lifecycle: Lifecycle,
     /// The `Set-Cookie` value of every initialize answer, formatted once;
     /// `None` when the configured name is no cookie name (see
     /// [`Replica::check_config`]).
-    affinity_cookie: Option<axum::http::HeaderValue>,
+    affinity_cookie: Option<Bytes>,
     server: RwLock<Arc<Server>>,
-    /// Cancelled when the replica stops serving: SSE streams end with it.
-    shutdown: CancellationToken,
-    /// Cancelled to ask an embedded replica ([`crate::spawn`]) to drain and
-    /// stop, as SIGTERM does to the binary.
-    stop: CancellationToken,
-    draining: AtomicBool,
-    in_flight: AtomicUsize,
 }
 
 impl Replica {
@@ -51,7 +45,7 @@ impl Replica {
                 max_pending_requests: config.max_pending_requests,
             },
         );
-        let allowed = transport::guards::Allowed::from_config(
+        let allowed = Allowed::from_config(
             config.listen,
             &config.allowed_origins,
             &config.allowed_hosts,
@@ -59,18 +53,15 @@ impl Replica {
         let affinity_cookie =
             affinity::affinity_cookie(&config.cookie_name, sessions.route(), config.cookie_secure)
                 .ok()
-                .and_then(|c| axum::http::HeaderValue::from_str(&c).ok());
+                .map(Bytes::from);
         Arc::new(Replica {
             affinity_cookie,
             config,
             sessions,
             allowed,
             metrics: Metrics::default(),
+            lifecycle: Lifecycle::default(),
             server: RwLock::new(Arc::new(server)),
-            shutdown: CancellationToken::new(),
-            stop: CancellationToken::new(),
-            draining: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -81,7 +72,7 @@ impl Replica {
     }
 
     /// The `Set-Cookie` value that pins a client to this replica.
-    pub fn affinity_cookie(&self) -> Option<&axum::http::HeaderValue> {
+    pub fn affinity_cookie(&self) -> Option<&Bytes> {
         self.affinity_cookie.as_ref()
     }
 
@@ -157,18 +148,18 @@ impl Replica {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        self.lifecycle.is_draining()
     }
 
     /// Stops accepting new sessions and fails readiness; existing sessions
-    /// go on until [`Replica::shutdown`].
+    /// go on until the replica stops.
     pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
+        self.lifecycle.start_draining();
     }
 
     /// Ends every stream and session.
     pub fn shutdown(&self) {
-        self.shutdown.cancel();
+        self.lifecycle.end_streams();
         let ended = self.sessions.clear();
         self.metrics
             .sessions_ended
@@ -185,90 +176,98 @@ impl Replica {
         ended
     }
 
+    /// Cancelled when the replica stops: the streams that would never end
+    /// by themselves end with it. Cancelling it stops an embedded replica
+    /// at once, without a drain.
     pub fn shutdown_token(&self) -> &CancellationToken {
-        &self.shutdown
+        self.lifecycle.streams_end()
     }
 
     /// Asks a replica started with [`crate::spawn`] to drain and stop.
     pub fn stop(&self) {
-        self.stop.cancel();
+        self.lifecycle.request_stop();
     }
 
     pub fn stop_token(&self) -> &CancellationToken {
-        &self.stop
+        self.lifecycle.stop_requested()
     }
 
-    /// Serves on `listener` until `stop` resolves, then drains (see
-    /// [`Replica::drain`]), stops and exits (see [`transport::serve`]).
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let reaper = tokio::spawn(reap_idle_sessions(self.clone()));
-        let result = transport::serve::serve(self.clone(), listener, stop).await;
-        reaper.abort();
-        self.shutdown();
-        tracing::info!("stopped");
-        result
-    }
-
-    /// Drains the replica: readiness fails and new sessions are refused
-    /// (`503`, which nginx and HAProxy retry on another replica) at once;
-    /// everything else goes on as before (requests, their streams and the
-    /// standalone streams of its sessions), so that in-flight requests
-    /// finish and their clients can still answer sampling or elicitation;
-    /// returns once none is in flight, or when the drain bound passes.
-    ///
-    /// Nothing of a live session is refused meanwhile: a balancer retries a
-    /// refusal on another replica, which does not know the session and
-    /// answers `404`, and a spec client takes that as the end of the
-    /// session, failing every call it still waits for.
+    /// Drains for at most `--drain-secs` (see [`Lifecycle::drain`]).
     pub async fn drain(&self) {
-        let bound = self.config.drain();
-        tracing::info!(
-            in_flight = self.requests_in_flight(),
-            "draining for at most {bound:?}"
-        );
-        self.start_draining();
-        let deadline = tokio::time::Instant::now() + bound;
-        while self.requests_in_flight() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let left = self.requests_in_flight();
-        if left > 0 {
-            tracing::warn!(
-                in_flight = left,
-                "drain bound reached; exiting with requests in flight"
-            );
-        }
+        self.lifecycle.drain(self.config.drain()).await;
     }
 
     /// Ends the streams that would never end by themselves (standalone
     /// streams, the old transport's streams), each with a `retry` hint: the
     /// replica is stopping.
     pub fn stop_streams(&self) {
-        self.shutdown.cancel();
+        self.lifecycle.end_streams();
     }
 
     /// Requests being served right now, across sessions.
     pub fn requests_in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.lifecycle.requests_in_flight()
     }
 
     /// Counts a request as in flight until the guard drops.
-    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+    pub(crate) fn request_started(&self) -> InFlight {
+        self.lifecycle.request_started()
+    }
+
+    /// Whether the replica takes new sessions.
+    pub fn readiness(&self) -> Readiness {
+        if self.is_draining() {
+            Readiness::Draining
+        } else if self.sessions.len() >= self.config.max_sessions {
+            Readiness::Full
+        } else {
+            Readiness::Ready
+        }
+    }
+
+    /// The metrics in the OpenMetrics text format, with the gauges that are
+    /// read off the sessions brought up to date.
+    pub fn metrics_text(&self) -> String {
+        let sessions = self.sessions.all();
+        self.metrics.sessions_open.set(sessions.len() as i64);
+        let pending: usize = sessions.iter().map(|s| s.outbound.pending()).sum();
+        self.metrics.client_requests_pending.set(pending as i64);
+        self.metrics.encode()
+    }
+
+    /// Expires idle sessions in the background until the handle is
+    /// dropped (see `--session-idle-secs`).
+    pub fn start_reaper(self: &Arc<Self>) -> Reaper {
+        Reaper(tokio::spawn(reap_idle_sessions(self.clone())))
     }
 }
 
-/// A request in flight, for the drain.
-pub(crate) struct InFlight(Arc<Replica>);
+/// Whether a replica takes new sessions, for readiness probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Stopping: sessions already here are served until it stops.
+    Draining,
+    /// At `--max-sessions`.
+    Full,
+}
 
-impl Drop for InFlight {
+impl Readiness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::Draining => "draining",
+            Readiness::Full => "full",
+        }
+    }
+}
+
+/// The idle-session reaper; stops when dropped.
+pub struct Reaper(tokio::task::JoinHandle<()>);
+
+impl Drop for Reaper {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.abort();
     }
 }
 

@@ -9,7 +9,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::jsonrpc::ErrorObject;
@@ -17,87 +16,6 @@ use crate::jsonrpc::ErrorObject;
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 pub const LAST_EVENT_ID: &str = "last-event-id";
-
-/// Origin and Host allow-lists, resolved once from the config.
-#[derive(Debug, Clone)]
-pub struct Allowed {
-    origins: Option<Vec<String>>,
-    hosts: Option<Vec<String>>,
-}
-
-impl Allowed {
-    /// Explicit lists win; otherwise a replica on loopback accepts only
-    /// loopback names (a browser page elsewhere cannot reach it through DNS
-    /// rebinding), and a replica on a public address checks no Host (it
-    /// cannot know the names it is reached by) and accepts no browser
-    /// Origin.
-    pub fn from_config(listen: SocketAddr, origins: &[String], hosts: &[String]) -> Self {
-        let loopback = listen.ip().is_loopback();
-        let list = |v: &[String]| -> Option<Vec<String>> {
-            if v.iter().any(|s| s == "*") {
-                None
-            } else {
-                Some(v.iter().map(|s| s.trim().to_ascii_lowercase()).collect())
-            }
-        };
-        let local_names = || {
-            ["localhost", "127.0.0.1", "[::1]"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-        };
-        let origins = if !origins.is_empty() {
-            list(origins)
-        } else if loopback {
-            Some(
-                local_names()
-                    .into_iter()
-                    .flat_map(|h| [format!("http://{h}"), format!("https://{h}")])
-                    .collect(),
-            )
-        } else {
-            Some(Vec::new())
-        };
-        let hosts = if !hosts.is_empty() {
-            list(hosts)
-        } else if loopback {
-            Some(local_names())
-        } else {
-            None
-        };
-        Allowed { origins, hosts }
-    }
-
-    fn origin_ok(&self, origin: &str) -> bool {
-        let Some(allowed) = &self.origins else {
-            return true;
-        };
-        let origin = origin.to_ascii_lowercase();
-        allowed
-            .iter()
-            .any(|a| *a == origin || strip_port(&origin) == a.as_str())
-    }
-
-    fn host_ok(&self, host: &str) -> bool {
-        let Some(allowed) = &self.hosts else {
-            return true;
-        };
-        let host = host.to_ascii_lowercase();
-        allowed
-            .iter()
-            .any(|a| *a == host || strip_port(&host) == a.as_str())
-    }
-}
-
-/// `http://localhost:3000` -> `http://localhost`; `[::1]:80` -> `[::1]`.
-fn strip_port(s: &str) -> &str {
-    match s.rfind(':') {
-        Some(i) if s[i + 1..].chars().all(|c| c.is_ascii_digit()) && !s[i + 1..].is_empty() => {
-            &s[..i]
-        }
-        _ => s,
-    }
-}
 
 /// Middleware: `403` for a Host or Origin outside the allow-lists.
 pub async fn check_origin_and_host(
@@ -253,20 +171,5 @@ mod tests {
         assert!(require_post_accept(&h).is_err());
         h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         assert!(require_post_accept(&h).is_ok());
-    }
-
-    #[test]
-    fn loopback_defaults_refuse_foreign_origins_and_hosts() {
-        let a = Allowed::from_config("127.0.0.1:8080".parse().unwrap(), &[], &[]);
-        assert!(a.origin_ok("http://localhost:5173"));
-        assert!(!a.origin_ok("http://evil.example"));
-        assert!(a.host_ok("127.0.0.1:8080"));
-        assert!(a.host_ok("[::1]:8080"));
-        assert!(!a.host_ok("evil.example:8080"));
-        let public = Allowed::from_config("0.0.0.0:8080".parse().unwrap(), &[], &[]);
-        assert!(public.host_ok("mcp.example.com"));
-        assert!(!public.origin_ok("http://localhost:3000"));
-        let any = Allowed::from_config("0.0.0.0:8080".parse().unwrap(), &["*".into()], &[]);
-        assert!(any.origin_ok("https://app.example"));
     }
 }

@@ -6,11 +6,11 @@ pub mod error;
 pub mod guards;
 pub mod inbound;
 pub mod legacy;
+pub mod ops;
 pub mod serve;
 pub mod sse;
 pub mod streamable;
 
-use crate::ops;
 use crate::replica::Replica;
 use axum::Router;
 use axum::routing::{get, post};

@@ -23,9 +23,23 @@ use tokio::net::TcpListener;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `replica` on `listener` until `stop` resolves and the drain that
-/// follows is over, then closes down within [`EXIT_GRACE`].
+/// follows is over, then closes down within [`EXIT_GRACE`] and ends every
+/// session.
 pub async fn serve(
     replica: Arc<Replica>,
+    listener: TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let reaper = replica.start_reaper();
+    let result = accept_until_drained(&replica, listener, stop).await;
+    drop(reaper);
+    replica.shutdown();
+    tracing::info!("stopped");
+    result
+}
+
+async fn accept_until_drained(
+    replica: &Arc<Replica>,
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {

@@ -256,7 +256,8 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
 
 /// The `Set-Cookie` value that pins a client to this replica.
 pub fn affinity_cookie(replica: &Replica) -> Option<HeaderValue> {
-    replica.affinity_cookie().cloned()
+    let cookie = replica.affinity_cookie()?.clone();
+    HeaderValue::from_maybe_shared(cookie).ok()
 }
 
 /// The session a request names: `400` without the header, `404` when it is

@@ -1,7 +1,9 @@
-//! Operations endpoints: liveness and readiness for balancers and
-//! orchestrators, and metrics for Prometheus.
+//! The operations endpoints over HTTP: liveness and readiness for
+//! balancers and orchestrators, and metrics for Prometheus. What they
+//! report is the replica's ([`Replica::readiness`],
+//! [`Replica::metrics_text`]); this module only adapts it to HTTP.
 
-use crate::replica::Replica;
+use crate::replica::{Readiness, Replica};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,17 +28,12 @@ pub fn router() -> Router<Arc<Replica>> {
 
 /// Prometheus scrape endpoint (OpenMetrics text).
 async fn metrics(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
-    let m = &replica.metrics;
-    let sessions = replica.sessions.all();
-    m.sessions_open.set(sessions.len() as i64);
-    let pending: usize = sessions.iter().map(|s| s.outbound.pending()).sum();
-    m.client_requests_pending.set(pending as i64);
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        m.encode(),
+        replica.metrics_text(),
     )
 }
 
@@ -47,15 +44,8 @@ async fn healthz(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
 
 /// Ready for new sessions: not draining and below the session cap.
 async fn readyz(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
-    let full = replica.sessions.len() >= replica.config.max_sessions;
-    let status = if replica.is_draining() {
-        "draining"
-    } else if full {
-        "full"
-    } else {
-        "ready"
-    };
-    let code = if status == "ready" {
+    let readiness = replica.readiness();
+    let code = if readiness == Readiness::Ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -63,7 +53,7 @@ async fn readyz(State(replica): State<Arc<Replica>>) -> impl IntoResponse {
     (
         code,
         axum::Json(json!({
-            "status": status,
+            "status": readiness.as_str(),
             "replica": replica.route(),
             "sessions": replica.sessions.len(),
         })),
