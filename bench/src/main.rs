@@ -27,7 +27,7 @@ pub use tether_shim::reqwest;
 use clap::Parser;
 use load::{Expect, Run};
 use procs::Server;
-use report::{BARE, Fig, IdleSeries, RMCP, Results, TETHER_JSON, TETHER_SSE};
+use report::{BARE, Fig, IdleSeries, RMCP, Results, TETHER_BASELINE, TETHER_JSON, TETHER_SSE};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -72,6 +72,11 @@ struct Args {
     /// (`--cluster-args=--json-response`).
     #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
     cluster_args: Vec<String>,
+    /// Another `tether-server` binary (an older build, say) to run beside
+    /// this one in SSE mode on the side-by-side workloads, as its own
+    /// column: before/after figures from one run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Largest idle step without streams (default 100000).
     #[arg(long)]
     max_sessions: Option<usize>,
@@ -305,7 +310,7 @@ async fn start_servers(
     let tether = procs::binary("tether-server")?;
     let rmcp = procs::binary("rmcp-reference")?;
     let bare = procs::binary("bare-axum")?;
-    let specs: [(&str, &std::path::Path, &[&str], Expect); 4] = [
+    let mut specs: Vec<(&str, &std::path::Path, &[&str], Expect)> = vec![
         (TETHER_SSE, &tether, &["--route", "sse"], Expect::Echo),
         (
             TETHER_JSON,
@@ -316,6 +321,17 @@ async fn start_servers(
         (RMCP, &rmcp, &[], Expect::Echo),
         (BARE, &bare, &[], Expect::Fixed("bare")),
     ];
+    if let Some(before) = &args.baseline {
+        specs.insert(
+            1,
+            (
+                TETHER_BASELINE,
+                before,
+                &["--route", "before"],
+                Expect::Echo,
+            ),
+        );
+    }
     let mut out = Vec::new();
     for (name, bin, extra, expect) in specs {
         let file = name.replace([' ', '(', ')', '.'], "");

@@ -96,6 +96,9 @@ pub const TETHER_JSON: &str = "tether (JSON)";
 pub const RMCP: &str = "rmcp 3.9";
 pub const BARE: &str = "bare axum";
 pub const COLUMNS: [&str; 4] = [TETHER_SSE, TETHER_JSON, RMCP, BARE];
+/// Another build of tether (`--baseline`), in SSE mode: the same workloads
+/// in the same run, to compare one change against what came before.
+pub const TETHER_BASELINE: &str = "tether before (SSE)";
 
 impl Results {
     pub fn find<'a>(figs: &'a [Fig], server: &str, concurrency: usize) -> Option<&'a Fig> {
@@ -183,6 +186,14 @@ impl Results {
                 r.map(|r| judged(r >= 1.5)),
             ));
         }
+        let cpu = |s: &str, c: usize| Self::find(&self.echo, s, c).map(|f| f.server_cpu_us_per_op);
+        if let Some(r) = ratio(cpu(TETHER_SSE, 64), cpu(TETHER_BASELINE, 64)) {
+            t.push(target(
+                format!("server CPU per call c=64, {TETHER_SSE} / {TETHER_BASELINE}: no regression beyond noise (<= 1.10)"),
+                Some(format!("{r:.2}")),
+                Some(judged(r <= 1.10)),
+            ));
+        }
         for (with_stream, limit_kib, count, what) in [
             (false, 10.0, 50_000, "idle sessions"),
             (true, 16.0, 15_000, "open GET streams"),
@@ -234,14 +245,18 @@ impl Results {
         let row = |out: &mut String, label: &str, cells: Vec<String>| {
             out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
         };
-        out.push_str(&format!("| workload | {} |\n", COLUMNS.join(" | ")));
-        out.push_str(&format!("|---|{}\n", "---:|".repeat(COLUMNS.len())));
+        let mut columns = COLUMNS.to_vec();
+        if self.servers.iter().any(|s| s.name == TETHER_BASELINE) {
+            columns.insert(1, TETHER_BASELINE);
+        }
+        out.push_str(&format!("| workload | {} |\n", columns.join(" | ")));
+        out.push_str(&format!("|---|{}\n", "---:|".repeat(columns.len())));
         let bare_rate = |c: usize| Self::find(&self.echo, BARE, c).map(|f| f.rate);
         for c in [1, 16, 64] {
             if !self.echo.iter().any(|f| f.concurrency == c) {
                 continue;
             }
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.echo, s, c), &|f| match bare_rate(c) {
@@ -257,7 +272,7 @@ impl Results {
                 &format!("tools/call c={c}: calls/s (% of bare)"),
                 cells,
             );
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.echo, s, c), &|f| {
@@ -266,7 +281,7 @@ impl Results {
                 })
                 .collect();
             row(&mut out, &format!("tools/call c={c}: p50 / p99 ms"), cells);
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.echo, s, c), &|f| {
@@ -279,7 +294,7 @@ impl Results {
                 &format!("tools/call c={c}: server CPU us/call"),
                 cells,
             );
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.echo, s, c), &|f| {
@@ -294,7 +309,7 @@ impl Results {
             );
         }
         if !self.churn.is_empty() {
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.churn, s, 16), &|f| {
@@ -303,7 +318,7 @@ impl Results {
                 })
                 .collect();
             row(&mut out, "session churn c=16: cycles/s", cells);
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.churn, s, 16), &|f| {
@@ -312,7 +327,7 @@ impl Results {
                 })
                 .collect();
             row(&mut out, "session churn c=16: cycle p50 / p99 ms", cells);
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.churn, s, 16), &|f| {
@@ -323,7 +338,7 @@ impl Results {
             row(&mut out, "session churn c=16: server CPU us/cycle", cells);
         }
         if !self.sampling.is_empty() {
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.sampling, s, 1), &|f| {
@@ -332,7 +347,7 @@ impl Results {
                 })
                 .collect();
             row(&mut out, "sampling round trip c=1: p50 / p99 ms", cells);
-            let cells = COLUMNS
+            let cells = columns
                 .iter()
                 .map(|s| {
                     cell(Self::find(&self.sampling, s, 1), &|f| {
