@@ -36,6 +36,7 @@ the client's session: 0, then 1 after the first reconnection...):
     {"event":"progress","client":0,"gen":0,"t":...,"progress":1.0,"total":10.0}
     {"event":"result","client":0,"gen":0,"t":...,"is_error":false,"text":"finished 10 steps"}
     {"event":"transport_error","client":0,"t":...,"error":"..."}   (the SDK's log of a failed stream)
+    {"event":"closed","client":0,"gen":0,"t":...}   (loop mode: done leaving a session after an error)
     {"event":"fresh","t":...,"replica":"r1","session":"r1.cd..","count":1} / {"event":"fresh_error",...}
     {"event":"ready"} / {"event":"done","sdk":"python","version":"1.30.0"}
 
@@ -279,6 +280,10 @@ async def run_client(
                 mark_placed()
                 return
             await sleep_or_stop(cmd, 0.05)
+        else:
+            # Left the session (after an error, in loop mode): when the SDK
+            # was done closing it (its DELETE, to a replica that may be gone).
+            emit("closed", client=i, gen=gen)
         gen += 1
 
 

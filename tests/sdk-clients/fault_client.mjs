@@ -184,6 +184,8 @@ async function runClient(i) {
       const done = await work(i, gen, session);
       await close(session);
       if (done) return;
+      // Left the session after an error (loop mode): when the SDK was done.
+      emit("closed", { client: i, gen });
     } catch (err) {
       emit("session_error", { client: i, gen, error: describe(err) });
       if (session) await close(session);

@@ -739,12 +739,16 @@ async fn hostile(balancer: Balancer) {
     }
     for c in fleet.clients() {
         let who = format!("{} (on {})", c.name(), c.placed_on().unwrap_or("-"));
-        for f in c.failures() {
+        let failures = c.failures();
+        for f in failures.iter().take(3) {
             violations.push(format!(
                 "{who}: a failed ping at {:+.0} ms: {}",
                 t(f) - t_start,
                 f["error"]
             ));
+        }
+        if failures.len() > 3 {
+            violations.push(format!("{who}: {} more failed pings", failures.len() - 3));
         }
         for e in c.of("transport_error") {
             violations.push(format!(
