@@ -48,7 +48,9 @@
 //!
 //! - [`config`]: every knob of a replica, from flags or `TETHER_*`.
 //! - [`jsonrpc`]: the JSON-RPC 2.0 envelope and error codes.
-//! - [`protocol`]: MCP revisions, method names and typed results.
+//! - [`protocol`]: MCP revisions, method names, capabilities, typed params
+//!   and results. Both are the crate `tether-protocol`, shared with the
+//!   client shim, re-exported here.
 //! - [`server`]: a [`Server`], what the replica offers: tools, resources,
 //!   templates, prompts.
 //! - [`handler`]: from a method to the feature that answers it; the typed

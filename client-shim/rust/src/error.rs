@@ -1,8 +1,9 @@
 //! What can go wrong, typed so that callers (and the benchmarks) can tell a
 //! lost session from a slow server from a server that said no.
 
-use crate::jsonrpc::{RpcError, codes};
+use crate::RpcError;
 use std::time::Duration;
+use tether_protocol::jsonrpc::SESSION_NOT_FOUND;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -123,7 +124,7 @@ impl Error {
         match self {
             Error::Rpc(e) => Some(e.code),
             Error::Status { rpc: Some(e), .. } => Some(e.code),
-            Error::SessionLost(_) => Some(codes::SESSION_NOT_FOUND),
+            Error::SessionLost(_) => Some(SESSION_NOT_FOUND),
             _ => None,
         }
     }

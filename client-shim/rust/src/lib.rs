@@ -209,17 +209,20 @@
 //! - [`http`]: reqwest clients tuned for MCP (shared, or with a jar).
 //! - [`client`]: [`Client`], [`ClientBuilder`], callbacks, policies.
 //! - [`sse`]: the incremental SSE parser (event ids, `retry`, bounds).
-//! - [`jsonrpc`]: the JSON-RPC envelope and [`RpcError`].
-//! - [`types`]: [`ServerInfo`], [`ToolResult`], [`Progress`], [`Event`].
+//! - [`event`]: [`Event`], what the client reports besides answers.
 //! - [`error`]: [`Error`] and [`SessionLost`].
+//! - [`protocol`]: the MCP types the client speaks: the crate
+//!   `tether-protocol`, which tether's server shares, so that what one
+//!   writes the other reads. The ones this crate's API takes or returns
+//!   are re-exported here: [`RpcError`], [`Notification`], [`ToolResult`],
+//!   [`ProgressParams`], [`InitializeResult`], [`LogLevel`].
 
 pub mod client;
 pub mod cookies;
 pub mod error;
+pub mod event;
 pub mod http;
-pub mod jsonrpc;
 pub mod sse;
-pub mod types;
 
 pub use client::{
     Callback, Client, ClientBuilder, ProgressFn, Reinit, RequestOptions, SAFE_TO_RETRY, callback,
@@ -227,9 +230,27 @@ pub use client::{
 };
 pub use cookies::{CookieJar, CookiePolicy, CookieRejected, CookieScope, Stored};
 pub use error::{Error, Result, SessionLost};
+pub use event::Event;
 pub use http::{cookie_client, http_client, http_client_builder};
-pub use jsonrpc::{Notification, RpcError};
-pub use types::{Event, Progress, ServerInfo, ToolResult};
+
+/// The MCP protocol types: the JSON-RPC envelope and error codes,
+/// revisions, method names, capabilities, typed params and results.
+pub use tether_protocol as protocol;
+
+/// A JSON-RPC error object: what the server answered to a request, or
+/// what a callback of this client answers to a server's request.
+pub use tether_protocol::jsonrpc::ErrorObject as RpcError;
+
+pub use tether_protocol::{InitializeResult, LogLevel, ProgressParams};
+
+/// A server notification as the client hands it on ([`Event::Notification`]):
+/// its params are JSON, `null` when absent.
+pub type Notification = protocol::jsonrpc::Notification<serde_json::Value>;
+
+/// A `tools/call` result as the client reads it: its content blocks stay
+/// JSON, so that blocks of later revisions pass through; `text()` joins
+/// the text blocks.
+pub type ToolResult = protocol::CallToolResult<serde_json::Value>;
 
 /// The reqwest this crate is built on (0.13, the one `rmcp` 3 takes).
 pub use reqwest;

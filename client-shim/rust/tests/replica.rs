@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_server::{Config, Context, NoArgs, Replica, Tool, ToolResult};
-use tether_shim::{Client, ClientBuilder, Error, Event, Reinit, RequestOptions, SessionLost};
+use tether_shim::{
+    Client, ClientBuilder, Error, Event, LogLevel, Reinit, RequestOptions, SessionLost,
+};
 use tokio::sync::broadcast::Receiver;
 
 struct Running {
@@ -181,7 +183,7 @@ async fn notifications_reach_the_events_and_progress_its_callback() {
 
     // Raised by a request: on its stream; progress to the callback, logs
     // to the events.
-    within("setLevel", client.set_log_level("debug"))
+    within("setLevel", client.set_log_level(LogLevel::Debug))
         .await
         .expect("level set");
     let progress = Arc::new(Mutex::new(Vec::new()));

@@ -1,10 +1,20 @@
-//! MCP itself, apart from any transport: the revisions we speak, method
-//! names, capabilities, and the typed shapes of the messages tool authors
-//! build (tools, resources, prompts, content).
+//! MCP itself, apart from any transport: the revisions, method names,
+//! capabilities, and the typed params and results. They live in
+//! [`tether_protocol`], shared with the client shim, and are re-exported
+//! here so that `crate::protocol::X` names them.
 
-pub mod methods;
-pub mod types;
-pub mod version;
+pub use tether_protocol::*;
 
-pub use types::*;
-pub use version::ProtocolVersion;
+/// The typed shapes (tools, resources, prompts, content, ...), also at
+/// [`crate::protocol`] itself.
+pub mod types {
+    pub use tether_protocol::capabilities::*;
+    pub use tether_protocol::completion::*;
+    pub use tether_protocol::content::*;
+    pub use tether_protocol::lifecycle::*;
+    pub use tether_protocol::logging::*;
+    pub use tether_protocol::prompts::*;
+    pub use tether_protocol::resources::*;
+    pub use tether_protocol::tools::*;
+    pub use tether_protocol::utilities::*;
+}

@@ -19,7 +19,8 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tether_shim::{Client, ClientBuilder, Event, RequestOptions, RpcError};
+use tether_shim::protocol::ProtocolVersion;
+use tether_shim::{Client, ClientBuilder, Event, LogLevel, RequestOptions, RpcError};
 
 #[derive(Parser)]
 #[command(version, about = "Try an MCP server (or a tether cluster) by hand")]
@@ -39,7 +40,7 @@ struct Args {
     #[arg(long, default_value_t = 60, global = true)]
     timeout: u64,
     /// Protocol revision to ask for.
-    #[arg(long, default_value = tether_shim::types::LATEST_VERSION, global = true)]
+    #[arg(long, default_value = ProtocolVersion::LATEST.as_str(), global = true)]
     protocol: String,
     /// Answer sampling requests with this text (declares `sampling`).
     #[arg(long, global = true)]
@@ -105,9 +106,9 @@ enum Cmd {
         /// Subscribe to this resource first (repeatable).
         #[arg(long)]
         subscribe: Vec<String>,
-        /// Ask for log messages at this level.
-        #[arg(long)]
-        log_level: Option<String>,
+        /// Ask for log messages at this level (debug, info, ..., emergency).
+        #[arg(long, value_parser = log_level)]
+        log_level: Option<LogLevel>,
         /// Stop after this many seconds.
         #[arg(long, default_value_t = 600)]
         secs: u64,
@@ -310,7 +311,7 @@ async fn command(client: &Client, cmd: Cmd) -> Result<(), String> {
             secs,
         } => {
             if let Some(level) = log_level {
-                client.set_log_level(&level).await.map_err(e)?;
+                client.set_log_level(level).await.map_err(e)?;
             }
             for uri in subscribe {
                 client.subscribe(&uri).await.map_err(e)?;
@@ -324,4 +325,11 @@ async fn command(client: &Client, cmd: Cmd) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn log_level(s: &str) -> Result<LogLevel, String> {
+    LogLevel::parse(s).ok_or_else(|| {
+        let all: Vec<_> = LogLevel::ALL.iter().map(|l| l.as_str()).collect();
+        format!("one of {}", all.join(", "))
+    })
 }

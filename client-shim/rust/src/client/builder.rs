@@ -4,13 +4,13 @@ use super::callbacks::{Callback, Callbacks, ProgressFn, callback};
 use super::{Client, Inner, Settings};
 use crate::cookies::{CookieJar, CookiePolicy};
 use crate::error::{Error, Result};
-use crate::jsonrpc::RpcError;
-use crate::types::{Event, LATEST_VERSION, Progress};
+use crate::{Event, ProgressParams, RpcError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tether_protocol::{Implementation, ProtocolVersion, methods};
 use tokio::sync::broadcast;
 
 /// What the client does when the server answers `404` (session not found).
@@ -45,17 +45,17 @@ pub enum Reinit {
 /// result does not depend on what the lost session did, and running them
 /// twice does no harm.
 pub const SAFE_TO_RETRY: &[&str] = &[
-    "ping",
-    "tools/list",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
+    methods::PING,
+    methods::TOOLS_LIST,
+    methods::RESOURCES_LIST,
+    methods::RESOURCES_TEMPLATES_LIST,
+    methods::RESOURCES_READ,
+    methods::RESOURCES_SUBSCRIBE,
+    methods::RESOURCES_UNSUBSCRIBE,
+    methods::PROMPTS_LIST,
+    methods::PROMPTS_GET,
+    methods::COMPLETION_COMPLETE,
+    methods::LOGGING_SET_LEVEL,
 ];
 
 /// Per-request options.
@@ -80,7 +80,7 @@ impl RequestOptions {
     /// Asks for progress (`_meta.progressToken`) and calls `f` with every
     /// `notifications/progress` of this request, on whichever stream it
     /// arrives. Keep `f` quick: it runs on the task reading the stream.
-    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+    pub fn on_progress(mut self, f: impl Fn(ProgressParams) + Send + Sync + 'static) -> Self {
         self.on_progress = Some(Arc::new(f));
         self
     }
@@ -110,7 +110,7 @@ pub struct ClientBuilder {
     jar: Option<Arc<CookieJar>>,
     cookies: bool,
     cookie_policy: CookiePolicy,
-    client_info: Value,
+    client_info: Implementation,
     protocol_version: String,
     request_timeout: Duration,
     standalone_stream: bool,
@@ -135,8 +135,12 @@ impl ClientBuilder {
             jar: None,
             cookies: true,
             cookie_policy: CookiePolicy::default(),
-            client_info: json!({"name": "tether-shim", "version": env!("CARGO_PKG_VERSION")}),
-            protocol_version: LATEST_VERSION.to_owned(),
+            client_info: Implementation {
+                name: "tether-shim".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                title: None,
+            },
+            protocol_version: ProtocolVersion::LATEST.as_str().to_owned(),
             request_timeout: Duration::from_secs(60),
             standalone_stream: true,
             reinit: Reinit::default(),
@@ -184,7 +188,11 @@ impl ClientBuilder {
 
     /// `clientInfo` of `initialize` (default: `tether-shim` and its version).
     pub fn client_info(mut self, name: &str, version: &str) -> Self {
-        self.client_info = json!({"name": name, "version": version});
+        self.client_info = Implementation {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            title: None,
+        };
         self
     }
 
@@ -267,15 +275,17 @@ impl ClientBuilder {
     /// (`sampling/createMessage`, `elicitation/create` or `roots/list`).
     pub fn callback(mut self, method: &str, cb: Callback) -> Self {
         match method {
-            super::callbacks::SAMPLING => self.callbacks.sampling = Some(cb),
-            super::callbacks::ELICITATION => self.callbacks.elicitation = Some(cb),
-            super::callbacks::ROOTS => self.callbacks.roots = Some(cb),
+            methods::SAMPLING_CREATE_MESSAGE => self.callbacks.sampling = Some(cb),
+            methods::ELICITATION_CREATE => self.callbacks.elicitation = Some(cb),
+            methods::ROOTS_LIST => self.callbacks.roots = Some(cb),
             _ => tracing::warn!(method, "no such server request; callback ignored"),
         }
         self
     }
 
-    /// Declares (or overrides) a client capability, e.g. `experimental`.
+    /// Declares (or overrides) a client capability, e.g. `experimental`
+    /// (a value that does not fit a capability the protocol types, such as
+    /// `"roots": 3`, makes [`ClientBuilder::connect`] fail).
     pub fn capability(mut self, name: &str, value: Value) -> Self {
         self.capabilities.insert(name.to_owned(), value);
         self
@@ -350,7 +360,10 @@ impl ClientBuilder {
             (true, Some(j)) => Some(j),
             (true, None) => Some(Arc::new(CookieJar::with_policy(self.cookie_policy))),
         };
-        let capabilities = self.callbacks.capabilities(&self.capabilities);
+        let capabilities = self
+            .callbacks
+            .capabilities(&self.capabilities)
+            .map_err(|e| Error::Protocol(format!("a capability that does not fit: {e}")))?;
         let settings = Settings {
             client_info: self.client_info,
             protocol_version: self.protocol_version,

@@ -2,13 +2,16 @@
 //! the application's callbacks, ping by the client itself. A callback that
 //! is set is also a capability the client declares.
 
-use crate::jsonrpc::RpcError;
-use crate::types::Progress;
+use crate::{ProgressParams, RpcError};
 use serde_json::{Map, Value, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tether_protocol::capabilities::{
+    ClientCapabilities, ElicitationCapability, RootsCapability, Settings,
+};
+use tether_protocol::methods;
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -18,7 +21,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type Callback = Arc<dyn Fn(Value) -> BoxFuture<Result<Value, RpcError>> + Send + Sync>;
 
 /// A progress callback for one request.
-pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+pub type ProgressFn = Arc<dyn Fn(ProgressParams) + Send + Sync>;
 
 /// Wraps an async closure as a [`Callback`].
 pub fn callback<F, Fut>(f: F) -> Callback
@@ -29,11 +32,6 @@ where
     Arc::new(move |params| Box::pin(f(params)))
 }
 
-pub(crate) const SAMPLING: &str = "sampling/createMessage";
-pub(crate) const ELICITATION: &str = "elicitation/create";
-pub(crate) const ROOTS: &str = "roots/list";
-pub(crate) const PING: &str = "ping";
-
 #[derive(Clone, Default)]
 pub(crate) struct Callbacks {
     pub sampling: Option<Callback>,
@@ -43,27 +41,27 @@ pub(crate) struct Callbacks {
 }
 
 impl Callbacks {
-    /// The capabilities these callbacks amount to.
-    pub fn capabilities(&self, extra: &Map<String, Value>) -> Value {
-        let mut caps = Map::new();
-        if self.sampling.is_some() {
-            caps.insert("sampling".into(), json!({}));
+    /// The capabilities these callbacks amount to, then `extra` (declared
+    /// by name, replacing any of the same name).
+    pub fn capabilities(
+        &self,
+        extra: &Map<String, Value>,
+    ) -> Result<ClientCapabilities, serde_json::Error> {
+        let mut caps = ClientCapabilities {
+            sampling: self.sampling.as_ref().map(|_| Settings::new()),
+            elicitation: self.elicitation.as_ref().map(|_| ElicitationCapability {
+                form: Some(Settings::new()),
+                url: self.elicitation_url.then(Settings::new),
+            }),
+            roots: self.roots.as_ref().map(|_| RootsCapability {
+                list_changed: Some(true),
+            }),
+            ..ClientCapabilities::default()
+        };
+        for (name, value) in extra {
+            caps.declare(name, value.clone())?;
         }
-        if self.elicitation.is_some() {
-            let mut modes = Map::new();
-            modes.insert("form".into(), json!({}));
-            if self.elicitation_url {
-                modes.insert("url".into(), json!({}));
-            }
-            caps.insert("elicitation".into(), Value::Object(modes));
-        }
-        if self.roots.is_some() {
-            caps.insert("roots".into(), json!({"listChanged": true}));
-        }
-        for (k, v) in extra {
-            caps.insert(k.clone(), v.clone());
-        }
-        Value::Object(caps)
+        Ok(caps)
     }
 
     /// Answers one server request, bounded by `limit`.
@@ -74,10 +72,10 @@ impl Callbacks {
         limit: Duration,
     ) -> Result<Value, RpcError> {
         let cb = match method {
-            PING => return Ok(json!({})),
-            SAMPLING => self.sampling.as_ref(),
-            ELICITATION => self.elicitation.as_ref(),
-            ROOTS => self.roots.as_ref(),
+            methods::PING => return Ok(json!({})),
+            methods::SAMPLING_CREATE_MESSAGE => self.sampling.as_ref(),
+            methods::ELICITATION_CREATE => self.elicitation.as_ref(),
+            methods::ROOTS_LIST => self.roots.as_ref(),
             _ => None,
         };
         let Some(cb) = cb else {

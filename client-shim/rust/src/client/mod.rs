@@ -16,17 +16,23 @@ pub use callbacks::{BoxFuture, Callback, ProgressFn, callback};
 
 use crate::cookies::CookieJar;
 use crate::error::{Error, Result, SessionLost};
-use crate::jsonrpc::{self, OutNotification, OutRequest};
-use crate::types::{Event, SUPPORTED_VERSIONS, ServerInfo, ToolResult};
+use crate::{Event, InitializeResult, LogLevel, ToolResult};
 use bytes::Bytes;
 use callbacks::Callbacks;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tether_protocol::capabilities::ClientCapabilities;
+use tether_protocol::jsonrpc::{self, RequestId};
+use tether_protocol::{
+    CallToolParams, CancelledParams, GetPromptParams, Implementation, InitializeParams,
+    PaginatedParams, ProtocolVersion, ResourceRequestParams, SetLevelParams, meta, methods,
+};
 use tokio::sync::{broadcast, watch};
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
@@ -39,9 +45,9 @@ const MAX_PAGES: usize = 1000;
 
 /// Fixed knobs, resolved by the builder.
 pub(crate) struct Settings {
-    pub client_info: Value,
+    pub client_info: Implementation,
     pub protocol_version: String,
-    pub capabilities: Value,
+    pub capabilities: ClientCapabilities,
     pub request_timeout: Duration,
     pub standalone_stream: bool,
     pub reinit: Reinit,
@@ -64,7 +70,7 @@ pub(crate) struct Session {
     /// The lost session this one replaced (`None` for the first).
     replaced: Option<Arc<str>>,
     version: Option<HeaderValue>,
-    pub info: Arc<ServerInfo>,
+    pub info: Arc<InitializeResult>,
 }
 
 impl Session {
@@ -103,11 +109,11 @@ pub(crate) struct Inner {
     /// requests of older sessions no longer set cookies (see `send`).
     cookie_generation: AtomicU64,
     reinit_lock: tokio::sync::Mutex<()>,
-    next_id: AtomicU64,
+    next_id: AtomicI64,
     pub events: broadcast::Sender<Event>,
     /// Progress callbacks by token, for progress that arrives on another
     /// stream than its request's.
-    progress_routes: Mutex<HashMap<u64, ProgressFn>>,
+    progress_routes: Mutex<HashMap<i64, ProgressFn>>,
     closed: AtomicBool,
     standalone: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -132,7 +138,7 @@ impl Inner {
             reported: AtomicU64::new(1),
             cookie_generation: AtomicU64::new(0),
             reinit_lock: tokio::sync::Mutex::new(()),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicI64::new(1),
             events,
             progress_routes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
@@ -157,7 +163,7 @@ impl Inner {
         self.closed.load(Ordering::Relaxed)
     }
 
-    fn next_id(&self) -> u64 {
+    fn next_id(&self) -> i64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -166,7 +172,7 @@ impl Inner {
         let _ = self.events.send(event);
     }
 
-    pub(crate) fn progress_route(&self, token: u64) -> Option<ProgressFn> {
+    pub(crate) fn progress_route(&self, token: i64) -> Option<ProgressFn> {
         self.progress_routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -245,13 +251,16 @@ impl Inner {
         generation: u64,
         replaced: Option<Arc<str>>,
     ) -> Result<Arc<Session>> {
-        let params = json!({
-            "protocolVersion": self.cfg.protocol_version,
-            "capabilities": self.cfg.capabilities,
-            "clientInfo": self.cfg.client_info,
-        });
+        let params = to_params(
+            methods::INITIALIZE,
+            &InitializeParams {
+                protocol_version: self.cfg.protocol_version.clone(),
+                capabilities: self.cfg.capabilities.clone(),
+                client_info: self.cfg.client_info.clone(),
+            },
+        )?;
         let id = self.next_id();
-        let body = request_body(id, "initialize", Some(&params))?;
+        let body = request_body(id, methods::INITIALIZE, Some(&params));
         self.cookie_generation
             .fetch_max(generation, Ordering::AcqRel);
         let pre = Arc::new(Session::before_initialize(generation));
@@ -283,9 +292,13 @@ impl Inner {
                 return Err(Error::Protocol("initialize answered 404".into()));
             }
         };
-        let info: ServerInfo = serde_json::from_value(result)
+        let info: InitializeResult = serde_json::from_value(result)
             .map_err(|e| Error::Protocol(format!("bad initialize result: {e}")))?;
-        if !SUPPORTED_VERSIONS.contains(&info.protocol_version.as_str()) {
+        // Revisions of Streamable HTTP only: 2024-11-05's transport is
+        // another one.
+        if !ProtocolVersion::parse(&info.protocol_version)
+            .is_some_and(ProtocolVersion::streamable_http)
+        {
             return Err(Error::UnsupportedVersion(info.protocol_version));
         }
         let version = HeaderValue::from_str(&info.protocol_version)
@@ -298,7 +311,7 @@ impl Inner {
             version: Some(version),
             info: Arc::new(info),
         });
-        let body = notification_body("notifications/initialized", None)?;
+        let body = notification_body(methods::NOTIFY_INITIALIZED, None);
         let resp = self.send(&session, self.post(&session, body)).await?;
         if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
             return Err(Error::SessionLost(SessionLost {
@@ -414,7 +427,7 @@ impl Inner {
         self: &Arc<Self>,
         method: &str,
         body: &Bytes,
-        id: u64,
+        id: i64,
         opts: &RequestOptions,
         cancel: &mut CancelGuard,
     ) -> Result<Value> {
@@ -475,7 +488,7 @@ impl Inner {
 /// or its timeout, unless disarmed by an answer.
 struct CancelGuard {
     inner: Arc<Inner>,
-    id: u64,
+    id: i64,
     session: Option<Arc<Session>>,
     reason: &'static str,
 }
@@ -489,11 +502,17 @@ impl Drop for CancelGuard {
             return;
         };
         let inner = self.inner.clone();
-        let params = json!({"requestId": self.id, "reason": self.reason});
+        let Ok(params) = to_params(
+            methods::NOTIFY_CANCELLED,
+            &CancelledParams {
+                request_id: RequestId::Number(self.id),
+                reason: Some(self.reason.to_owned()),
+            },
+        ) else {
+            return;
+        };
         rt.spawn(async move {
-            let Ok(body) = notification_body("notifications/cancelled", Some(&params)) else {
-                return;
-            };
+            let body = notification_body(methods::NOTIFY_CANCELLED, Some(&params));
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), inner.send(&s, inner.post(&s, body)))
                     .await;
@@ -504,7 +523,7 @@ impl Drop for CancelGuard {
 /// Removes a progress route when its request ends.
 struct RouteGuard<'a> {
     inner: &'a Inner,
-    token: Option<u64>,
+    token: Option<i64>,
 }
 
 impl Drop for RouteGuard<'_> {
@@ -519,25 +538,18 @@ impl Drop for RouteGuard<'_> {
     }
 }
 
-pub(crate) fn request_body(id: u64, method: &str, params: Option<&Value>) -> Result<Bytes> {
-    serde_json::to_vec(&OutRequest {
-        jsonrpc: jsonrpc::V2,
-        id,
-        method,
-        params,
-    })
-    .map(Bytes::from)
-    .map_err(|e| Error::Protocol(format!("cannot serialize {method}: {e}")))
+pub(crate) fn request_body(id: i64, method: &str, params: Option<&Value>) -> Bytes {
+    Bytes::from(jsonrpc::request(&RequestId::Number(id), method, params))
 }
 
-pub(crate) fn notification_body(method: &str, params: Option<&Value>) -> Result<Bytes> {
-    serde_json::to_vec(&OutNotification {
-        jsonrpc: jsonrpc::V2,
-        method,
-        params,
-    })
-    .map(Bytes::from)
-    .map_err(|e| Error::Protocol(format!("cannot serialize {method}: {e}")))
+pub(crate) fn notification_body(method: &str, params: Option<&Value>) -> Bytes {
+    Bytes::from(jsonrpc::notification(method, params))
+}
+
+/// Typed params as the JSON the request API takes.
+fn to_params(method: &str, params: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(params)
+        .map_err(|e| Error::Protocol(format!("cannot serialize the params of {method}: {e}")))
 }
 
 /// Aborts the standalone stream when the last handle of a client goes.
@@ -625,7 +637,7 @@ impl Client {
     }
 
     /// What the server said at `initialize` (for the current session).
-    pub fn server_info(&self) -> Arc<ServerInfo> {
+    pub fn server_info(&self) -> Arc<InitializeResult> {
         self.inner().current().info.clone()
     }
 
@@ -675,9 +687,9 @@ impl Client {
             }
             let meta = params
                 .as_object_mut()
-                .map(|o| o.entry("_meta").or_insert_with(|| json!({})));
+                .map(|o| o.entry(meta::META).or_insert_with(|| json!({})));
             if let Some(Value::Object(meta)) = meta {
-                meta.insert("progressToken".into(), json!(id));
+                meta.insert(meta::PROGRESS_TOKEN.into(), json!(id));
             }
             inner
                 .progress_routes
@@ -687,7 +699,7 @@ impl Client {
             route.token = Some(id);
         }
         let params = (!params.is_null()).then_some(&params);
-        let body = request_body(id, method, params)?;
+        let body = request_body(id, method, params);
         let limit = opts.timeout.unwrap_or(inner.cfg.request_timeout);
         let mut cancel = CancelGuard {
             inner: inner.clone(),
@@ -721,7 +733,7 @@ impl Client {
         }
         let s = inner.current();
         let params = (!params.is_null()).then_some(&params);
-        let body = notification_body(method, params)?;
+        let body = notification_body(method, params);
         let resp = tokio::time::timeout(
             inner.cfg.request_timeout,
             inner.send(&s, inner.post(&s, body)),
@@ -754,12 +766,12 @@ impl Client {
 
     /// `ping`.
     pub async fn ping(&self) -> Result<()> {
-        self.request("ping", Value::Null).await.map(|_| ())
+        self.request(methods::PING, Value::Null).await.map(|_| ())
     }
 
     /// Every tool (all pages of `tools/list`).
     pub async fn list_tools(&self) -> Result<Vec<Value>> {
-        self.list_all("tools/list", "tools").await
+        self.list_all(methods::TOOLS_LIST, "tools").await
     }
 
     /// `tools/call`.
@@ -775,83 +787,89 @@ impl Client {
         arguments: Value,
         opts: RequestOptions,
     ) -> Result<ToolResult> {
-        let mut params = json!({ "name": name });
-        if !arguments.is_null() {
-            params["arguments"] = arguments;
-        }
-        let r = self.request_with("tools/call", params, opts).await?;
+        let params = CallToolParams {
+            name: name.to_owned(),
+            arguments: (!arguments.is_null()).then_some(arguments),
+        };
+        let params = to_params(methods::TOOLS_CALL, &params)?;
+        let r = self.request_with(methods::TOOLS_CALL, params, opts).await?;
         serde_json::from_value(r)
             .map_err(|e| Error::Protocol(format!("bad tools/call result: {e}")))
     }
 
     /// Every resource (all pages of `resources/list`).
     pub async fn list_resources(&self) -> Result<Vec<Value>> {
-        self.list_all("resources/list", "resources").await
+        self.list_all(methods::RESOURCES_LIST, "resources").await
     }
 
     /// Every resource template.
     pub async fn list_resource_templates(&self) -> Result<Vec<Value>> {
-        self.list_all("resources/templates/list", "resourceTemplates")
+        self.list_all(methods::RESOURCES_TEMPLATES_LIST, "resourceTemplates")
             .await
     }
 
     /// `resources/read`: the `contents` array.
     pub async fn read_resource(&self, uri: &str) -> Result<Vec<Value>> {
-        let r = self
-            .request("resources/read", json!({ "uri": uri }))
-            .await?;
+        let r = self.resource_request(methods::RESOURCES_READ, uri).await?;
         Ok(take_array(r, "contents"))
     }
 
     /// `resources/subscribe`.
     pub async fn subscribe(&self, uri: &str) -> Result<()> {
-        self.request("resources/subscribe", json!({ "uri": uri }))
+        self.resource_request(methods::RESOURCES_SUBSCRIBE, uri)
             .await
             .map(|_| ())
     }
 
     /// `resources/unsubscribe`.
     pub async fn unsubscribe(&self, uri: &str) -> Result<()> {
-        self.request("resources/unsubscribe", json!({ "uri": uri }))
+        self.resource_request(methods::RESOURCES_UNSUBSCRIBE, uri)
             .await
             .map(|_| ())
     }
 
     /// Every prompt.
     pub async fn list_prompts(&self) -> Result<Vec<Value>> {
-        self.list_all("prompts/list", "prompts").await
+        self.list_all(methods::PROMPTS_LIST, "prompts").await
     }
 
     /// `prompts/get`.
     pub async fn get_prompt(&self, name: &str, arguments: Value) -> Result<Value> {
-        let mut params = json!({ "name": name });
-        if !arguments.is_null() {
-            params["arguments"] = arguments;
-        }
-        self.request("prompts/get", params).await
+        let params = GetPromptParams {
+            name: name.to_owned(),
+            arguments: (!arguments.is_null()).then_some(arguments),
+        };
+        let params = to_params(methods::PROMPTS_GET, &params)?;
+        self.request(methods::PROMPTS_GET, params).await
     }
 
     /// `logging/setLevel`.
-    pub async fn set_log_level(&self, level: &str) -> Result<()> {
-        self.request("logging/setLevel", json!({ "level": level }))
+    pub async fn set_log_level(&self, level: LogLevel) -> Result<()> {
+        let params = to_params(methods::LOGGING_SET_LEVEL, &SetLevelParams { level })?;
+        self.request(methods::LOGGING_SET_LEVEL, params)
             .await
             .map(|_| ())
     }
 
     /// `notifications/roots/list_changed`.
     pub async fn notify_roots_changed(&self) -> Result<()> {
-        self.notify("notifications/roots/list_changed", Value::Null)
+        self.notify(methods::NOTIFY_ROOTS_LIST_CHANGED, Value::Null)
             .await
+    }
+
+    /// A request whose params are a resource's URI.
+    async fn resource_request(&self, method: &str, uri: &str) -> Result<Value> {
+        let params = ResourceRequestParams {
+            uri: uri.to_owned(),
+        };
+        self.request(method, to_params(method, &params)?).await
     }
 
     async fn list_all(&self, method: &str, key: &str) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let params = match &cursor {
-                Some(c) => json!({ "cursor": c }),
-                None => json!({}),
-            };
+            let params = to_params(method, &PaginatedParams { cursor })?;
             let mut page = self.request(method, params).await?;
             let next = page
                 .get("nextCursor")

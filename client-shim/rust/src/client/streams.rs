@@ -4,15 +4,17 @@
 
 use super::{Inner, Session};
 use crate::error::Error;
-use crate::jsonrpc::{self, Incoming, RpcError, id_is};
 use crate::sse::SseParser;
-use crate::types::{Event, Progress};
+use crate::{Event, ProgressParams, RpcError};
 use futures::FutureExt;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tether_protocol::jsonrpc::{self, Message, Request, RequestId, Response};
+use tether_protocol::methods;
 
 use super::callbacks::ProgressFn;
 
@@ -126,47 +128,72 @@ fn release(mut resp: reqwest::Response) {
     }
 }
 
+/// The messages of one JSON text: a message, or a batch of them. Members
+/// that are not JSON-RPC messages are skipped.
+fn parse(text: &[u8]) -> Result<Vec<Message>, serde_json::Error> {
+    let valid = |v: Value| match Message::from_value(v) {
+        Ok(m) => Some(m),
+        Err(bad) => {
+            tracing::debug!(error = %bad.error, "not a JSON-RPC message; skipped");
+            None
+        }
+    };
+    Ok(match serde_json::from_slice(text)? {
+        Value::Array(batch) => batch.into_iter().filter_map(valid).collect(),
+        one => valid(one).into_iter().collect(),
+    })
+}
+
+/// The number of one of this client's request ids (or progress tokens),
+/// as sent or as a server that stringifies ids echoes it.
+fn number(id: &RequestId) -> Option<i64> {
+    match id {
+        RequestId::Number(n) => Some(*n),
+        RequestId::String(s) => s.parse().ok(),
+    }
+}
+
 impl Inner {
     /// Handles one message from any stream of session `s`. Returns the
     /// outcome when it is the answer to request `own`.
     fn handle(
         self: &Arc<Self>,
         s: &Arc<Session>,
-        msg: Incoming,
-        own: Option<(u64, Option<&ProgressFn>)>,
+        msg: Message,
+        own: Option<(i64, Option<&ProgressFn>)>,
     ) -> Option<Result<Value, RpcError>> {
         match msg {
-            Incoming::Response { id, outcome } => match own {
+            Message::Response(Response { id, outcome }) => match own {
                 // An error the server could not tie to a request, on the
                 // connection of our one request, is ours.
-                Some((mine, _)) if id.as_ref().is_none_or(|i| id_is(i, mine)) => Some(outcome),
+                Some((mine, _)) if id.as_ref().is_none_or(|i| number(i) == Some(mine)) => {
+                    Some(outcome)
+                }
                 _ => {
                     tracing::debug!(?id, "a response to no request of this stream; ignored");
                     None
                 }
             },
-            Incoming::Notification(n) => {
-                if n.method == "notifications/progress"
-                    && let Some(token) = n.params.get("progressToken")
+            Message::Notification(n) => {
+                let n = n.map_params(Option::unwrap_or_default);
+                if n.method == methods::NOTIFY_PROGRESS
+                    && let Ok(p) = ProgressParams::deserialize(&n.params)
+                    && let Some(token) = number(&p.progress_token)
                 {
-                    let token = token
-                        .as_u64()
-                        .or_else(|| token.as_str().and_then(|t| t.parse().ok()));
-                    if let Some(token) = token {
-                        let f = match own {
-                            Some((mine, Some(f))) if mine == token => Some(f.clone()),
-                            _ => self.progress_route(token),
-                        };
-                        if let Some(f) = f {
-                            f(Progress::from_params(&n.params));
-                            return None;
-                        }
+                    let f = match own {
+                        Some((mine, Some(f))) if mine == token => Some(f.clone()),
+                        _ => self.progress_route(token),
+                    };
+                    if let Some(f) = f {
+                        f(p);
+                        return None;
                     }
                 }
                 self.emit(Event::Notification(n));
                 None
             }
-            Incoming::Request { id, method, params } => {
+            Message::Request(Request { id, method, params }) => {
+                let params = params.unwrap_or_default();
                 let inner = self.clone();
                 let s = s.clone();
                 tokio::spawn(async move {
@@ -174,13 +201,7 @@ impl Inner {
                         .callbacks
                         .answer(&method, params, inner.cfg.server_request_timeout)
                         .await;
-                    let body = serde_json::to_vec(&jsonrpc::OutResponse {
-                        jsonrpc: jsonrpc::V2,
-                        id: &id,
-                        result: outcome.as_ref().ok(),
-                        error: outcome.as_ref().err(),
-                    });
-                    let Ok(body) = body else { return };
+                    let body = jsonrpc::response(&id, &outcome);
                     let sent = tokio::time::timeout(
                         inner.cfg.request_timeout,
                         inner.send(&s, inner.post(&s, body.into())),
@@ -205,9 +226,9 @@ impl Inner {
         self: &Arc<Self>,
         s: &Arc<Session>,
         text: &[u8],
-        own: Option<(u64, Option<&ProgressFn>)>,
+        own: Option<(i64, Option<&ProgressFn>)>,
     ) -> Result<Option<Result<Value, RpcError>>, Error> {
-        let msgs = jsonrpc::parse(text)
+        let msgs = parse(text)
             .map_err(|e| Error::Protocol(format!("a message that is not JSON-RPC: {e}")))?;
         let mut answer = None;
         for m in msgs {
@@ -224,7 +245,7 @@ impl Inner {
         self: &Arc<Self>,
         s: &Arc<Session>,
         mut resp: reqwest::Response,
-        id: u64,
+        id: i64,
         method: &str,
         progress: Option<&ProgressFn>,
     ) -> Result<Answer, Error> {
@@ -320,7 +341,7 @@ impl Inner {
         s: &Arc<Session>,
         resp: &mut reqwest::Response,
         parser: &mut SseParser,
-        own: Option<(u64, Option<&ProgressFn>)>,
+        own: Option<(i64, Option<&ProgressFn>)>,
     ) -> Result<Read, Error> {
         loop {
             while let Some(ev) = parser
@@ -457,5 +478,43 @@ pub(crate) async fn standalone(inner: Arc<Inner>) {
                 _ = generation.changed() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tether_protocol::jsonrpc::{Notification, SESSION_NOT_FOUND};
+
+    #[test]
+    fn classifies_every_kind() {
+        let msgs = parse(
+            br#"[{"jsonrpc":"2.0","id":1,"result":{}},
+                {"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}},
+                {"jsonrpc":"2.0","id":"s-1","method":"sampling/createMessage","params":{"x":1}},
+                {"jsonrpc":"2.0","method":"notifications/progress"}, 7]"#,
+        )
+        .unwrap();
+        assert_eq!(msgs.len(), 4);
+        assert!(
+            matches!(&msgs[0], Message::Response(Response { id: Some(i), outcome: Ok(_) }) if number(i) == Some(1))
+        );
+        assert!(
+            matches!(&msgs[1], Message::Response(Response { id: None, outcome: Err(e) }) if e.code == SESSION_NOT_FOUND)
+        );
+        assert!(
+            matches!(&msgs[2], Message::Request(Request { method, params: Some(params), .. }) if method == "sampling/createMessage" && params == &json!({"x":1}))
+        );
+        assert!(
+            matches!(&msgs[3], Message::Notification(Notification { method, params: None }) if method == "notifications/progress")
+        );
+    }
+
+    #[test]
+    fn reads_ids_as_sent_or_stringified() {
+        assert_eq!(number(&RequestId::Number(4)), Some(4));
+        assert_eq!(number(&RequestId::String("4".into())), Some(4));
+        assert_eq!(number(&RequestId::String("s-1".into())), None);
     }
 }

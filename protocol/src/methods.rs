@@ -1,30 +1,65 @@
 //! Method names, in one place so that a typo is a compile error.
+//!
+//! 2026-07-28's new methods (`server/discover`, `subscriptions/listen`)
+//! and the tasks extension's join them here.
 
+// Requests from the client.
+
+/// Starts a session: revision, capabilities and implementation of each side.
 pub const INITIALIZE: &str = "initialize";
+/// Either side checks that the other is alive; the answer is `{}`.
 pub const PING: &str = "ping";
+/// Lists the server's tools (paginated).
 pub const TOOLS_LIST: &str = "tools/list";
+/// Calls a tool.
 pub const TOOLS_CALL: &str = "tools/call";
+/// Lists the server's resources (paginated).
 pub const RESOURCES_LIST: &str = "resources/list";
+/// Reads a resource by URI.
 pub const RESOURCES_READ: &str = "resources/read";
+/// Lists the server's resource templates (paginated).
 pub const RESOURCES_TEMPLATES_LIST: &str = "resources/templates/list";
+/// Asks for `notifications/resources/updated` about one URI.
 pub const RESOURCES_SUBSCRIBE: &str = "resources/subscribe";
+/// Stops a subscription.
 pub const RESOURCES_UNSUBSCRIBE: &str = "resources/unsubscribe";
+/// Lists the server's prompts (paginated).
 pub const PROMPTS_LIST: &str = "prompts/list";
+/// Gets one prompt, with its arguments filled in.
 pub const PROMPTS_GET: &str = "prompts/get";
+/// Asks for completions of a prompt's or a template's argument.
 pub const COMPLETION_COMPLETE: &str = "completion/complete";
+/// Sets the least severity of the `notifications/message` to send.
 pub const LOGGING_SET_LEVEL: &str = "logging/setLevel";
 
+// Requests from the server.
+
+/// The server asks the client's model for a message.
 pub const SAMPLING_CREATE_MESSAGE: &str = "sampling/createMessage";
+/// The server asks the user for input, through the client.
 pub const ELICITATION_CREATE: &str = "elicitation/create";
+/// The server asks for the client's roots.
 pub const ROOTS_LIST: &str = "roots/list";
 
+// Notifications.
+
+/// The client has finished initializing; sent once after `initialize`.
 pub const NOTIFY_INITIALIZED: &str = "notifications/initialized";
+/// Either side abandons one of its requests.
 pub const NOTIFY_CANCELLED: &str = "notifications/cancelled";
+/// Progress of a request that asked for it (`_meta.progressToken`).
 pub const NOTIFY_PROGRESS: &str = "notifications/progress";
+/// A log message from the server.
 pub const NOTIFY_MESSAGE: &str = "notifications/message";
+/// A subscribed resource changed.
 pub const NOTIFY_RESOURCE_UPDATED: &str = "notifications/resources/updated";
+/// The list of resources changed.
 pub const NOTIFY_RESOURCE_LIST_CHANGED: &str = "notifications/resources/list_changed";
+/// The list of tools changed.
 pub const NOTIFY_TOOL_LIST_CHANGED: &str = "notifications/tools/list_changed";
+/// The list of prompts changed.
 pub const NOTIFY_PROMPT_LIST_CHANGED: &str = "notifications/prompts/list_changed";
+/// The client's roots changed.
 pub const NOTIFY_ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
+/// A URL elicitation was completed out of band.
 pub const NOTIFY_ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
