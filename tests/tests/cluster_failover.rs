@@ -18,10 +18,9 @@
 
 mod common;
 
-use common::cluster::{TestCluster, eventually, start_cluster, start_cluster_args};
+use common::cluster::{TestCluster, start_cluster, start_cluster_args};
 use common::shim::{self, Client, Error, Event, RequestOptions};
 use common::*;
-use reqwest::StatusCode;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tether_cluster::Balancer;
@@ -208,16 +207,7 @@ async fn drain(balancer: Balancer) {
     assert_eq!(first, Some(1.0));
 
     let sigterm = Instant::now();
-    cluster.terminate(draining);
-    let readyz = format!("{}/readyz", cluster.replicas[draining].url());
-    eventually("the replica to report that it drains", WAIT, || async {
-        client()
-            .get(&readyz)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-    })
-    .await;
+    cluster.start_drain(draining).await;
     // Its own sessions are still served while the call runs.
     assert_eq!(shim::counter(&s).await, 1);
 

@@ -16,10 +16,9 @@
 
 mod common;
 
-use common::cluster::{REPLICAS, eventually, start_cluster_args};
+use common::cluster::{REPLICAS, start_cluster_args};
 use common::sdk::{Fleet, Mode, Sdk, now_ms, pick_route, t};
-use common::{WAIT, client};
-use reqwest::StatusCode;
+use common::WAIT;
 use std::time::{Duration, Instant};
 use tether_cluster::Balancer;
 
@@ -75,16 +74,7 @@ async fn drain(balancer: Balancer) {
 
     let t_term = now_ms();
     let sigterm = Instant::now();
-    cluster.terminate(draining);
-    let readyz = format!("{}/readyz", cluster.replicas[draining].url());
-    eventually("the replica to report that it drains", WAIT, || async {
-        client()
-            .get(&readyz)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-    })
-    .await;
+    cluster.start_drain(draining).await;
     fleet.command(&format!("fresh {FRESH}")).await;
 
     let fresh_expected = FRESH * Sdk::ALL.len();

@@ -7,7 +7,7 @@
 //! that owns it panics, since its run directory is removed with it.
 
 use super::shim::{self, ClientBuilder};
-use super::{Endpoint, client, client_with_cookies, within};
+use super::{Endpoint, WAIT, client, client_with_cookies, within};
 use std::path::Path;
 use std::time::Duration;
 use tether_cluster::{Balancer, Cluster, Spec};
@@ -99,6 +99,21 @@ impl TestCluster {
             .iter()
             .position(|r| r.route == route)
             .unwrap_or_else(|| panic!("no replica has route {route:?}"))
+    }
+
+    /// Sends SIGTERM to replica `i` and waits until it reports that it
+    /// drains (`/readyz` answers `503`).
+    pub async fn start_drain(&self, i: usize) {
+        self.terminate(i);
+        let readyz = format!("{}/readyz", self.replicas[i].url());
+        eventually("the replica to report that it drains", WAIT, || async {
+            client()
+                .get(&readyz)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE)
+        })
+        .await;
     }
 
     /// `GET /metrics` of replica `i`, straight from the replica.
