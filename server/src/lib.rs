@@ -56,6 +56,10 @@
 //! - [`handler`]: from a method to the feature that answers it; the typed
 //!   [`Tool`], [`Resource`], [`ResourceTemplate`] and [`Prompt`], and the
 //!   descriptor fields they share.
+//! - [`inbound`]: what becomes of each message a client sends, whatever
+//!   the transport: requests run as tasks (polled inline first, spawned
+//!   only if they wait) whose output goes to a stream; responses settle
+//!   the server's pending requests; notifications update the session.
 //! - [`context`]: what a tool sees while serving a request.
 //! - [`session`]: one client's session, its streams (numbered events in
 //!   bounded replay buffers), its pending server-to-client requests, and the
@@ -69,8 +73,7 @@
 //! - [`transport`]: the HTTP surface: the accept loop and graceful stop
 //!   (`serve`), Streamable HTTP on one endpoint, the old HTTP+SSE transport,
 //!   SSE framing, request guards and body bounds, and the operations
-//!   endpoints ([`ops`]: `/healthz`, `/readyz`, `/metrics`). A request's
-//!   handler is polled inline first and spawned only if it waits; an answer
+//!   endpoints ([`ops`]: `/healthz`, `/readyz`, `/metrics`). An answer
 //!   that is complete by the time the response is built goes out as one
 //!   SSE body (the hot path measured in `bench/`).
 //! - [`catalog`]: the bundled tools: conformance fixtures and a stateful demo.
@@ -81,6 +84,7 @@ pub mod catalog;
 pub mod config;
 pub mod context;
 pub mod handler;
+pub mod inbound;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod metrics;

@@ -3,11 +3,12 @@
 //! the client where to POST; `POST /messages?sessionId=…` carries client
 //! messages and is answered `202`, with every reply on the stream.
 
+use crate::inbound;
 use crate::jsonrpc::Message;
 use crate::replica::Replica;
 use crate::transport::error::HttpError;
 use crate::transport::streamable::{parse_json, read_body};
-use crate::transport::{guards, inbound, sse};
+use crate::transport::{guards, sse};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};

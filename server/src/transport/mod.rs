@@ -4,7 +4,6 @@
 pub mod body;
 pub mod error;
 pub mod guards;
-pub mod inbound;
 pub mod legacy;
 pub mod ops;
 pub mod serve;

@@ -4,6 +4,7 @@
 
 use crate::affinity;
 use crate::handler;
+use crate::inbound;
 use crate::jsonrpc::{self, ErrorObject, Message};
 use crate::protocol::methods;
 use crate::replica::Replica;
@@ -11,7 +12,7 @@ use crate::session::Session;
 use crate::session::stream::{STANDALONE, parse_event_id};
 use crate::transport::error::HttpError;
 use crate::transport::guards::{self, SESSION_HEADER};
-use crate::transport::{body, inbound, sse};
+use crate::transport::{body, sse};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
