@@ -1,14 +1,22 @@
 //! The old HTTP+SSE transport (2024-11-05): `GET /sse` announces the
 //! endpoint, POSTs there are accepted with 202 and answered on the stream as
 //! `event: message`, and closing the stream ends the session.
+//!
+//! The wire is checked with the raw harness; a whole session is run by a
+//! client no one here wrote, the official Python SDK's `sse_client` (PyPI
+//! `mcp`, pinned in `tests/requirements.txt`; interpreter `TETHER_PYTHON`),
+//! against a replica and through both balancers
+//! (`tests/python/legacy_sse_session.py`).
 
 mod common;
 
+use common::cluster::start_cluster;
 use common::*;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
+use tether_cluster::Balancer;
 
 #[tokio::test]
 async fn get_sse_announces_the_messages_endpoint() {
@@ -192,4 +200,104 @@ async fn a_foreign_origin_cannot_open_the_old_transport() {
     .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert!(r.replica.sessions.is_empty());
+}
+
+/// Bound on the Python SDK's whole session (interpreter start-up included).
+const SDK_LIMIT: Duration = Duration::from_secs(40);
+
+/// Runs the Python SDK's session over the old transport at `sse_url` and
+/// checks what it saw; returns the session id.
+async fn python_sdk_legacy_session(sse_url: &str) -> String {
+    let python = common::sdk::python();
+    let summary =
+        common::sdk::run_summary(&python, "legacy_sse_session.py", &[sse_url], SDK_LIMIT).await;
+
+    // The old transport and nothing else: one `GET /sse`, then every
+    // message POSTed to the endpoint it announced.
+    let requests: Vec<&str> = summary["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(requests.first(), Some(&"GET /sse"), "{summary}");
+    assert!(
+        requests.len() >= 6 && requests[1..].iter().all(|r| *r == "POST /messages"),
+        "initialize, initialized, tools/list, 2 counter, long_task: {requests:?}"
+    );
+
+    // The server speaks the revision the SDK asked for, which it supports.
+    assert_eq!(
+        summary["protocol_version"], summary["requested_version"],
+        "{summary}"
+    );
+    assert_eq!(summary["server_name"], "tether", "{summary}");
+    let tools: Vec<&str> = summary["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for tool in ["counter", "long_task"] {
+        assert!(tools.contains(&tool), "{tool} not listed: {tools:?}");
+    }
+
+    // Both counter calls reached the session the endpoint named, on the
+    // replica that owns it.
+    let ids = summary["session_ids"].as_array().expect("session_ids");
+    assert_eq!(ids.len(), 1, "one endpoint event: {summary}");
+    let session = ids[0].as_str().expect("session id");
+    let route = session.split_once('.').expect("<route>.<random>").0;
+    let counts = summary["counter"].as_array().expect("counter");
+    assert_eq!(counts.len(), 2, "{summary}");
+    for (i, c) in counts.iter().enumerate() {
+        assert_eq!(c["count"], i + 1, "{summary}");
+        assert_eq!(c["session"], session, "{summary}");
+        assert_eq!(c["replica"], route, "{summary}");
+    }
+
+    // Progress came on the one stream, in order, before the result.
+    assert_eq!(
+        summary["long_task"],
+        json!({"is_error": false, "text": "finished 5 steps"}),
+        "{summary}"
+    );
+    let progress: Vec<f64> = summary["progress"]
+        .as_array()
+        .expect("progress")
+        .iter()
+        .map(|p| p["progress"].as_f64().expect("progress value"))
+        .collect();
+    assert_eq!(progress, [1.0, 2.0, 3.0, 4.0, 5.0], "{summary}");
+    session.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_runs_a_session_over_the_old_transport() {
+    let r = start().await;
+    let session = python_sdk_legacy_session(&format!("{}/sse", r.base)).await;
+    assert_eq!(session.split_once('.').map(|(route, _)| route), Some(ROUTE));
+    // The SDK closed its stream on leaving: that ended the session.
+    wait_until("the SDK's session to end with its stream", || {
+        r.replica.sessions.is_empty()
+    })
+    .await;
+}
+
+async fn python_sdk_legacy_session_through(balancer: Balancer) {
+    let cluster = start_cluster(balancer).await;
+    python_sdk_legacy_session(&format!("{}/sse", cluster.url())).await;
+    for (r, m) in cluster.scrape_running().await {
+        assert_eq!(m.sum("tether_misrouted_requests_total"), 0.0, "{r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_runs_a_session_over_the_old_transport_through_nginx() {
+    python_sdk_legacy_session_through(Balancer::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_runs_a_session_over_the_old_transport_through_haproxy() {
+    python_sdk_legacy_session_through(Balancer::Haproxy).await;
 }

@@ -13,6 +13,8 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
+use tether_server::session::Session;
+use tether_server::session::stream::STANDALONE;
 
 #[tokio::test]
 async fn delete_ends_the_session_and_its_id_is_then_unknown() {
@@ -233,13 +235,26 @@ async fn streams_are_freed_once_delivered() {
         .await;
         assert!(!reply.json);
         let session = r.replica.sessions.get(&s.id).expect("session");
-        // At most the standalone stream remains (the 202 of
-        // notifications/initialized goes through it).
+        // Every request stream was read to its end: not one may stay (the
+        // standalone stream, which lives as long as the session, may).
         wait_until("delivered streams to be freed", || {
-            session.stream_count() <= 1
+            request_streams(&session) == 0
         })
         .await;
+        tokio::time::sleep(QUIET).await;
+        assert_eq!(
+            request_streams(&session),
+            0,
+            "json_response {json_response}: {} streams held",
+            session.stream_count()
+        );
     }
+}
+
+/// The request streams `session` holds: all its streams but the standalone
+/// one.
+fn request_streams(session: &Session) -> usize {
+    session.stream_count() - usize::from(session.stream(STANDALONE).is_some())
 }
 
 #[tokio::test]
@@ -265,9 +280,9 @@ async fn abandoned_request_streams_are_retained_only_up_to_the_bound() {
     // Give the replica a moment to notice the closed connections.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        session.stream_count() <= RETAINED + 1,
-        "{} streams kept; retained_streams = {RETAINED} (+1 standalone)",
-        session.stream_count()
+        request_streams(&session) <= RETAINED,
+        "{} request streams kept; retained_streams = {RETAINED}",
+        request_streams(&session)
     );
 }
 

@@ -1,11 +1,17 @@
 //! Resumption: a GET with `Last-Event-ID` replays exactly the events after
 //! that id, on that stream and no other; a new GET takes the standalone
 //! stream over; a server-closed connection is resumed to the result.
+//!
+//! Event ids are asserted as the spec has them (transports, "Resumability
+//! and Redelivery"): unique across all the session's streams, kept by a
+//! replayed event, and a cursor within their stream. Their shape is the
+//! server's business: the tests never parse one.
 
 mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::time::Duration;
 use tether_server::{Tool, ToolResult};
 
@@ -27,14 +33,26 @@ fn updated_uri(msg: &Value) -> &str {
     msg["params"]["uri"].as_str().expect("uri")
 }
 
-/// `(stream, seq)` of one of our event ids, `<stream>-<seq>`.
-fn parse_id(ev: &SseEvent) -> (u32, u64) {
-    let id = ev.id.as_deref().expect("an event without id");
-    let (stream, seq) = id.split_once('-').expect("event ids are <stream>-<seq>");
-    (
-        stream.parse().expect("stream"),
-        seq.parse().expect("sequence"),
-    )
+/// The id of an event that carries a message (the cursor a client resumes
+/// from).
+fn id_of(ev: &SseEvent) -> String {
+    ev.id
+        .clone()
+        .unwrap_or_else(|| panic!("a message without an event id: {ev:?}"))
+}
+
+/// Asserts that the message events `events` carry ids unique across them
+/// all, the spec's rule for the events of one session: "globally unique
+/// across all streams within that session". (A priming event, which carries
+/// no message, names the position it starts from, and is left out.)
+fn assert_unique_ids<'a>(events: impl IntoIterator<Item = &'a SseEvent>) {
+    let ids: Vec<String> = events
+        .into_iter()
+        .filter(|e| e.message().is_some())
+        .map(id_of)
+        .collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "event ids repeat: {ids:?}");
 }
 
 #[tokio::test]
@@ -76,10 +94,17 @@ async fn the_standalone_stream_replays_after_last_event_id_and_nothing_else() {
     assert_eq!(ev_c.id, seen[2].id);
     let (ev_d, msg) = resumed.next_message().await;
     assert_eq!(updated_uri(&msg), "test://d");
-    assert_eq!(parse_id(&ev_d).0, parse_id(&ev_c).0, "the same stream");
-    assert!(parse_id(&ev_d).1 > parse_id(&ev_c).1);
     // Nothing from the request's stream leaks in.
     resumed.assert_no_message().await;
+    drop(resumed);
+
+    // The id of `c` is a cursor in the same stream as `d`: resuming from
+    // it gives `d`, under the same id, and nothing else.
+    let mut again = s.open_stream(ev_c.id.as_deref()).await;
+    let (ev, msg) = again.next_message().await;
+    assert_eq!(updated_uri(&msg), "test://d");
+    assert_eq!(ev.id, ev_d.id, "a replayed event keeps its id");
+    again.assert_no_message().await;
 
     // And the request's own stream got all of its messages and nothing else.
     let reply = Reply::read(task).await;
@@ -90,6 +115,8 @@ async fn the_standalone_stream_replays_after_last_event_id_and_nothing_else() {
         .collect();
     assert_eq!(kinds.iter().filter(|k| k.0 == "progress").count(), 4);
     assert_eq!(kinds.last(), Some(&("result", 0)));
+    // Ids are unique across both streams.
+    assert_unique_ids(seen.iter().chain([&ev_d]).chain(&reply.events));
 }
 
 #[tokio::test]
@@ -104,7 +131,7 @@ async fn a_request_stream_resumes_from_its_second_event_to_the_result() {
         )
         .await;
     let mut sse = SseStream::new(resp);
-    let (_, m1) = sse.next_message().await;
+    let (first, m1) = sse.next_message().await;
     assert_eq!(long_task_event(&m1, &id), ("progress", 1));
     let (second, m2) = sse.next_message().await;
     assert_eq!(long_task_event(&m2, &id), ("log", 1));
@@ -114,9 +141,23 @@ async fn a_request_stream_resumes_from_its_second_event_to_the_result() {
     // Something happens on the standalone stream meanwhile.
     assert_eq!(r.replica.notify_resource_updated("test://elsewhere"), 1);
 
-    let last = second.id.clone().expect("event id");
-    let mut resumed = s.open_stream(Some(&last)).await;
-    let events = resumed.rest().await;
+    // Resumed from the second event, the connection is lost again after
+    // three events, and resumed from the third of those.
+    let mut resumed = s.open_stream(second.id.as_deref()).await;
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(resumed.next_message().await.0);
+    }
+    drop(resumed);
+    let mut again = s.open_stream(events[2].id.as_deref()).await;
+    events.extend(
+        again
+            .rest()
+            .await
+            .into_iter()
+            .filter(|e| e.message().is_some()),
+    );
+
     let messages: Vec<_> = events.iter().filter_map(SseEvent::message).collect();
     let kinds: Vec<_> = messages.iter().map(|m| long_task_event(m, &id)).collect();
     assert_eq!(
@@ -130,18 +171,17 @@ async fn a_request_stream_resumes_from_its_second_event_to_the_result() {
             ("log", 4),
             ("result", 0),
         ],
-        "exactly the events after the second one, then the result"
+        "exactly the events after the second one, then the result, each once"
     );
     assert_eq!(result_text(&messages[6]["result"]), "finished 4 steps");
-    // The events continue the numbering of the same stream.
-    let (stream, seq) = parse_id(&second);
-    let ids: Vec<_> = events
-        .iter()
-        .filter(|e| e.message().is_some())
-        .map(parse_id)
-        .collect();
-    let expected: Vec<_> = (seq + 1..=seq + 7).map(|n| (stream, n)).collect();
-    assert_eq!(ids, expected);
+
+    // The update went to the standalone stream (never into this one),
+    // under an id of its own.
+    let mut get = s.open_stream(None).await;
+    let (update, msg) = get.next_message().await;
+    assert_eq!(updated_uri(&msg), "test://elsewhere");
+    let before = [first, second];
+    assert_unique_ids(before.iter().chain(&events).chain([&update]));
 }
 
 #[tokio::test]

@@ -135,10 +135,17 @@ async fn elicitation_and_roots_are_answered_by_the_callbacks() {
     assert!(answer.is_error, "{answer:?}");
 }
 
+/// The server closes the call's stream after its priming event; the
+/// client resumes it with `Last-Event-ID` and gets the answer there. The
+/// tap shows both: the first stream ended without the answer, and the
+/// answer came on the GET that resumed it from its last event.
 #[tokio::test]
 async fn a_stream_the_server_closes_before_the_answer_is_resumed() {
     let r = start(&["--sse-retry-ms", "50"]).await;
-    let client = r.connect().await;
+    let tap = tap::Tap::start(&r.base).await;
+    let client = within("connect", Client::builder(tap.url()).connect())
+        .await
+        .expect("connects");
     let answer = within(
         "test_reconnection",
         client.call_tool("test_reconnection", Value::Null),
@@ -146,6 +153,38 @@ async fn a_stream_the_server_closes_before_the_answer_is_resumed() {
     .await
     .expect("the answer arrives on the resumed stream");
     assert!(answer.text().starts_with("Reconnection test completed"));
+
+    let exchanges = tap.exchanges();
+    let post = exchanges
+        .iter()
+        .find(|e| e.tool() == Some("test_reconnection"))
+        .expect("the call's POST");
+    let id = &post.request["id"];
+    assert!(
+        post.content_type.starts_with("text/event-stream"),
+        "{post:?}"
+    );
+    assert!(
+        !post.answers(id),
+        "the first stream was not closed: {post:?}"
+    );
+    let last = post
+        .sse_events()
+        .into_iter()
+        .rev()
+        .find_map(|(id, _)| id)
+        .unwrap_or_else(|| panic!("no event id to resume from: {post:?}"));
+    let resumed: Vec<_> = exchanges
+        .iter()
+        .filter(|e| e.method == "GET" && e.last_event_id.as_deref() == Some(last.as_str()))
+        .collect();
+    assert_eq!(
+        resumed.len(),
+        1,
+        "one GET resumed from {last}: {exchanges:#?}"
+    );
+    assert_eq!(resumed[0].status, 200, "{:?}", resumed[0]);
+    assert!(resumed[0].answers(id), "the answer: {:?}", resumed[0]);
 }
 
 /// The next notification with `method`, from `events`.
@@ -251,17 +290,20 @@ async fn refused(r: &Running) -> f64 {
 }
 
 /// A full replica refuses `initialize` with `503` and `Retry-After`: with
-/// `busy_retries(0)` the client returns that refusal at once; by default it
-/// tries again after `Retry-After`, and gets in once a place is free.
+/// `busy_retries(0)` the client returns that refusal at once, with the
+/// delay the server asked for; by default it tries again after
+/// `Retry-After`, and gets in once a place is free.
 #[tokio::test]
 async fn a_busy_replica_is_tried_again_unless_busy_retries_is_zero() {
     let r = start(&["--max-sessions", "1"]).await;
     let first = r.connect().await;
 
+    // Through the tap, to read the `Retry-After` the replica sent.
+    let tap = tap::Tap::start(&r.base).await;
     let asked = std::time::Instant::now();
     let err = within(
         "a connect to a full replica",
-        r.builder().busy_retries(0).connect(),
+        Client::builder(tap.url()).busy_retries(0).connect(),
     )
     .await
     .expect_err("the replica is full");
@@ -274,7 +316,19 @@ async fn a_busy_replica_is_tried_again_unless_busy_retries_is_zero() {
         panic!("expected the 503 itself, got {err}");
     };
     assert_eq!(*status, 503, "{err}");
-    assert_eq!(*retry_after, Some(Duration::from_secs(5)), "{err}");
+    let exchanges = tap.exchanges();
+    let refusal = exchanges
+        .iter()
+        .find(|e| e.request["method"] == "initialize")
+        .expect("the initialize");
+    assert_eq!(refusal.status, 503, "{refusal:?}");
+    // delay-seconds (RFC 9110), as the replica sends it.
+    let sent = refusal
+        .response_headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in seconds: {refusal:?}"));
+    assert_eq!(*retry_after, Some(Duration::from_secs(sent)), "{err}");
     assert!(
         asked.elapsed() < Duration::from_secs(1),
         "returned without waiting: {:?}",
@@ -299,13 +353,22 @@ async fn a_busy_replica_is_tried_again_unless_busy_retries_is_zero() {
     assert_eq!(refused(&r).await, 2.0, "refused once, then let in");
 }
 
+/// With `--json-response` every answer that has nothing before its result
+/// is plain JSON, which the tap checks answer by answer: only `long_task`,
+/// whose progress comes first, is streamed.
 #[tokio::test]
 async fn plain_json_answers_and_older_revisions_work() {
     let r = start(&["--json-response"]).await;
+    let tap = tap::Tap::start(&r.base).await;
     for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
-        let client = within("connect", r.builder().protocol_version(version).connect())
-            .await
-            .expect("connects");
+        let client = within(
+            "connect",
+            Client::builder(tap.url())
+                .protocol_version(version)
+                .connect(),
+        )
+        .await
+        .expect("connects");
         assert_eq!(client.protocol_version(), version);
         for n in 1..=2 {
             let res = within("counter", client.call_tool("counter", Value::Null))
@@ -329,6 +392,40 @@ async fn plain_json_answers_and_older_revisions_work() {
         within("close", client.close()).await.expect("closed");
         assert!(matches!(client.ping().await, Err(Error::Closed)));
     }
+
+    let requests: Vec<_> = tap
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.method == "POST" && e.request.get("id").is_some())
+        .filter(|e| e.request.get("method").is_some())
+        .collect();
+    let mut seen = std::collections::BTreeMap::new();
+    for e in &requests {
+        let name = e
+            .tool()
+            .unwrap_or(e.request["method"].as_str().unwrap_or("?"));
+        *seen.entry(name.to_owned()).or_insert(0) += 1;
+        let want = if name == "long_task" {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        assert_eq!(e.status, 200, "{e:?}");
+        assert!(
+            e.content_type.starts_with(want),
+            "{name}: want {want}: {e:?}"
+        );
+    }
+    let seen: Vec<_> = seen.into_iter().collect();
+    assert_eq!(
+        seen,
+        [
+            ("counter".to_owned(), 6),
+            ("initialize".to_owned(), 3),
+            ("long_task".to_owned(), 3)
+        ],
+        "every request of the three sessions"
+    );
 }
 
 /// Connects with a receiver of the client's events from the start.
@@ -548,4 +645,206 @@ async fn the_cli_calls_tools_and_names_the_replica() {
         .collect();
     assert_eq!(counts, [1, 2]);
     assert!(stderr.contains("on replica t1"), "{stderr}");
+}
+
+/// A recording pass-through in front of a replica, for what the client's
+/// API rightly hides: how each answer came (its `Content-Type`), and which
+/// streams were closed and resumed. The client talks to the tap, the tap to
+/// the replica; every exchange is kept with the body as it passed.
+mod tap {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+    use axum::response::Response;
+    use futures::StreamExt;
+    use serde_json::Value;
+    use std::sync::{Arc, Mutex};
+
+    /// One HTTP exchange as it passed the tap.
+    #[derive(Clone)]
+    pub struct Exchange {
+        pub method: String,
+        /// The JSON body of a POST.
+        pub request: Value,
+        /// The `Last-Event-ID` the client sent.
+        pub last_event_id: Option<String>,
+        pub status: u16,
+        pub content_type: String,
+        pub response_headers: HeaderMap,
+        body: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl std::fmt::Debug for Exchange {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Exchange")
+                .field("method", &self.method)
+                .field("request", &self.request)
+                .field("last_event_id", &self.last_event_id)
+                .field("status", &self.status)
+                .field("content_type", &self.content_type)
+                .field("response_headers", &self.response_headers)
+                .field("body", &String::from_utf8_lossy(&self.body.lock().unwrap()))
+                .finish()
+        }
+    }
+
+    impl Exchange {
+        /// The tool a POST called.
+        pub fn tool(&self) -> Option<&str> {
+            (self.request["method"] == "tools/call")
+                .then(|| self.request["params"]["name"].as_str())
+                .flatten()
+        }
+
+        /// The SSE events of the body so far, as `(id, data)`.
+        pub fn sse_events(&self) -> Vec<(Option<String>, String)> {
+            let body = String::from_utf8_lossy(&self.body.lock().unwrap()).replace("\r\n", "\n");
+            body.split("\n\n")
+                .filter(|block| !block.trim().is_empty())
+                .map(|block| {
+                    let mut id = None;
+                    let mut data = Vec::new();
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id:") {
+                            id = Some(v.trim_start().to_owned());
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push(v.strip_prefix(' ').unwrap_or(v));
+                        }
+                    }
+                    (id, data.join("\n"))
+                })
+                .collect()
+        }
+
+        /// Whether the body carries a JSON-RPC response to `id` (as JSON or
+        /// in an SSE event).
+        pub fn answers(&self, id: &Value) -> bool {
+            let is_answer = |text: &str| {
+                serde_json::from_str::<Value>(text)
+                    .is_ok_and(|m| m.get("method").is_none() && m.get("id") == Some(id))
+            };
+            if self.content_type.starts_with("application/json") {
+                is_answer(&String::from_utf8_lossy(&self.body.lock().unwrap()))
+            } else {
+                self.sse_events().iter().any(|(_, data)| is_answer(data))
+            }
+        }
+    }
+
+    struct Shared {
+        upstream: String,
+        http: reqwest::Client,
+        log: Mutex<Vec<Exchange>>,
+    }
+
+    /// The tap, on a port of its own.
+    pub struct Tap {
+        base: String,
+        shared: Arc<Shared>,
+    }
+
+    impl Tap {
+        /// A tap in front of `upstream` (`http://host:port`).
+        pub async fn start(upstream: &str) -> Tap {
+            let shared = Arc::new(Shared {
+                upstream: upstream.to_owned(),
+                http: reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .expect("reqwest client"),
+                log: Mutex::default(),
+            });
+            let app = axum::Router::new()
+                .fallback(forward)
+                .with_state(shared.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let base = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Tap { base, shared }
+        }
+
+        /// The MCP endpoint, through the tap.
+        pub fn url(&self) -> String {
+            format!("{}/mcp", self.base)
+        }
+
+        /// Every exchange so far, in the order the requests came.
+        pub fn exchanges(&self) -> Vec<Exchange> {
+            self.shared.log.lock().unwrap().clone()
+        }
+    }
+
+    /// Headers of one hop, not to be passed on.
+    fn hop_by_hop(name: &HeaderName) -> bool {
+        [
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::CONNECTION,
+        ]
+        .contains(name)
+    }
+
+    async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut rb = s
+            .http
+            .request(parts.method.clone(), format!("{}{path}", s.upstream));
+        for (name, value) in &parts.headers {
+            if !hop_by_hop(name) {
+                rb = rb.header(name, value);
+            }
+        }
+        let upstream = match rb.body(body.clone()).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let mut res = Response::new(Body::from(e.to_string()));
+                *res.status_mut() = StatusCode::BAD_GATEWAY;
+                return res;
+            }
+        };
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let exchange = Exchange {
+            method: parts.method.to_string(),
+            request: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            last_event_id: header("last-event-id"),
+            status: upstream.status().as_u16(),
+            content_type: upstream
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            response_headers: upstream.headers().clone(),
+            body: Arc::default(),
+        };
+        s.log.lock().unwrap().push(exchange.clone());
+
+        let mut res = Response::builder().status(upstream.status());
+        for (name, value) in upstream.headers() {
+            if !hop_by_hop(name) {
+                res = res.header(name, value);
+            }
+        }
+        let kept = exchange.body;
+        let stream = upstream.bytes_stream().map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                kept.lock().unwrap().extend_from_slice(bytes);
+            }
+            chunk
+        });
+        res.body(Body::from_stream(stream)).expect("a response")
+    }
 }

@@ -4,8 +4,8 @@
 //! `tests/requirements-mcp2.txt`) and the TypeScript SDK
 //! (`@modelcontextprotocol/sdk`, pinned in `tests/sdk-clients`).
 //!
-//! - [`python`], [`run_script`]: one script run to its end (the Python SDK
-//!   session of `python_sdk.rs`).
+//! - [`python`], [`run_script`], [`run_summary`]: one script run to its end
+//!   (the Python SDK sessions of `python_sdk.rs` and `legacy_sse.rs`).
 //! - [`Fleet`]: fault drivers (`tests/python/fault_client.py`,
 //!   `tests/sdk-clients/fault_client.mjs`), several SDK sessions each with
 //!   the SDK's default options, steered on stdin (`go`, `fresh K`, `stop`)
@@ -113,6 +113,21 @@ pub async fn run_script(python: &str, script: &str, args: &[&str], limit: Durati
         String::from_utf8_lossy(&out.stdout)
     );
     out
+}
+
+/// Runs `script` like [`run_script`] and returns the JSON summary it
+/// printed as its last line of stdout (panicking, with its output, if there
+/// is none).
+pub async fn run_summary(python: &str, script: &str, args: &[&str], limit: Duration) -> Value {
+    let out = run_script(python, script, args, limit).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "the summary of {script} is not JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// An official SDK client.
