@@ -16,9 +16,9 @@
 
 mod common;
 
+use common::WAIT;
 use common::cluster::{REPLICAS, start_cluster_args};
 use common::sdk::{Fleet, Mode, Sdk, now_ms, pick_route, t};
-use common::WAIT;
 use std::time::{Duration, Instant};
 use tether_cluster::Balancer;
 
