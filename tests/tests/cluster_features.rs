@@ -127,9 +127,7 @@ async fn elicitation(balancer: Balancer) {
             format!("User response: action=accept, content={content}")
         );
     }
-    for (route, m) in cluster.scrape_running().await {
-        assert_eq!(m.sum("tether_misrouted_requests_total"), 0.0, "{route}");
-    }
+    cluster.assert_nothing_misrouted().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,9 +327,7 @@ async fn resumption(balancer: Balancer) {
     assert_ne!(replayed.id, seen.id, "the missed update, not the seen one");
     get.assert_no_message().await;
 
-    for (route, m) in cluster.scrape_running().await {
-        assert_eq!(m.sum("tether_misrouted_requests_total"), 0.0, "{route}");
-    }
+    cluster.assert_nothing_misrouted().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -287,9 +287,7 @@ async fn the_python_sdk_runs_a_session_over_the_old_transport() {
 async fn python_sdk_legacy_session_through(balancer: Balancer) {
     let cluster = start_cluster(balancer).await;
     python_sdk_legacy_session(&format!("{}/sse", cluster.url())).await;
-    for (r, m) in cluster.scrape_running().await {
-        assert_eq!(m.sum("tether_misrouted_requests_total"), 0.0, "{r}");
-    }
+    cluster.assert_nothing_misrouted().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

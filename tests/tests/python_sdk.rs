@@ -77,9 +77,7 @@ async fn python_sdk_session_through(balancer: Balancer) {
         json!({"is_error": false, "text": "four, said the python client"})
     );
 
-    for (r, m) in cluster.scrape_running().await {
-        assert_eq!(m.sum("tether_misrouted_requests_total"), 0.0, "{r}");
-    }
+    cluster.assert_nothing_misrouted().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,6 +116,18 @@ impl TestCluster {
         .await;
     }
 
+    /// Asserts that no running replica counted a misrouted request: every
+    /// request of every session reached the replica that owns it.
+    pub async fn assert_nothing_misrouted(&self) {
+        for (route, m) in self.scrape_running().await {
+            assert_eq!(
+                m.sum("tether_misrouted_requests_total"),
+                0.0,
+                "{route} got requests of sessions it does not own"
+            );
+        }
+    }
+
     /// `GET /metrics` of replica `i`, straight from the replica.
     pub async fn scrape(&self, i: usize) -> Scrape {
         scrape(&self.replicas[i].url()).await
