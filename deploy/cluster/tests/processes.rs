@@ -161,12 +161,15 @@ async fn keep_a_connection(url: &str) -> reqwest::Client {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
+    // The balancers keep `/healthz` inside; a GET of the MCP endpoint
+    // without a session reaches a replica, which refuses it with `400`.
     let r = client
-        .get(format!("{url}/healthz"))
+        .get(format!("{url}/mcp"))
+        .header("accept", "text/event-stream")
         .send()
         .await
         .expect("the balancer answers");
-    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
     let _ = r.bytes().await;
     client
 }
