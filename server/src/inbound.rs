@@ -93,10 +93,17 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
         // Cancellation wins a tie, and a handler that noticed the
         // cancellation and returned anyway is still cancelled: the spec
         // says a cancelled request gets no response.
+        // A replica that stops (its drain bound passed, or it was stopped
+        // at once) answers what is still running with an error rather
+        // than cutting the stream: the client learns the call's fate.
+        let stopping = replica.lifecycle.streams_end().clone();
         let outcome = tokio::select! {
             biased;
             () = cancel.cancelled() => None,
             r = handled => Some(r),
+            () = stopping.cancelled() => Some(Err(ErrorObject::internal(
+                "the server stopped before the request finished",
+            ))),
         }
         .filter(|_| !cancel.is_cancelled());
         session.end_request(&id);

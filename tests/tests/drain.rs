@@ -92,3 +92,29 @@ async fn a_replica_with_nothing_in_flight_stops_at_once() {
         "an idle replica did not stop within {WAIT:?}"
     );
 }
+
+/// At the drain bound, a call still running is answered with an error (the
+/// client learns its fate instead of seeing its stream cut), and the
+/// replica stops within its exit grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_drain_bound_calls_still_running_get_an_error() {
+    let mut r = start_tweaked(|c| c.drain_secs = 1).await;
+    let s = r.connect().await;
+    let (id, resp) = s
+        .start(
+            "tools/call",
+            tool_params("long_task", json!({"steps": 100, "step_ms": 100})),
+        )
+        .await;
+    let mut call = SseStream::new(resp);
+    call.next_message().await;
+    r.replica.stop();
+    let messages = call.until_response(&id).await;
+    let error = &messages.last().expect("messages")["error"];
+    assert_eq!(error["code"], -32603, "{messages:?}");
+    assert!(
+        r.stopped_within(Duration::from_secs(1) + tether_server::replica::EXIT_GRACE + WAIT)
+            .await,
+        "the replica outlived its drain bound and exit grace"
+    );
+}

@@ -286,15 +286,18 @@ async fn abandoned_request_streams_are_retained_only_up_to_the_bound() {
     );
 }
 
+/// Stopping at once (the shutdown token, which a drain cancels only once
+/// it is over): standalone streams end with a retry hint, and a call still
+/// running is answered with an error rather than cut off.
 #[tokio::test]
-async fn draining_ends_standalone_streams_with_a_retry_hint_and_lets_calls_finish() {
+async fn stopping_ends_standalone_streams_with_a_retry_hint_and_answers_calls_with_an_error() {
     let r = start_tweaked(|c| c.sse_retry_ms = 1234).await;
     let s = r.connect().await;
     let mut get = s.open_stream(None).await;
     let (id, resp) = s
         .start(
             "tools/call",
-            tool_params("long_task", json!({"steps": 3, "step_ms": 100})),
+            tool_params("long_task", json!({"steps": 30, "step_ms": 100})),
         )
         .await;
     let mut call = SseStream::new(resp);
@@ -305,10 +308,14 @@ async fn draining_ends_standalone_streams_with_a_retry_hint_and_lets_calls_finis
     // The standalone stream ends, telling the client when to come back.
     get.expect_end_without_messages().await;
     assert_eq!(get.last_retry, Some(1234));
-    // The call in flight still gets its result.
+    // The call in flight gets an error, long before its 3 s of work.
     let messages = call.until_response(&id).await;
-    assert_eq!(
-        result_text(&messages.last().expect("messages")["result"]),
-        "finished 3 steps"
+    let error = &messages.last().expect("messages")["error"];
+    assert_eq!(error["code"], -32603, "{messages:?}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped")),
+        "{error}"
     );
 }
