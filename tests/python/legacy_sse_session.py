@@ -24,19 +24,10 @@ import httpx
 import mcp.types as types
 from mcp import ClientSession
 from mcp.client.sse import sse_client
+from tool_results import structured, text_of
 
 # Every wait of the session together; the Rust side bounds the process too.
 LIMIT_SECS = 30
-
-
-def structured(result: types.CallToolResult) -> dict:
-    if result.isError:
-        raise RuntimeError(f"tool error: {result.content}")
-    return result.structuredContent or {}
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 async def run(url: str) -> dict:

@@ -22,20 +22,11 @@ import httpx
 import mcp.types as types
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from tool_results import structured, text_of
 
 # Every wait of the session together; the Rust side bounds the process too.
 LIMIT_SECS = 30
 SAMPLED_ANSWER = "four, said the python client"
-
-
-def structured(result: types.CallToolResult) -> dict:
-    if result.isError:
-        raise RuntimeError(f"tool error: {result.content}")
-    return result.structuredContent or {}
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
 async def run(url: str) -> dict:
