@@ -43,8 +43,8 @@ fn id_of(ev: &SseEvent) -> String {
 
 /// Asserts that the message events `events` carry ids unique across them
 /// all, the spec's rule for the events of one session: "globally unique
-/// across all streams within that session". (A priming event, which carries
-/// no message, names the position it starts from, and is left out.)
+/// across all streams within that session". (Priming events are checked by
+/// `a_reopened_standalone_stream_primes_with_an_id_of_its_own`.)
 fn assert_unique_ids<'a>(events: impl IntoIterator<Item = &'a SseEvent>) {
     let ids: Vec<String> = events
         .into_iter()
@@ -323,4 +323,42 @@ async fn a_server_closed_connection_is_resumed_to_the_result() {
     assert_eq!(after[0]["params"]["message"], "after the break");
     assert!(is_response_to(&after[1], &id));
     assert_eq!(result_text(&after[1]["result"]), "done after reconnect");
+}
+
+/// The priming event of a standalone stream opened again, without
+/// `Last-Event-ID`, after events were delivered: its id is one that no
+/// event of the session has (ids are unique across the session's streams),
+/// and resuming from it gives exactly what followed it.
+#[tokio::test]
+async fn a_reopened_standalone_stream_primes_with_an_id_of_its_own() {
+    let r = start().await;
+    let s = r.connect().await;
+    subscribe(&s, &["test://a", "test://b"]).await;
+
+    let mut first = s.open_stream(None).await;
+    let priming_1 = first.next_event().await.expect("a priming event");
+    assert!(priming_1.message().is_none(), "{priming_1:?}");
+    assert_eq!(r.replica.notify_resource_updated("test://a"), 1);
+    let (ev_a, _) = first.next_message().await;
+    drop(first);
+
+    let mut second = s.open_stream(None).await;
+    let priming_2 = second.next_event().await.expect("a priming event");
+    assert!(priming_2.message().is_none(), "{priming_2:?}");
+    second.assert_no_message().await;
+    drop(second);
+    assert_eq!(r.replica.notify_resource_updated("test://b"), 1);
+
+    let ids = [&priming_1, &ev_a, &priming_2].map(|e| id_of(e));
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "event ids repeat: {ids:?}");
+
+    let mut resumed = s.open_stream(Some(&ids[2])).await;
+    let (_, msg) = resumed.next_message().await;
+    assert_eq!(
+        updated_uri(&msg),
+        "test://b",
+        "what followed the priming event"
+    );
+    resumed.assert_no_message().await;
 }

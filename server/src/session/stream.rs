@@ -323,9 +323,24 @@ pub fn event_id(stream: u32, seq: u64) -> String {
     format!("{stream}-{seq}")
 }
 
-/// Parses an event id into (stream, seq).
+/// The id of a priming event that starts a reader at `seq` (after the
+/// events up to `seq`). At the start of a stream it is `<stream>-0`, which
+/// no event has; further on, `seq`'s own id would repeat an event's id,
+/// and ids must be unique across the session's streams, so it carries the
+/// reader's attachment (`<stream>-<seq>.<reader>`), which resumes at the
+/// same place.
+pub fn priming_id(stream: u32, seq: u64, reader: u64) -> String {
+    if seq == 0 {
+        event_id(stream, 0)
+    } else {
+        format!("{stream}-{seq}.{reader}")
+    }
+}
+
+/// Parses an event id (or a priming id) into (stream, seq).
 pub fn parse_event_id(id: &str) -> Option<(u32, u64)> {
     let (stream, seq) = id.trim().split_once('-')?;
+    let seq = seq.split_once('.').map_or(seq, |(seq, _reader)| seq);
     Some((stream.parse().ok()?, seq.parse().ok()?))
 }
 
@@ -419,6 +434,10 @@ mod tests {
     #[test]
     fn event_ids_round_trip() {
         assert_eq!(parse_event_id(&event_id(7, 42)), Some((7, 42)));
+        assert_eq!(parse_event_id(&priming_id(7, 42, 3)), Some((7, 42)));
+        assert_ne!(priming_id(7, 42, 3), event_id(7, 42));
+        assert_eq!(priming_id(7, 0, 3), event_id(7, 0));
+        assert_eq!(parse_event_id("7-x.1"), None);
         assert_eq!(parse_event_id("nope"), None);
     }
 }

@@ -3,7 +3,7 @@
 //! hint, and the bookkeeping when the connection goes away.
 
 use crate::replica::Replica;
-use crate::session::stream::{Event, Next, event_id};
+use crate::session::stream::{Event, Next, event_id, priming_id};
 use crate::session::{ConnectionGuard, Session, Stream};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
@@ -104,11 +104,12 @@ pub fn respond(r: Reading) -> Response {
     respond_streaming(r)
 }
 
-/// The priming event: the id to resume from (the reader's cursor) and
-/// empty data, so that a client can resume even before the first event.
-fn write_priming(out: &mut String, r: &Reading, retry: Duration) {
+/// The priming event: the id to resume from (the reader's cursor, unique
+/// to this reader: see [`priming_id`]) and empty data, so that a client
+/// can resume even before the first event.
+fn write_priming(out: &mut String, r: &Reading, retry: Duration, reader: u64) {
     Frame {
-        id: Some(&event_id(r.stream.id, r.cursor)),
+        id: Some(&priming_id(r.stream.id, r.cursor, reader)),
         retry: Some(retry),
         data: Some(""),
         ..Frame::default()
@@ -132,7 +133,9 @@ fn respond_whole(r: Reading, events: &[Event]) -> Response {
     let mut body =
         String::with_capacity(events.iter().map(|e| e.data.len() + 32).sum::<usize>() + 48);
     if r.prime {
-        write_priming(&mut body, &r, r.replica.config.sse_retry());
+        // A whole answer starts at its stream's beginning: no reader
+        // number is needed to keep its priming id unique.
+        write_priming(&mut body, &r, r.replica.config.sse_retry(), 0);
     }
     for ev in events {
         write_event(&mut body, r.stream.id, ev, r.legacy);
@@ -151,7 +154,7 @@ fn respond_streaming(mut r: Reading) -> Response {
     }
     if r.prime {
         let mut priming = String::with_capacity(32);
-        write_priming(&mut priming, &r, retry);
+        write_priming(&mut priming, &r, retry, generation);
         first.push(Bytes::from(priming));
     }
     r.replica.metrics.streams_open.inc();
