@@ -349,7 +349,7 @@ async fn a_reopened_standalone_stream_primes_with_an_id_of_its_own() {
     drop(second);
     assert_eq!(r.replica.notify_resource_updated("test://b"), 1);
 
-    let ids = [&priming_1, &ev_a, &priming_2].map(|e| id_of(e));
+    let ids = [&priming_1, &ev_a, &priming_2].map(id_of);
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "event ids repeat: {ids:?}");
 
