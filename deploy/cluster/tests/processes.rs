@@ -250,6 +250,9 @@ async fn command_stops_everything_on(signal: Signal) {
         .kill_on_drop(true);
     let mut child = command.spawn().expect("tether-cluster starts");
     let pid = Pid::from_raw(child.id().expect("a pid") as i32);
+    // Should the test fail half-way, the command still gets to stop its
+    // cluster (a SIGKILL from `kill_on_drop` alone would orphan it).
+    let _stop_on_failure = TerminateOnDrop(pid);
     // It prints the MCP URL once the cluster serves. Its replicas write to
     // the same pipe, so it is read to the end, lest they block on it.
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -282,6 +285,30 @@ async fn command_stops_everything_on(signal: Signal) {
     assert!(status.success(), "tether-cluster exited with {status}");
     reader.abort();
     assert_all_gone(&before, port, &format!("{signal} to tether-cluster"));
+}
+
+/// Sends SIGTERM to a `tether-cluster` command when dropped during a
+/// panic, and waits (bounded) until it has exited.
+struct TerminateOnDrop(Pid);
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() || kill(self.0, Signal::SIGTERM).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + STOP;
+        while std::time::Instant::now() < deadline {
+            // Gone, or a zombie awaiting its parent: either way it has
+            // stopped its cluster.
+            let state = std::fs::read_to_string(format!("/proc/{}/stat", self.0))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_owned()));
+            if state.is_none_or(|s| s.starts_with('Z')) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
