@@ -15,28 +15,16 @@ request the SDK made (method and path), so that the Rust test
 else, carried the session. This script only reports what it saw.
 """
 
-import asyncio
-import importlib.metadata
-import json
-import sys
-
 import httpx
 import mcp.types as types
 from mcp import ClientSession
 from mcp.client.sse import sse_client
-from tool_results import structured, text_of
-
-# Every wait of the session together; the Rust side bounds the process too.
-LIMIT_SECS = 30
+from sdk_common import common_steps, main
 
 
 async def run(url: str) -> dict:
-    progress: list[dict] = []
     requests: list[str] = []
     session_ids: list[str] = []
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append({"progress": value, "total": total, "message": message})
 
     async def record(request: httpx.Request) -> None:
         requests.append(f"{request.method} {request.url.path}")
@@ -60,33 +48,12 @@ async def run(url: str) -> dict:
         on_session_created=session_ids.append,
     ) as (read, write):
         async with ClientSession(read, write) as session:
-            init = await session.initialize()
-            tools = await session.list_tools()
-            first = structured(await session.call_tool("counter", {}))
-            second = structured(await session.call_tool("counter", {}))
-            task = await session.call_tool(
-                "long_task", {"steps": 5, "step_ms": 20}, progress_callback=on_progress
-            )
-            return {
-                "sdk_version": importlib.metadata.version("mcp"),
+            return await common_steps(session) | {
                 "requested_version": types.LATEST_PROTOCOL_VERSION,
-                "protocol_version": init.protocolVersion,
-                "server_name": init.serverInfo.name,
                 "session_ids": session_ids,
-                "tools": sorted(t.name for t in tools.tools),
-                "counter": [first, second],
-                "long_task": {"is_error": bool(task.isError), "text": text_of(task)},
-                "progress": progress,
                 "requests": requests,
             }
 
 
-def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit("usage: legacy_sse_session.py <sse url>")
-    summary = asyncio.run(asyncio.wait_for(run(sys.argv[1]), LIMIT_SECS))
-    print(json.dumps(summary))
-
-
 if __name__ == "__main__":
-    main()
+    main(run, "legacy_sse_session.py <sse url>")

@@ -231,44 +231,13 @@ async fn python_sdk_legacy_session(sse_url: &str) -> String {
         summary["protocol_version"], summary["requested_version"],
         "{summary}"
     );
-    assert_eq!(summary["server_name"], "tether", "{summary}");
-    let tools: Vec<&str> = summary["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for tool in ["counter", "long_task"] {
-        assert!(tools.contains(&tool), "{tool} not listed: {tools:?}");
-    }
-
     // Both counter calls reached the session the endpoint named, on the
-    // replica that owns it.
+    // replica that owns it; progress came on the one stream, in order,
+    // before the result.
     let ids = summary["session_ids"].as_array().expect("session_ids");
     assert_eq!(ids.len(), 1, "one endpoint event: {summary}");
     let session = ids[0].as_str().expect("session id");
-    let route = session.split_once('.').expect("<route>.<random>").0;
-    let counts = summary["counter"].as_array().expect("counter");
-    assert_eq!(counts.len(), 2, "{summary}");
-    for (i, c) in counts.iter().enumerate() {
-        assert_eq!(c["count"], i + 1, "{summary}");
-        assert_eq!(c["session"], session, "{summary}");
-        assert_eq!(c["replica"], route, "{summary}");
-    }
-
-    // Progress came on the one stream, in order, before the result.
-    assert_eq!(
-        summary["long_task"],
-        json!({"is_error": false, "text": "finished 5 steps"}),
-        "{summary}"
-    );
-    let progress: Vec<f64> = summary["progress"]
-        .as_array()
-        .expect("progress")
-        .iter()
-        .map(|p| p["progress"].as_f64().expect("progress value"))
-        .collect();
-    assert_eq!(progress, [1.0, 2.0, 3.0, 4.0, 5.0], "{summary}");
+    common::sdk::assert_common_steps(&summary, session, &["counter", "long_task"]);
     session.to_owned()
 }
 

@@ -130,6 +130,44 @@ pub async fn run_summary(python: &str, script: &str, args: &[&str], limit: Durat
     })
 }
 
+/// Checks the steps that every Python SDK session script runs (see
+/// `tests/python/sdk_common.py`): the server named itself, `tools` were
+/// listed, both `counter` calls counted 1 and 2 in `session` on the replica
+/// that owns it, and `long_task` finished its 5 steps with their progress,
+/// in order.
+pub fn assert_common_steps(summary: &Value, session: &str, tools: &[&str]) {
+    assert_eq!(summary["server_name"], "tether", "{summary}");
+    let listed: Vec<&str> = summary["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for tool in tools {
+        assert!(listed.contains(tool), "{tool} not listed: {listed:?}");
+    }
+    let route = session.split_once('.').expect("<route>.<random>").0;
+    let counts = summary["counter"].as_array().expect("counter");
+    assert_eq!(counts.len(), 2, "{summary}");
+    for (i, c) in counts.iter().enumerate() {
+        assert_eq!(c["count"], i + 1, "{summary}");
+        assert_eq!(c["session"], session, "{summary}");
+        assert_eq!(c["replica"], route, "{summary}");
+    }
+    assert_eq!(
+        summary["long_task"],
+        serde_json::json!({"is_error": false, "text": "finished 5 steps"}),
+        "{summary}"
+    );
+    let progress: Vec<f64> = summary["progress"]
+        .as_array()
+        .expect("progress")
+        .iter()
+        .map(|p| p["progress"].as_f64().expect("progress value"))
+        .collect();
+    assert_eq!(progress, [1.0, 2.0, 3.0, 4.0, 5.0], "{summary}");
+}
+
 /// An official SDK client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Sdk {
