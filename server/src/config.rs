@@ -132,6 +132,44 @@ pub struct Config {
     #[arg(long, env = "TETHER_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
 
+    /// The replicas of this deployment, for owner forwarding: `host:port`
+    /// entries (comma separated), this replica's own address among them or
+    /// not. A name is resolved again at every refresh to all its addresses,
+    /// so one DNS name that lists every replica (a Kubernetes headless
+    /// Service, an ECS Cloud Map service) is a whole peer list. With peers
+    /// (or `--peers-file`), a request for a session that another live
+    /// replica owns is forwarded to it instead of answered with `404`.
+    #[arg(long, env = "TETHER_PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+
+    /// A file of more peers, one `host:port` a line, read again at every
+    /// refresh (a supervisor that learns its replicas' ports writes it).
+    #[arg(long, env = "TETHER_PEERS_FILE")]
+    pub peers_file: Option<std::path::PathBuf>,
+
+    /// The secret replicas of one deployment share (at least 32 bytes):
+    /// sent on every replica-to-replica request and required of every
+    /// forwarded one. Needed with peers.
+    #[arg(long, env = "TETHER_PEER_SECRET", hide_env_values = true)]
+    pub peer_secret: Option<Secret>,
+
+    /// Seconds between two lookups of the peers' routes. A session id
+    /// whose route no known peer has also starts a lookup, at most once a
+    /// second, so a new replica is found before the next refresh.
+    #[arg(long, env = "TETHER_PEER_REFRESH_SECS", default_value_t = 5)]
+    pub peer_refresh_secs: u64,
+
+    /// Milliseconds to connect to a peer before it counts as gone: peers
+    /// share a network, so a live one answers in well under this.
+    #[arg(long, env = "TETHER_PEER_CONNECT_TIMEOUT_MS", default_value_t = 1000)]
+    pub peer_connect_timeout_ms: u64,
+
+    /// On ECS: keep task scale-in protection on while this replica holds
+    /// sessions, so that scaling in stops idle tasks first (through the
+    /// agent endpoint `ECS_AGENT_URI` that ECS gives every task).
+    #[arg(long, env = "TETHER_TASK_PROTECTION", default_value_t = false)]
+    pub task_protection: bool,
+
     /// Write the bound port to this file once listening (with `--listen
     /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
     /// take first).
@@ -182,8 +220,36 @@ impl Config {
         Duration::from_secs(self.body_timeout_secs)
     }
 
+    pub fn peer_refresh(&self) -> Duration {
+        Duration::from_secs(self.peer_refresh_secs.max(1))
+    }
+
+    pub fn peer_connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.peer_connect_timeout_ms.max(1))
+    }
+
+    /// Whether this replica forwards requests to their session's owner.
+    pub fn forwards(&self) -> bool {
+        !self.peers.is_empty() || self.peers_file.is_some()
+    }
+
     pub fn drain(&self) -> Duration {
         Duration::from_secs(self.drain_secs)
+    }
+
+    /// What a replica cannot start with.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        crate::affinity::affinity_cookie(&self.cookie_name, "r", false)?;
+        if self.forwards() {
+            match &self.peer_secret {
+                None => return Err(ConfigError::NoPeerSecret),
+                Some(s) if s.expose().len() < MIN_PEER_SECRET => {
+                    return Err(ConfigError::ShortPeerSecret);
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// A config for tests and embedding: loopback, an ephemeral port.
@@ -192,5 +258,48 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         }
+    }
+}
+
+/// The shortest peer secret accepted: 32 bytes, 256 bits if random.
+pub const MIN_PEER_SECRET: usize = 32;
+
+/// A configuration a replica cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    CookieName(#[from] crate::affinity::InvalidCookieName),
+    #[error("peers are set (--peers, --peers-file) but no --peer-secret (TETHER_PEER_SECRET)")]
+    NoPeerSecret,
+    #[error("the peer secret must be at least {MIN_PEER_SECRET} bytes long")]
+    ShortPeerSecret,
+}
+
+/// A value that must never reach a log: `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
     }
 }

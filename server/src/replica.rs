@@ -66,9 +66,9 @@ impl Replica {
     }
 
     /// Refuses a configuration a replica cannot serve with, before it
-    /// starts: today, an affinity cookie name that is no cookie name.
-    pub fn check_config(config: &Config) -> Result<(), affinity::InvalidCookieName> {
-        affinity::affinity_cookie(&config.cookie_name, "r", false).map(|_| ())
+    /// starts (see [`Config::check`]).
+    pub fn check_config(config: &Config) -> Result<(), crate::config::ConfigError> {
+        config.check()
     }
 
     /// The `Set-Cookie` value that pins a client to this replica.
