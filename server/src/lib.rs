@@ -69,10 +69,15 @@
 //! - [`lifecycle`]: serving, draining, stopping, as one small type.
 //! - [`access`]: who may call (the Origin and Host allow-lists).
 //! - [`affinity`]: route keys, session ids that carry them, the cookie.
+//! - [`peers`]: the other replicas of a deployment, for owner forwarding:
+//!   which route lives at which configured address (learnt by asking each,
+//!   never taken from a session id).
 //! - [`metrics`]: Prometheus counters and gauges.
 //! - [`transport`]: the HTTP surface: the accept loop and graceful stop
 //!   (`serve`), Streamable HTTP on one endpoint, the old HTTP+SSE transport,
-//!   SSE framing, request guards and body bounds, and the operations
+//!   SSE framing, request guards and body bounds, owner forwarding
+//!   (`forward`: a request for another replica's session is streamed to
+//!   its owner and back, authenticated by the peer secret), and the operations
 //!   endpoints ([`ops`]: `/healthz`, `/readyz`, `/metrics`). An answer
 //!   that is complete by the time the response is built goes out as one
 //!   SSE body (the hot path measured in `bench/`).
@@ -88,6 +93,7 @@ pub mod inbound;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod metrics;
+pub mod peers;
 pub mod protocol;
 pub mod replica;
 pub mod server;

@@ -115,6 +115,23 @@ impl Drop for InFlight {
     }
 }
 
+/// A task of the replica's own that runs in the background (the idle
+/// reaper, the peer refresh) and stops when this handle is dropped, with
+/// the replica that started it.
+pub struct Background(tokio::task::JoinHandle<()>);
+
+impl Background {
+    pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        Background(tokio::spawn(task))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

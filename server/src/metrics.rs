@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -20,6 +21,11 @@ pub struct HttpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
     pub method: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
@@ -39,6 +45,10 @@ pub struct Metrics {
     pub rpc_requests: Family<RpcLabels, Counter>,
     pub client_requests_pending: Gauge,
     pub misrouted_requests: Counter,
+    pub forwarded_requests: Family<OutcomeLabels, Counter>,
+    pub forward_seconds: Histogram,
+    pub peer_routes: Gauge,
+    pub peer_requests_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +71,12 @@ impl Metrics {
             rpc_requests: Family::default(),
             client_requests_pending: Gauge::default(),
             misrouted_requests: Counter::default(),
+            forwarded_requests: Family::default(),
+            // 100 µs to about 26 s: a hop on one network, up to an owner
+            // that takes its time to answer.
+            forward_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
+            peer_routes: Gauge::default(),
+            peer_requests_refused: Counter::default(),
         };
         registry.register(
             "sessions_open",
@@ -107,6 +123,29 @@ impl Metrics {
             "Requests for a session owned by another replica (the balancer lost affinity)",
             m.misrouted_requests.clone(),
         );
+        registry.register(
+            "forwarded_requests",
+            "Requests for another replica's session, by outcome (forwarded; unknown_route: no live peer \
+             serves the route, 404; owner_unreachable: the owner refused the connection, 404; \
+             owner_failed: the owner broke off before answering, 502)",
+            m.forwarded_requests.clone(),
+        );
+        registry.register(
+            "forward_seconds",
+            "Time from forwarding a request to the owner's response head: the hop's added latency \
+             plus the owner's time to start answering",
+            m.forward_seconds.clone(),
+        );
+        registry.register(
+            "peer_routes",
+            "Other live replicas this one knows and forwards to",
+            m.peer_routes.clone(),
+        );
+        registry.register(
+            "peer_requests_refused",
+            "Replica-to-replica requests refused for a missing or wrong peer secret",
+            m.peer_requests_refused.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -118,6 +157,12 @@ impl Metrics {
                 method: known_method(method),
                 outcome,
             })
+            .inc();
+    }
+
+    pub fn forwarded(&self, outcome: &'static str) {
+        self.forwarded_requests
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

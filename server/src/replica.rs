@@ -6,8 +6,9 @@ use crate::access::Allowed;
 use crate::affinity;
 use crate::config::Config;
 use crate::jsonrpc;
-use crate::lifecycle::{InFlight, Lifecycle};
+use crate::lifecycle::{Background, InFlight, Lifecycle};
 use crate::metrics::Metrics;
+use crate::peers::Peers;
 use crate::protocol::methods;
 use crate::server::Server;
 use crate::session::SessionLimits;
@@ -26,6 +27,9 @@ pub struct Replica {
     /// Who may call (Origin and Host allow-lists).
     pub allowed: Allowed,
     pub lifecycle: Lifecycle,
+    /// The other replicas, when requests for their sessions are forwarded
+    /// to them (see [`crate::peers`]).
+    pub peers: Option<Peers>,
     /// The `Set-Cookie` value of every initialize answer, formatted once;
     /// `None` when the configured name is no cookie name (see
     /// [`Replica::check_config`]).
@@ -54,8 +58,10 @@ impl Replica {
             affinity::affinity_cookie(&config.cookie_name, sessions.route(), config.cookie_secure)
                 .ok()
                 .map(Bytes::from);
+        let peers = Peers::from_config(&config, sessions.route());
         Arc::new(Replica {
             affinity_cookie,
+            peers,
             config,
             sessions,
             allowed,
@@ -232,13 +238,15 @@ impl Replica {
         self.metrics.sessions_open.set(sessions.len() as i64);
         let pending: usize = sessions.iter().map(|s| s.outbound.pending()).sum();
         self.metrics.client_requests_pending.set(pending as i64);
+        let peers = self.peers.as_ref().map_or(0, Peers::known);
+        self.metrics.peer_routes.set(peers as i64);
         self.metrics.encode()
     }
 
     /// Expires idle sessions in the background until the handle is
     /// dropped (see `--session-idle-secs`).
-    pub fn start_reaper(self: &Arc<Self>) -> Reaper {
-        Reaper(tokio::spawn(reap_idle_sessions(self.clone())))
+    pub fn start_reaper(self: &Arc<Self>) -> Background {
+        Background::spawn(reap_idle_sessions(self.clone()))
     }
 }
 
@@ -259,15 +267,6 @@ impl Readiness {
             Readiness::Draining => "draining",
             Readiness::Full => "full",
         }
-    }
-}
-
-/// The idle-session reaper; stops when dropped.
-pub struct Reaper(tokio::task::JoinHandle<()>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod error;
+pub mod forward;
 pub mod guards;
 pub mod legacy;
 pub mod ops;
@@ -16,11 +17,12 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
-/// Builds the router of a replica.
-pub fn router(replica: Arc<Replica>) -> Router {
+/// Builds the router of a replica; with `forwarding`, requests for other
+/// replicas' sessions go to their owners.
+pub fn router(replica: Arc<Replica>, forwarding: Option<Arc<forward::Forwarding>>) -> Router {
     let path = replica.config.path.clone();
     let limit = replica.config.max_body_bytes;
-    let mcp = Router::new()
+    let mut mcp = Router::new()
         .route(
             &path,
             post(streamable::post)
@@ -28,7 +30,20 @@ pub fn router(replica: Arc<Replica>) -> Router {
                 .delete(streamable::delete),
         )
         .route(legacy::SSE_PATH, get(legacy::open))
-        .route(legacy::MESSAGES_PATH, post(legacy::post))
+        .route(legacy::MESSAGES_PATH, post(legacy::post));
+    let mut peer = Router::new();
+    if let Some(fwd) = forwarding {
+        // Inside the Origin and Host check: a forwarded request is one the
+        // owner would have accepted directly.
+        mcp = mcp.layer(axum::middleware::from_fn_with_state(
+            fwd.clone(),
+            forward::to_owner,
+        ));
+        peer = Router::new()
+            .route(forward::PEER_PATH, get(forward::identify))
+            .with_state(fwd);
+    }
+    let mcp = mcp
         .layer(axum::middleware::from_fn_with_state(
             replica.clone(),
             guards::check_origin_and_host,
@@ -38,6 +53,7 @@ pub fn router(replica: Arc<Replica>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(limit));
     let app = Router::new()
         .merge(mcp)
+        .merge(peer)
         .merge(ops::router())
         .layer(axum::middleware::from_fn_with_state(
             replica.clone(),

@@ -31,8 +31,11 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let reaper = replica.start_reaper();
-    let result = accept_until_drained(&replica, listener, stop).await;
-    drop(reaper);
+    let forwarding = super::forward::Forwarding::new(&replica);
+    let refresh = forwarding.as_ref().map(|f| f.start_refresh());
+    let app = super::router(replica.clone(), forwarding);
+    let result = accept_until_drained(&replica, app, listener, stop).await;
+    drop((reaper, refresh));
     replica.shutdown();
     tracing::info!("stopped");
     result
@@ -40,10 +43,10 @@ pub async fn serve(
 
 async fn accept_until_drained(
     replica: &Arc<Replica>,
+    app: axum::Router,
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = super::router(replica.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         // No header read timeout: hyper would also apply it to idle

@@ -292,6 +292,16 @@ pub async fn start_with(config: Config, server: Server) -> TestReplica {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .expect("bind 127.0.0.1:0");
+    serve_with(listener, config, server)
+}
+
+/// A replica of the bundled catalog with `config` on a listener bound
+/// beforehand (so that replicas can be told each other's addresses).
+pub fn serve_on(listener: tokio::net::TcpListener, config: Config) -> TestReplica {
+    serve_with(listener, config, tether_server::catalog::default_server())
+}
+
+fn serve_with(listener: tokio::net::TcpListener, config: Config, server: Server) -> TestReplica {
     let addr = listener.local_addr().expect("local addr");
     let path = config.path.clone();
     let (replica, task) = tether_server::spawn(listener, config, server);
@@ -579,6 +589,19 @@ impl McpSession {
             return Err(resp.status());
         }
         Ok(Reply::read(resp).await.response_to(&json!(id)).clone())
+    }
+
+    /// The same session, its requests sent to `other` (another replica,
+    /// which does not own it) with the id counter carried on.
+    pub fn through(&self, other: &Endpoint) -> McpSession {
+        McpSession {
+            http: other.http.clone(),
+            url: other.url.clone(),
+            id: self.id.clone(),
+            version: self.version.clone(),
+            init: self.init.clone(),
+            next_id: AtomicI64::new(self.next_id.load(Ordering::Relaxed) + 1000),
+        }
     }
 
     /// The replica that owns this session: the route prefix of its id.

@@ -1,0 +1,448 @@
+//! Owner forwarding: a request for a session that another live replica
+//! owns is passed on to that replica, and its answer streamed back, so that
+//! any balancer (round robin, an ALB without cookies, a Kubernetes
+//! Service) serves clients that keep no cookies.
+//!
+//! - Which replica owns a session comes from its id's route, and where
+//!   that route lives from the [`Peers`] directory, never from the id
+//!   itself: an unknown route gets the usual `404` and no connection.
+//! - Every replica-to-replica request carries the deployment's secret
+//!   ([`PEER_SECRET`]); the owner refuses a forwarded request without it
+//!   (`403`), and never forwards a forwarded request again, so a stale
+//!   directory cannot bounce a request between replicas.
+//! - Bodies stream both ways as they come: a POST's SSE answer with its
+//!   progress, a GET stream for as long as it is open, resumptions with
+//!   `Last-Event-ID`, and the client's answers to sampling or elicitation.
+//!   The bounds are those of direct traffic (the owner applies its own,
+//!   this replica its body deadline), plus: a peer that does not accept
+//!   the connection within `--peer-connect-timeout-ms` counts as gone, and
+//!   a relayed event stream that stays silent for four keep-alive periods
+//!   ends (the client resumes it).
+//! - A forwarded POST counts as in flight here as well, so a draining
+//!   replica finishes relaying it; relayed streams end when it stops.
+
+use super::error::HttpError;
+use super::guards::SESSION_HEADER;
+use super::legacy::MESSAGES_PATH;
+use crate::affinity;
+use crate::jsonrpc::ErrorObject;
+use crate::lifecycle::{Background, InFlight};
+use crate::peers::Peers;
+use crate::replica::Replica;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+/// Where a replica says which route it serves, to a peer that knows the
+/// secret.
+pub const PEER_PATH: &str = "/tether/peer";
+
+/// The deployment's shared secret, on every replica-to-replica request.
+pub static PEER_SECRET: HeaderName = HeaderName::from_static("tether-peer-secret");
+
+/// The route of the replica that forwarded a request: its owner must not
+/// forward it again.
+pub static FORWARDED_BY: HeaderName = HeaderName::from_static("tether-forwarded-by");
+
+/// The shortest time between two lookups of the peers that a request for an
+/// unknown route may start.
+const UNKNOWN_ROUTE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Bound on one peer's answer to "which route do you serve".
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A peer's identity is a few bytes of JSON.
+const MAX_PROBE_BODY: usize = 1024;
+
+/// How long an idle pooled connection to a peer is kept for the next
+/// forwarded request.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Keep-alive probes on connections to peers, so that a peer whose host
+/// vanished without a reset is noticed on a quiet connection.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// How many keep-alive periods a relayed event stream may stay silent.
+const SILENT_KEEPALIVES: u32 = 4;
+
+/// Forwarding state of a replica that has peers.
+pub struct Forwarding {
+    replica: Arc<Replica>,
+    client: Client<HttpConnector, Body>,
+    secret: HeaderValue,
+    own_route: HeaderValue,
+}
+
+impl Forwarding {
+    /// Forwarding for `replica`, or `None` when it has no peers.
+    pub fn new(replica: &Arc<Replica>) -> Option<Arc<Forwarding>> {
+        replica.peers.as_ref()?;
+        let secret = replica.config.peer_secret.as_ref()?;
+        let mut secret = HeaderValue::from_str(secret.expose()).ok()?;
+        secret.set_sensitive(true);
+        let own_route = HeaderValue::from_str(replica.route()).ok()?;
+        let mut connector = HttpConnector::new();
+        // Small SSE frames otherwise wait on delayed ACKs, on this hop too.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(replica.config.peer_connect_timeout()));
+        connector.set_keepalive(Some(TCP_KEEPALIVE));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(connector);
+        Some(Arc::new(Forwarding {
+            replica: replica.clone(),
+            client,
+            secret,
+            own_route,
+        }))
+    }
+
+    fn peers(&self) -> &Peers {
+        // `new` returns a `Forwarding` only for a replica with peers.
+        self.replica
+            .peers
+            .as_ref()
+            .expect("forwarding exists only with peers")
+    }
+
+    /// Looks the peers up now and then every `--peer-refresh-secs`, until
+    /// the handle is dropped.
+    pub fn start_refresh(self: &Arc<Self>) -> Background {
+        let this = self.clone();
+        Background::spawn(async move {
+            let every = this.replica.config.peer_refresh();
+            loop {
+                this.peers().refresh(|addr| this.probe(addr)).await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    /// Asks the replica at `addr` which route it serves.
+    async fn probe(&self, addr: SocketAddr) -> Option<String> {
+        let req = Request::get(format!("http://{addr}{PEER_PATH}"))
+            .header(&PEER_SECRET, self.secret.clone())
+            .body(Body::empty())
+            .ok()?;
+        let asked = async {
+            let res = self.client.request(req).await.ok()?;
+            if res.status() != StatusCode::OK {
+                tracing::warn!(
+                    peer = %addr,
+                    status = res.status().as_u16(),
+                    "a peer refused to say its route (is its peer secret the same?)"
+                );
+                return None;
+            }
+            let body = axum::body::to_bytes(Body::new(res.into_body()), MAX_PROBE_BODY)
+                .await
+                .ok()?;
+            let id: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            id.get("route")?.as_str().map(str::to_owned)
+        };
+        tokio::time::timeout(PROBE_TIMEOUT, asked)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Whether `headers` carry this deployment's secret (compared in
+    /// constant time).
+    fn authentic(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(&PEER_SECRET)
+            .is_some_and(|v| bool::from(v.as_bytes().ct_eq(self.secret.as_bytes())))
+    }
+
+    /// Passes `req` to the owner at `owner` and relays its answer.
+    async fn forward(&self, route: &str, owner: SocketAddr, req: Request) -> Response {
+        let metrics = &self.replica.metrics;
+        // A request (a call, an answer, a DELETE) keeps a draining replica
+        // up until it is relayed; a GET stream does not, as with direct
+        // traffic.
+        let in_flight =
+            (req.method() != Method::GET).then(|| self.replica.lifecycle.request_started());
+        let (mut parts, body) = req.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("http://{owner}{path}").parse::<Uri>() else {
+            return HttpError::bad_request("unreadable request target").into_response();
+        };
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        // The Host the client sent stays: the owner checks it as it would
+        // a direct request's.
+        parts.headers.remove(header::EXPECT);
+        parts.headers.insert(&PEER_SECRET, self.secret.clone());
+        parts.headers.insert(&FORWARDED_BY, self.own_route.clone());
+        let started = Instant::now();
+        let answer = self.client.request(Request::from_parts(parts, body)).await;
+        let mut res = match answer {
+            Ok(res) => res,
+            Err(e) if e.is_connect() => {
+                // The owner is gone, and its sessions with it: the client
+                // gets what it would get from the owner's successor.
+                tracing::warn!(owner = route, peer = %owner, "owner unreachable: {e}");
+                self.peers().forget(route, owner);
+                metrics.forwarded("owner_unreachable");
+                return HttpError::session_not_found().into_response();
+            }
+            Err(e) => {
+                tracing::warn!(owner = route, peer = %owner, "owner broke off: {e}");
+                metrics.forwarded("owner_failed");
+                return HttpError::new(
+                    StatusCode::BAD_GATEWAY,
+                    ErrorObject::internal("the replica that owns this session stopped answering"),
+                )
+                .into_response();
+            }
+        };
+        metrics
+            .forward_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.forwarded("forwarded");
+        strip_hop_by_hop(res.headers_mut());
+        let is_stream = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let silence = is_stream.then(|| self.replica.config.keepalive() * SILENT_KEEPALIVES);
+        let stop = self.replica.lifecycle.streams_end().clone();
+        res.map(|body| {
+            Body::new(Relayed::new(
+                body,
+                stop.cancelled_owned(),
+                silence,
+                in_flight,
+            ))
+        })
+    }
+}
+
+/// The route of the session a request names, if it names one: the
+/// `Mcp-Session-Id` of a request to the Streamable HTTP endpoint, or the
+/// `sessionId` of a POST of the old HTTP+SSE transport.
+fn session_route<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
+    let path = req.uri().path();
+    let id = if path == mcp_path {
+        req.headers().get(SESSION_HEADER)?.to_str().ok()?
+    } else if path == MESSAGES_PATH {
+        req.uri()
+            .query()?
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("sessionId="))?
+    } else {
+        return None;
+    };
+    affinity::route_of(id)
+}
+
+/// The middleware: requests for another live replica's session go to it;
+/// everything else goes on to this replica's handlers (which answer an
+/// unknown session with `404`).
+pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Next) -> Response {
+    let route = match session_route(&req, &fwd.replica.config.path) {
+        Some(route) if route != fwd.replica.route() => route.to_owned(),
+        _ => return next.run(req).await,
+    };
+    if req.headers().contains_key(&FORWARDED_BY) {
+        if !fwd.authentic(req.headers()) {
+            return refuse_unauthenticated(&fwd.replica);
+        }
+        // Forwarded once already: never again.
+        return next.run(req).await;
+    }
+    let peers = fwd.peers();
+    let owner = match peers.owner(&route) {
+        Some(owner) => Some(owner),
+        None => {
+            // Perhaps a replica that started since the last refresh.
+            peers
+                .refresh_unless_recent(UNKNOWN_ROUTE_REFRESH, |addr| fwd.probe(addr))
+                .await;
+            peers.owner(&route)
+        }
+    };
+    match owner {
+        Some(owner) => fwd.forward(&route, owner, req).await,
+        None => {
+            fwd.replica.metrics.forwarded("unknown_route");
+            next.run(req).await
+        }
+    }
+}
+
+/// `GET /tether/peer`: this replica's route, for a peer with the secret.
+pub async fn identify(State(fwd): State<Arc<Forwarding>>, headers: HeaderMap) -> Response {
+    if !fwd.authentic(&headers) {
+        return refuse_unauthenticated(&fwd.replica);
+    }
+    axum::Json(serde_json::json!({ "route": fwd.replica.route() })).into_response()
+}
+
+fn refuse_unauthenticated(replica: &Replica) -> Response {
+    replica.metrics.peer_requests_refused.inc();
+    tracing::warn!("a replica-to-replica request without the right peer secret");
+    HttpError::new(
+        StatusCode::FORBIDDEN,
+        ErrorObject::invalid_request(
+            "replica-to-replica requests need this deployment's peer secret",
+        ),
+    )
+    .into_response()
+}
+
+/// Removes the headers that belong to one connection, not to the message
+/// (RFC 9110 §7.6.1), including those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// The owner's answer on its way to the client: ends when this replica
+/// stops or when an event stream goes silent, and keeps a forwarded
+/// request counted as in flight until its last byte.
+struct Relayed {
+    inner: Incoming,
+    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    silence: Option<(Pin<Box<Sleep>>, Duration)>,
+    _in_flight: Option<InFlight>,
+}
+
+impl Relayed {
+    fn new(
+        inner: Incoming,
+        stop: WaitForCancellationFutureOwned,
+        silence: Option<Duration>,
+        in_flight: Option<InFlight>,
+    ) -> Self {
+        Relayed {
+            inner,
+            stop: Box::pin(stop),
+            silence: silence.map(|d| (Box::pin(tokio::time::sleep(d)), d)),
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl http_body::Body for Relayed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if this.stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        if let Some((timer, _)) = &mut this.silence
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some((timer, period))) = (&frame, &mut this.silence) {
+            timer.as_mut().reset(Instant::now() + *period);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_not_relayed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(SESSION_HEADER, HeaderValue::from_static("r2.abc"));
+        h.insert("last-event-id", HeaderValue::from_static("0-3"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["last-event-id", "mcp-session-id"]);
+    }
+
+    #[test]
+    fn the_session_route_comes_from_the_header_or_the_old_transports_query() {
+        let req = |uri: &str, session: Option<&str>| {
+            let mut b = Request::post(uri);
+            if let Some(s) = session {
+                b = b.header(SESSION_HEADER, s);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        assert_eq!(
+            session_route(&req("/mcp", Some("r2.0123")), "/mcp"),
+            Some("r2")
+        );
+        assert_eq!(session_route(&req("/mcp", None), "/mcp"), None);
+        assert_eq!(
+            session_route(&req("/messages?x=1&sessionId=r3.99", None), "/mcp"),
+            Some("r3")
+        );
+        assert_eq!(
+            session_route(&req("/other", Some("r2.0123")), "/mcp"),
+            None,
+            "only the MCP endpoints are forwarded"
+        );
+    }
+}
