@@ -81,6 +81,8 @@
 //!   endpoints ([`ops`]: `/healthz`, `/readyz`, `/metrics`). An answer
 //!   that is complete by the time the response is built goes out as one
 //!   SSE body (the hot path measured in `bench/`).
+//! - [`task_protection`]: on ECS, task scale-in protection while the
+//!   replica holds sessions (`--task-protection`, through the ECS agent).
 //! - [`catalog`]: the bundled tools: conformance fixtures and a stateful demo.
 
 pub mod access;
@@ -98,6 +100,7 @@ pub mod protocol;
 pub mod replica;
 pub mod server;
 pub mod session;
+pub mod task_protection;
 pub mod transport;
 
 pub use config::Config;
@@ -134,7 +137,39 @@ pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
         path = %replica.config.path,
         "listening"
     );
+    let _protection = start_task_protection(&replica);
     transport::serve::serve(replica, listener, shutdown_signal()).await
+}
+
+/// How often task protection looks whether the replica holds sessions: a
+/// new session is protected this soon (scale-in decisions take minutes).
+const SESSION_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// With `--task-protection`, keeps ECS scale-in protection on while the
+/// replica holds sessions, until it stops.
+fn start_task_protection(replica: &Arc<Replica>) -> Option<lifecycle::Background> {
+    if !replica.config.task_protection {
+        return None;
+    }
+    let Ok(agent) = std::env::var(task_protection::AGENT_URI_ENV) else {
+        tracing::warn!(
+            "--task-protection is set but {} is not (not on ECS?); protection stays off",
+            task_protection::AGENT_URI_ENV
+        );
+        return None;
+    };
+    let sessions = {
+        let replica = replica.clone();
+        Arc::new(move || replica.sessions.len()) as task_protection::SessionCount
+    };
+    Some(lifecycle::Background::spawn(
+        task_protection::keep_protected(
+            agent,
+            sessions,
+            SESSION_POLL,
+            replica.shutdown_token().clone(),
+        ),
+    ))
 }
 
 /// Starts a replica on an already bound listener in the background (tests,

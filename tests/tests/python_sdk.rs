@@ -2,8 +2,10 @@
 //! `tests/requirements.txt`), a client these tests did not write, runs a
 //! whole session through a balancer with three replicas behind it:
 //! `tests/python/mcp_session.py` initializes, lists the tools, calls
-//! `counter` twice, `long_task` with progress and `ask_model` (sampling),
-//! and prints a JSON summary that this test checks.
+//! `counter` twice, `long_task` with progress, `ask_model` (sampling) and
+//! `test_elicitation`, hears a subscribed resource change on its GET
+//! stream, resumes a call whose stream the server closed, and prints a JSON
+//! summary that this test checks.
 //!
 //! The interpreter is `TETHER_PYTHON` (tests/run.sh sets it to the
 //! project's venv, `tests/.venv/bin/python`).
@@ -12,7 +14,6 @@ mod common;
 
 use common::cluster::start_cluster;
 use common::sdk;
-use serde_json::json;
 use std::time::Duration;
 use tether_cluster::Balancer;
 
@@ -30,16 +31,7 @@ async fn python_sdk_session_through(balancer: Balancer) {
     )
     .await;
 
-    assert_eq!(summary["protocol_version"], "2025-11-25", "{summary}");
-    let session = summary["session_id"].as_str().expect("session id");
-    sdk::assert_common_steps(&summary, session, &["counter", "long_task", "ask_model"]);
-
-    assert_eq!(summary["sampled_questions"], json!(["What is 2+2?"]));
-    assert_eq!(
-        summary["ask_model"],
-        json!({"is_error": false, "text": "four, said the python client"})
-    );
-
+    sdk::assert_full_session(&summary, "four, said the python client");
     cluster.assert_nothing_misrouted().await;
 }
 

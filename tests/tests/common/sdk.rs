@@ -15,7 +15,7 @@
 //! Every wait is bounded; a driver that misbehaves is killed with its
 //! fleet (`kill_on_drop`), and a failed wait shows what every driver said.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -100,11 +100,16 @@ fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 /// end within `limit`; panics, with its output, if it fails.
 pub async fn run_script(python: &str, script: &str, args: &[&str], limit: Duration) -> Output {
     let path = tests_dir().join("python").join(script);
-    let run = command(python).arg(&path).args(args).output();
-    let out = tokio::time::timeout(limit, run)
+    let mut cmd = command(python);
+    cmd.arg(&path).args(args);
+    run_to_end(cmd, script, limit).await
+}
+
+async fn run_to_end(mut cmd: Command, script: &str, limit: Duration) -> Output {
+    let out = tokio::time::timeout(limit, cmd.output())
         .await
         .unwrap_or_else(|_| panic!("{script} did not finish within {limit:?}"))
-        .unwrap_or_else(|e| panic!("{python} could not be started: {e}"));
+        .unwrap_or_else(|e| panic!("{script} could not be started: {e}"));
     assert!(
         out.status.success(),
         "{script} failed ({}):\n{}\n{}",
@@ -120,6 +125,20 @@ pub async fn run_script(python: &str, script: &str, args: &[&str], limit: Durati
 /// is none).
 pub async fn run_summary(python: &str, script: &str, args: &[&str], limit: Duration) -> Value {
     let out = run_script(python, script, args, limit).await;
+    summary_of(script, &out)
+}
+
+/// Runs `script` (under `tests/sdk-clients`, the TypeScript SDK's project)
+/// with Node and `args`, like [`run_summary`].
+pub async fn run_node_summary(script: &str, args: &[&str], limit: Duration) -> Value {
+    let dir = node_project();
+    let mut cmd = command("node");
+    cmd.arg(dir.join(script)).args(args).current_dir(&dir);
+    let out = run_to_end(cmd, script, limit).await;
+    summary_of(script, &out)
+}
+
+fn summary_of(script: &str, out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| {
@@ -128,6 +147,53 @@ pub async fn run_summary(python: &str, script: &str, args: &[&str], limit: Durat
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// Checks the summary of a whole session run by an official SDK client
+/// (`tests/python/mcp_session.py`, `tests/sdk-clients/session.mjs`): the
+/// common steps, sampling answered with `sampled`, elicitation, the
+/// subscribed resource's update on the GET stream, the call whose stream
+/// the server closed (resumed with `Last-Event-ID`), and not one error the
+/// SDK reported.
+pub fn assert_full_session(summary: &Value, sampled: &str) {
+    assert_eq!(summary["protocol_version"], "2025-11-25", "{summary}");
+    let session = summary["session_id"].as_str().expect("session id");
+    assert_common_steps(summary, session, &["counter", "long_task", "ask_model"]);
+    assert_eq!(
+        summary["sampled_questions"],
+        json!(["What is 2+2?"]),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["ask_model"],
+        json!({"is_error": false, "text": sampled}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["elicited_messages"],
+        json!(["Who are you?"]),
+        "{summary}"
+    );
+    assert_eq!(summary["elicitation"]["is_error"], false, "{summary}");
+    assert!(
+        summary["elicitation"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("action=accept") && t.contains("ada@example.com")),
+        "{summary}"
+    );
+    assert_eq!(summary["updates"], json!(["demo://note"]), "{summary}");
+    assert_eq!(summary["reconnection"]["is_error"], false, "{summary}");
+    assert!(
+        summary["reconnection"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Reconnection test completed successfully")),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["errors"],
+        json!([]),
+        "the SDK reported errors: {summary}"
+    );
 }
 
 /// Checks the steps that every Python SDK session script runs (see
