@@ -1,10 +1,28 @@
 //! # tether-cluster
 //!
-//! Runs N `tether-server` replicas and a real balancer (nginx, or HAProxy
-//! in one of its two affinity modes) on loopback, using the very policy
-//! files docker compose uses (`deploy/nginx`, `deploy/haproxy`). The
-//! `tether-cluster` binary is the local cluster command; the end-to-end
-//! tests use [`Cluster`] directly, so that they can kill or drain a replica.
+//! Runs N `tether-server` replicas and a real balancer on loopback, using
+//! the very policy files docker compose uses (`deploy/nginx`,
+//! `deploy/haproxy`). The `tether-cluster` binary is the local cluster
+//! command; the end-to-end tests use [`Cluster`] directly, so that they can
+//! kill or drain a replica.
+//!
+//! The balancers ([`Balancer`], `--balancer`):
+//! - `nginx`: pins by the route of `Mcp-Session-Id`, then the replica's
+//!   cookie, else least connections; a `503` (a draining or full replica's
+//!   refusal of `initialize`) is retried on another replica.
+//! - `haproxy`: the same policy in HAProxy.
+//! - `haproxy-cookie`: HAProxy pinning by a cookie it inserts, and nothing
+//!   else, and like an ALB where clients can tell: a `503` goes to the
+//!   client, and a draining replica gets nothing new (its sticky clients
+//!   are re-pinned elsewhere, what runs there runs on), as a deregistered
+//!   target does.
+//! - `round-robin`: HAProxy with no affinity at all, as a Kubernetes
+//!   Service or any plain balancer: sessions work only with owner
+//!   forwarding ([`Spec::forwarding`], `--forwarding`).
+//!
+//! Every balancer passes on only `/mcp`, `/sse` and `/messages`; the
+//! operations endpoints and the replicas' internal paths are `404` there
+//! and reached on each replica directly ([`Replica::url`]).
 //!
 //! - [`render`]: the per-deployment part of the balancer configs.
 //! - [`Cluster`]: start, inspect, kill, terminate, stop.
@@ -39,6 +57,17 @@ pub enum Error {
         secs: u64,
         logs: String,
     },
+    #[error(
+        "replica {route} did not learn the routes of its {want} peers within {secs} s: {seen} (logs in {logs})"
+    )]
+    PeersUnknown {
+        route: String,
+        want: usize,
+        /// What its last `/metrics` said.
+        seen: String,
+        secs: u64,
+        logs: String,
+    },
 }
 
 /// Which balancer fronts the replicas.
@@ -48,8 +77,12 @@ pub enum Balancer {
     Nginx,
     /// HAProxy with the same policy as nginx.
     Haproxy,
-    /// HAProxy pinning by a cookie it inserts, and nothing else (ALB-like).
+    /// HAProxy pinning by a cookie it inserts, and nothing else; like an
+    /// ALB, it retries no `503` and takes a draining replica out.
     HaproxyCookie,
+    /// HAProxy with no affinity at all (a Kubernetes Service, any plain
+    /// balancer): needs owner forwarding.
+    RoundRobin,
 }
 
 /// What to start.
@@ -64,6 +97,13 @@ pub struct Spec {
     /// Where replica and balancer output goes: inherited (interactive use)
     /// or files in the cluster's run directory (tests).
     pub inherit_output: bool,
+    /// Owner forwarding: the replicas get one another as peers (a peers
+    /// file in the run directory) and a random secret, so that a request
+    /// reaching a replica that does not own its session is forwarded to
+    /// the owner. Off by default: nginx and HAProxy route by session id
+    /// themselves, except in [`Balancer::RoundRobin`] and for cookie-less
+    /// clients of [`Balancer::HaproxyCookie`].
+    pub forwarding: bool,
 }
 
 impl Spec {
@@ -74,6 +114,7 @@ impl Spec {
             port: 0,
             replica_args: Vec::new(),
             inherit_output: false,
+            forwarding: false,
         }
     }
 }
@@ -98,6 +139,21 @@ const KILLED: Duration = Duration::from_secs(2);
 
 /// How often a stopping cluster looks whether its processes are gone.
 const POLL: Duration = Duration::from_millis(20);
+
+/// Seconds between two reads of the peers file (and lookups of the peers'
+/// routes) by a replica of a forwarding cluster, unless the caller's
+/// `TETHER_PEER_REFRESH_SECS` says otherwise: the file is written only once
+/// every replica has bound its port, after each has read it once, so the
+/// replicas' default (5 s) would hold every start back that long.
+const PEER_REFRESH_SECS: &str = "1";
+
+/// Bound on the replicas of a forwarding cluster learning one another's
+/// routes, from the moment the peers file is written.
+const PEERS_KNOWN: Duration = Duration::from_secs(20);
+
+/// The gauge of a replica's `/metrics` that counts the other live replicas
+/// whose routes it knows.
+const PEER_ROUTES: &str = "tether_peer_routes";
 
 /// A process the cluster started. Each leads a process group of its own,
 /// so that whatever it forks is signalled with it: nginx's workers outlive
@@ -217,6 +273,8 @@ pub struct Cluster {
     pub port: u16,
     balancer: Option<Process>,
     run_dir: PathBuf,
+    /// The peers file of a forwarding cluster.
+    peers_file: Option<PathBuf>,
 }
 
 /// The repository's `deploy/` folder (overridable with `TETHER_DEPLOY_DIR`).
@@ -285,11 +343,18 @@ impl Cluster {
         } else {
             spec.port
         };
+        let peers_file = spec.forwarding.then(|| run_dir.join("peers"));
         let mut cluster = Cluster {
             replicas: Vec::new(),
             port,
             balancer: None,
             run_dir,
+            peers_file,
+        };
+        let peer_secret = if spec.forwarding {
+            Some(peer_secret()?)
+        } else {
+            None
         };
         let bin = server_bin()?;
         // Replicas bind port 0 and report the port they got: picking a free
@@ -310,6 +375,20 @@ impl Cluster {
             if std::env::var_os("TETHER_WORKER_THREADS").is_none() {
                 cmd.env("TETHER_WORKER_THREADS", threads.to_string());
             }
+            // The cluster's peers are its own replicas, or there are none:
+            // never those the caller's environment may name.
+            for var in ["TETHER_PEERS", "TETHER_PEERS_FILE", "TETHER_PEER_SECRET"] {
+                cmd.env_remove(var);
+            }
+            if let (Some(file), Some(secret)) = (&cluster.peers_file, &peer_secret) {
+                cmd.arg("--peers-file").arg(file);
+                // In the environment rather than on the command line, which
+                // every user of the machine can read.
+                cmd.env("TETHER_PEER_SECRET", secret);
+                if std::env::var_os("TETHER_PEER_REFRESH_SECS").is_none() {
+                    cmd.env("TETHER_PEER_REFRESH_SECS", PEER_REFRESH_SECS);
+                }
+            }
             cluster.output(&mut cmd, &route, spec.inherit_output)?;
             let process = Process::spawn(&mut cmd, Signal::SIGTERM)?;
             cluster.replicas.push(Replica {
@@ -326,6 +405,21 @@ impl Cluster {
         }
         for r in &cluster.replicas {
             wait_healthy(&format!("{}/healthz", r.url()), &r.route, &cluster.run_dir).await?;
+        }
+        if let Some(file) = &cluster.peers_file {
+            // Only now are the replicas' addresses known; each reads the
+            // file at its next refresh, and the cluster is ready once every
+            // replica knows every other's route.
+            let peers: String = cluster
+                .replicas
+                .iter()
+                .map(|r| format!("127.0.0.1:{}\n", r.port))
+                .collect();
+            write_replacing(file, &peers)?;
+            let want = cluster.replicas.len() - 1;
+            for r in &cluster.replicas {
+                wait_peer_routes(r, want, &cluster.run_dir).await?;
+            }
         }
         // The balancer must bind a port chosen beforehand; if another
         // process takes it first, the balancer exits and a new port is
@@ -395,11 +489,11 @@ impl Cluster {
                     .arg(&main);
                 (c, Signal::SIGQUIT)
             }
-            Balancer::Haproxy | Balancer::HaproxyCookie => {
-                let affinity = if spec.balancer == Balancer::Haproxy {
-                    HaproxyAffinity::SessionHeader
-                } else {
-                    HaproxyAffinity::InsertedCookie
+            Balancer::Haproxy | Balancer::HaproxyCookie | Balancer::RoundRobin => {
+                let affinity = match spec.balancer {
+                    Balancer::HaproxyCookie => HaproxyAffinity::InsertedCookie,
+                    Balancer::RoundRobin => HaproxyAffinity::RoundRobin,
+                    _ => HaproxyAffinity::SessionHeader,
                 };
                 let backend = self.run_dir.join("backend.cfg");
                 std::fs::write(&backend, render::haproxy_backend(&self.members(), affinity))?;
@@ -455,6 +549,14 @@ impl Cluster {
     /// Where logs and rendered configs are.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
+    }
+
+    /// The peers file the replicas of a forwarding cluster read (`None`
+    /// without forwarding): one `127.0.0.1:<port>` a line, every replica's,
+    /// a killed one's too (as a DNS name keeps a dead replica's address
+    /// for a while).
+    pub fn peers_file(&self) -> Option<&Path> {
+        self.peers_file.as_deref()
     }
 
     /// Kills replica `i` at once (SIGKILL), as a crash would.
@@ -591,6 +693,64 @@ async fn wait_answers(
     })
 }
 
+/// A fresh peer secret: 32 random bytes as 64 hex digits.
+fn peer_secret() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `text` to `path` through a temporary file renamed over it, so
+/// that a replica reading the file meanwhile sees all of it or none.
+fn write_replacing(path: &Path, text: &str) -> Result<(), Error> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The value of the unlabelled sample of `name` in Prometheus text.
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Waits, within [`PEERS_KNOWN`], until replica `r` reports that it knows
+/// the routes of `want` other replicas.
+async fn wait_peer_routes(r: &Replica, want: usize, run_dir: &Path) -> Result<(), Error> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    let url = format!("{}/metrics", r.url());
+    let start = Instant::now();
+    let mut seen = String::from("no answer from /metrics");
+    while start.elapsed() < PEERS_KNOWN {
+        if let Ok(resp) = client.get(&url).send().await
+            && let Ok(text) = resp.text().await
+        {
+            match gauge(&text, PEER_ROUTES) {
+                Some(n) if n == want as f64 => return Ok(()),
+                Some(n) => seen = format!("{PEER_ROUTES} {n}"),
+                None => {
+                    seen = format!("no {PEER_ROUTES} (a tether-server without owner forwarding?)")
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::PeersUnknown {
+        route: r.route.clone(),
+        want,
+        seen,
+        secs: PEERS_KNOWN.as_secs(),
+        logs: run_dir.display().to_string(),
+    })
+}
+
 /// Waits for a replica to write the port it bound; fails early if it exits.
 async fn read_port(
     file: &Path,
@@ -620,4 +780,27 @@ async fn read_port(
         secs: limit.as_secs(),
         logs: run_dir.display().to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gauge_is_read_from_its_unlabelled_sample_only() {
+        let text = "# TYPE tether_peer_routes gauge\n\
+                    tether_peer_routes_total 7\n\
+                    tether_peer_routes 2\n";
+        assert_eq!(gauge(text, PEER_ROUTES), Some(2.0));
+        assert_eq!(gauge("tether_peer_routes_x 1\n", PEER_ROUTES), None);
+        assert_eq!(gauge("", PEER_ROUTES), None);
+    }
+
+    #[test]
+    fn a_peer_secret_is_64_fresh_hex_digits() {
+        let a = peer_secret().unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, peer_secret().unwrap());
+    }
 }

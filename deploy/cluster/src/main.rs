@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! tether-cluster --replicas 3 --balancer nginx --port 8080
+//! tether-cluster --balancer round-robin --forwarding   # no affinity at all
 //! tether-cluster render      # rewrites the compose balancer files
 //! ```
 
@@ -28,6 +29,11 @@ struct Args {
     /// Port of the balancer on 127.0.0.1.
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Owner forwarding: the replicas know one another (a peers file and a
+    /// random secret), and forward a request for a session another owns
+    /// to its owner. Needed behind `round-robin`.
+    #[arg(long)]
+    forwarding: bool,
     /// Extra flags for every replica, after `--`.
     #[arg(last = true)]
     replica_args: Vec<String>,
@@ -35,7 +41,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Rewrite the balancer files docker compose mounts (three replicas).
+    /// Rewrite the balancer files docker compose mounts (three replicas
+    /// each: r1..r3, and f1..f3 of the `forwarding` profile).
     Render,
 }
 
@@ -60,6 +67,7 @@ async fn main() -> ExitCode {
         port: args.port,
         replica_args: args.replica_args,
         inherit_output: true,
+        forwarding: args.forwarding,
         ..Spec::new(args.replicas.max(1), args.balancer)
     };
     let cluster = tokio::select! {
@@ -125,6 +133,13 @@ fn render_compose_files() -> ExitCode {
         (
             "haproxy/backend-cookie.cfg",
             render::haproxy_backend(&members, HaproxyAffinity::InsertedCookie),
+        ),
+        (
+            "haproxy/backend-roundrobin.cfg",
+            render::haproxy_backend(
+                &render::compose_forwarding_members(3),
+                HaproxyAffinity::RoundRobin,
+            ),
         ),
     ];
     for (path, text) in files {

@@ -1,8 +1,9 @@
 //! The deployment-specific parts of the balancer configs: which replicas
 //! exist and where. The policy itself (`deploy/nginx/tether-*.conf`,
-//! `deploy/haproxy/haproxy.cfg`) is shared verbatim by every deployment;
-//! only these lists differ. The files docker compose uses are rendered from
-//! here too (`tether-cluster render`), and a test keeps them in step.
+//! `deploy/haproxy/haproxy.cfg`, and the rules of each HAProxy backend
+//! written here) is the same for every deployment; only the lists of
+//! replicas differ. The files docker compose uses are rendered from here
+//! too (`tether-cluster render`), and a test keeps them in step.
 
 use std::fmt::Write;
 
@@ -15,22 +16,38 @@ pub struct Member {
     pub addr: String,
 }
 
-/// How HAProxy pins clients.
+/// How HAProxy spreads requests over the replicas (the `tether` backend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HaproxyAffinity {
     /// By the route in `Mcp-Session-Id`, then by the replica's cookie.
     SessionHeader,
-    /// By a cookie HAProxy inserts itself, and nothing else (like an ALB
-    /// with duration-based stickiness).
+    /// By a cookie HAProxy inserts itself, and nothing else, and otherwise
+    /// like an ALB with duration-based stickiness where clients can tell:
+    /// no retry of a `503`, and a draining replica is taken out (its
+    /// sticky clients re-pinned elsewhere) as a deregistered target is.
     InsertedCookie,
+    /// No affinity at all: each request to the next ready replica, as a
+    /// Kubernetes Service or any plain balancer sends it. Sessions work
+    /// only with owner forwarding (`--peers`).
+    RoundRobin,
 }
 
 /// The docker compose replicas: `r1`..`rN` on the compose network.
 pub fn compose_members(n: usize) -> Vec<Member> {
+    named_members("r", n)
+}
+
+/// The replicas of compose's `forwarding` profile, which forward to one
+/// another: `f1`..`fN`, behind the round-robin balancer.
+pub fn compose_forwarding_members(n: usize) -> Vec<Member> {
+    named_members("f", n)
+}
+
+fn named_members(prefix: &str, n: usize) -> Vec<Member> {
     (1..=n)
         .map(|i| Member {
-            route: format!("r{i}"),
-            addr: format!("r{i}:8080"),
+            route: format!("{prefix}{i}"),
+            addr: format!("{prefix}{i}:8080"),
         })
         .collect()
 }
@@ -80,18 +97,78 @@ pub fn nginx_upstreams(members: &[Member]) -> String {
     out
 }
 
+/// Why the session-header backend checks liveness and retries `503`.
+const HAPROXY_SESSION_HEADER: &str =
+    "    # Liveness, not readiness: a draining replica must keep serving the
+    # sessions pinned to it until it exits. It refuses new ones with 503,
+    # and so does a full one.
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server check inter 1s fall 2 rise 1
+    # A request that could not reach its replica (connection refused, or
+    # closed without an answer) or met a 503 (a replica that is draining or
+    # full refuses initialize) is retried on another. A replica answers 503
+    # only to initialize, never within a live session, so a retry never
+    # sends a session's request to a replica that does not know it.
+    retry-on conn-failure empty-response 503
+    balance leastconn
+";
+
+/// What makes the cookie backend behave like an ALB, and why.
+const HAPROXY_INSERTED_COOKIE: &str =
+    "    # Like an ALB target group with duration-based stickiness, where it
+    # matters to clients, so that what the tests meet is what production
+    # meets:
+    # - A draining replica is taken out, as ECS deregisters a stopping
+    #   task: its check fails once /readyz says \"draining\", so it gets
+    #   nothing new, and a client whose cookie names it is balanced afresh
+    #   and given a new cookie (its session's next request then gets 404
+    #   from the new replica, and a spec client starts over there). What
+    #   runs there runs on, open SSE streams included (no
+    #   `on-marked-down shutdown-sessions`), as it does within an ALB's
+    #   deregistration delay. A full replica stays in, as a target whose
+    #   /healthz passes: it refuses new sessions with 503 itself.
+    # - A 503 goes to the client: an ALB retries nothing. Only a connection
+    #   that failed is tried on another replica (no replica saw that
+    #   request); an ALB answers it 502 until the dead target is taken out.
+    option httpchk GET /readyz
+    http-check expect rstring '\"status\":\"(ready|full)\"'
+    default-server check inter 1s fall 2 rise 1
+    retry-on conn-failure
+    balance roundrobin
+    cookie TETHER_LB insert indirect nocache httponly
+";
+
+/// What makes the round-robin backend a plain balancer, and why.
+const HAPROXY_ROUND_ROBIN: &str =
+    "    # No affinity at all: every request goes to the next ready replica,
+    # whatever its session id or cookies, as a Kubernetes Service or any
+    # plain balancer sends it. A session's requests reach its owner only
+    # through owner forwarding (the replicas' --peers): without it, most
+    # of them get 404.
+    # Readiness, as a Kubernetes readinessProbe: a draining or full replica
+    # gets no new request (with forwarding, the others still reach its
+    # sessions), and what runs there runs on.
+    # Only a connection that failed is tried on another replica (no replica
+    # saw that request), as HAProxy and nginx do by default; a 503 is an
+    # answer, and goes to the client. (A Kubernetes Service retries
+    # nothing, and balances connections rather than requests: a client's
+    # requests on one kept-alive connection reach one replica, those on
+    # its other connections anywhere.)
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server check inter 1s fall 2 rise 1
+    retry-on conn-failure
+    balance roundrobin
+";
+
 /// HAProxy: the `tether` backend, with its servers and affinity rules.
 pub fn haproxy_backend(members: &[Member], affinity: HaproxyAffinity) -> String {
     let mut out = String::from(HEADER);
     out.push_str("\nbackend tether\n");
-    // Liveness, not readiness: a draining replica must keep serving the
-    // sessions pinned to it until it exits; it refuses new ones with 503,
-    // which the frontend retries elsewhere.
-    out.push_str("    option httpchk GET /healthz\n    http-check expect status 200\n");
-    out.push_str("    default-server check inter 1s fall 2 rise 1\n");
     match affinity {
         HaproxyAffinity::SessionHeader => {
-            out.push_str("    balance leastconn\n");
+            out.push_str(HAPROXY_SESSION_HEADER);
             for m in members {
                 let _ = writeln!(
                     out,
@@ -104,10 +181,15 @@ pub fn haproxy_backend(members: &[Member], affinity: HaproxyAffinity) -> String 
             }
         }
         HaproxyAffinity::InsertedCookie => {
-            out.push_str("    balance roundrobin\n");
-            out.push_str("    cookie TETHER_LB insert indirect nocache httponly\n");
+            out.push_str(HAPROXY_INSERTED_COOKIE);
             for m in members {
                 let _ = writeln!(out, "    server {} {} cookie {}", m.route, m.addr, m.route);
+            }
+        }
+        HaproxyAffinity::RoundRobin => {
+            out.push_str(HAPROXY_ROUND_ROBIN);
+            for m in members {
+                let _ = writeln!(out, "    server {} {}", m.route, m.addr);
             }
         }
     }
@@ -159,6 +241,10 @@ mod tests {
             read("haproxy/backend-cookie.cfg"),
             haproxy_backend(&m, HaproxyAffinity::InsertedCookie)
         );
+        assert_eq!(
+            read("haproxy/backend-roundrobin.cfg"),
+            haproxy_backend(&compose_forwarding_members(3), HaproxyAffinity::RoundRobin)
+        );
     }
 
     #[test]
@@ -168,5 +254,56 @@ mod tests {
             "upstream tether_r1 {\n    server r1:8080 max_fails=0;\n    server r2:8080 backup;"
         ));
         assert!(conf.contains("    r2 tether_r2;\n    default tether_pool;"));
+    }
+
+    /// Lines of `conf` that are directives, comments left out.
+    fn directives(conf: &str) -> Vec<&str> {
+        conf.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    /// Only the session-header backend pins by session or retries a 503;
+    /// the ALB-like and the plain one check readiness and retry only a
+    /// connection that failed.
+    #[test]
+    fn each_backend_pins_checks_and_retries_as_its_mode_says() {
+        let m = compose_members(2);
+        let header = haproxy_backend(&m, HaproxyAffinity::SessionHeader);
+        let d = directives(&header);
+        assert!(d.contains(&"option httpchk GET /healthz"), "{header}");
+        assert!(
+            d.contains(&"retry-on conn-failure empty-response 503"),
+            "{header}"
+        );
+        assert!(d.contains(&"use-server r2 if { var(txn.route) -m str r2 }"));
+
+        let cookie = haproxy_backend(&m, HaproxyAffinity::InsertedCookie);
+        let d = directives(&cookie);
+        assert!(d.contains(&"option httpchk GET /readyz"), "{cookie}");
+        assert!(d.contains(&"http-check expect rstring '\"status\":\"(ready|full)\"'"));
+        assert!(d.contains(&"retry-on conn-failure"), "{cookie}");
+        assert!(d.contains(&"server r2 r2:8080 cookie r2"), "{cookie}");
+        for pinning_elsewhere in ["use-server", "shutdown-sessions", "503"] {
+            assert!(
+                !d.iter().any(|l| l.contains(pinning_elsewhere)),
+                "{pinning_elsewhere} in {cookie}"
+            );
+        }
+
+        let plain = haproxy_backend(&m, HaproxyAffinity::RoundRobin);
+        let d = directives(&plain);
+        assert!(d.contains(&"option httpchk GET /readyz"), "{plain}");
+        assert!(d.contains(&"http-check expect status 200"), "{plain}");
+        assert!(d.contains(&"retry-on conn-failure"), "{plain}");
+        assert!(d.contains(&"balance roundrobin"), "{plain}");
+        assert!(d.contains(&"server r2 r2:8080"), "{plain}");
+        for pinning in ["use-server", "cookie", "shutdown-sessions"] {
+            assert!(
+                !d.iter().any(|l| l.contains(pinning)),
+                "{pinning} in {plain}"
+            );
+        }
     }
 }
