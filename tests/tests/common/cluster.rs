@@ -51,6 +51,16 @@ pub async fn start_cluster_args(balancer: Balancer, replica_args: &[&str]) -> Te
     start_cluster_with(spec).await
 }
 
+/// Three replicas with owner forwarding ([`Spec::forwarding`]) behind
+/// `balancer`, each given `replica_args`: started once every replica knows
+/// the routes of the two others.
+pub async fn start_forwarding_cluster(balancer: Balancer, replica_args: &[&str]) -> TestCluster {
+    let mut spec = Spec::new(REPLICAS, balancer);
+    spec.replica_args = replica_args.iter().map(|a| (*a).to_owned()).collect();
+    spec.forwarding = true;
+    start_cluster_with(spec).await
+}
+
 /// Starts the cluster `spec` describes, within [`START`]. (The cluster
 /// crate makes sure each process holds its own port: replicas bind port 0
 /// and report it, and a balancer that lost its port is started again.)
@@ -131,6 +141,16 @@ impl TestCluster {
     /// `GET /metrics` of replica `i`, straight from the replica.
     pub async fn scrape(&self, i: usize) -> Scrape {
         scrape(&self.replicas[i].url()).await
+    }
+
+    /// The sum, over the replicas still running, of the samples of metric
+    /// `name` whose labels include `labels` (see [`Scrape::with_labels`]).
+    pub async fn sum_running(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.scrape_running()
+            .await
+            .iter()
+            .map(|(_, m)| m.with_labels(name, labels))
+            .sum()
     }
 
     /// The metrics of every replica still running, by route.
