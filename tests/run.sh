@@ -52,6 +52,14 @@ venv2=$venv/mcp2
 [ -x "$venv2/bin/python" ] || python3 -m venv "$venv2"
 "$venv2/bin/pip" install -q --disable-pip-version-check -r tests/requirements-mcp2.txt
 export TETHER_PYTHON_MCP2="$root/$venv2/bin/python"
+# checkov, the second static check of the AWS template
+# (tests/tests/aws_template.rs), in a venv of its own: its dependency pins
+# would fight those of the packages above.
+log "python venv (tests/requirements-checkov.txt)"
+venv_checkov=$venv/checkov
+[ -x "$venv_checkov/bin/python" ] || python3 -m venv "$venv_checkov"
+"$venv_checkov/bin/pip" install -q --disable-pip-version-check -r tests/requirements-checkov.txt
+export TETHER_CHECKOV="$root/$venv_checkov/bin/checkov"
 
 # --- npm packages (pinned by lockfiles) -----------------------------------
 log "npm ci (conformance suite)"
