@@ -5,7 +5,7 @@
 //!   plain balancer): no affinity at all. A session's requests land on
 //!   every replica in turn, whatever they carry, so without owner
 //!   forwarding most of them get `404`: that is the mode, and why it needs
-//!   forwarding.
+//!   forwarding. With it, the same spread costs the client nothing.
 //! - ALB-like ([`Balancer::HaproxyCookie`]): pinned by the balancer's own
 //!   cookie, and like an ALB where clients can tell. A replica's `503` to
 //!   `initialize` reaches the client (an ALB retries nothing, where nginx
@@ -21,7 +21,8 @@
 
 mod common;
 
-use common::cluster::{TestCluster, start_cluster, start_cluster_args};
+use common::cluster::{TestCluster, start_cluster, start_cluster_args, start_forwarding_cluster};
+use common::shim::{self, Reinit, RequestOptions};
 use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
@@ -138,6 +139,57 @@ async fn round_robin_spreads_a_sessions_requests_over_every_replica() {
         f64::from(refused_total),
         "misrouted requests counted by the replicas"
     );
+    only_the_mcp_paths_pass(&cluster).await;
+}
+
+/// With owner forwarding, the same spread costs a client without cookies
+/// nothing: its calls all count on the one replica that owns its session,
+/// progress included, though they reached every replica; the others
+/// forwarded theirs, and none was misrouted. The replicas' internal path of
+/// forwarding stays unreachable through the balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_with_forwarding_serves_every_request_of_a_session() {
+    let cluster = start_forwarding_cluster(Balancer::RoundRobin, &[]).await;
+    let c = shim::connect(cluster.client().reinit(Reinit::Off)).await;
+    let before = posts_by_replica(&cluster).await;
+    for n in 1..=ROUNDS as u64 {
+        assert_eq!(shim::counter(&c).await, n, "call {n} was counted elsewhere");
+    }
+    let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let result = c
+        .call_tool_with(
+            "long_task",
+            json!({"steps": 3, "step_ms": 20}),
+            RequestOptions::new().on_progress(move |p| {
+                let _ = tx.send(p.progress);
+            }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("a call with progress through round robin: {e}"));
+    assert_eq!(result.text(), "finished 3 steps");
+    let mut steps = Vec::new();
+    while let Ok(p) = progress.try_recv() {
+        steps.push(p);
+    }
+    assert_eq!(steps, [1.0, 2.0, 3.0], "progress of the call");
+    let after = posts_by_replica(&cluster).await;
+    for ((route, b), (_, a)) in before.iter().zip(&after) {
+        assert!(
+            a > b,
+            "round robin sent none of the session's requests to {route}"
+        );
+    }
+    assert!(
+        cluster
+            .sum_running(
+                "tether_forwarded_requests_total",
+                &[("outcome", "forwarded")]
+            )
+            .await
+            > 0.0,
+        "no request was forwarded: something pinned the session"
+    );
+    cluster.assert_nothing_misrouted().await;
     only_the_mcp_paths_pass(&cluster).await;
 }
 
@@ -467,7 +519,7 @@ async fn only_the_mcp_paths_pass(cluster: &TestCluster) {
     drop(resp);
     let posts: f64 = posts_by_replica(cluster).await.iter().map(|(_, n)| n).sum();
     let resp = send(
-        http.post(format!("{}/messages?sessionId=r1.unknown", cluster.url()))
+        http.post(format!("{}/messages?sessionId=nobody.unknown", cluster.url()))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(request(1, "ping", json!({})).to_string()),
     )
