@@ -14,13 +14,19 @@
 //! - latency: an event on a stream that stays open is not held back by the
 //!   balancer.
 //!
-//! Each runs through nginx and through HAProxy (session-header mode). The
-//! client is the project's own (`tether-shim`); keep-alive comments and
-//! resumption from chosen event ids are wire-level, and use the raw harness.
+//! Each runs through nginx and through HAProxy (session-header mode), and,
+//! with owner forwarding on, through a plain round robin that knows no
+//! affinity and through the ALB-like HAProxy mode that pins by its own
+//! cookie alone: there every request of a client without cookies may reach
+//! any replica, which forwards it to the session's owner. The client is the
+//! project's own (`tether-shim`); keep-alive comments and resumption from
+//! chosen event ids are wire-level, and use the raw harness (no cookies).
 
 mod common;
 
-use common::cluster::{Scrape, TestCluster, eventually, start_cluster, start_cluster_args};
+use common::cluster::{
+    Scrape, TestCluster, eventually, start_cluster_args, start_forwarding_cluster,
+};
 use common::shim::{self, Client, RequestOptions, RpcError};
 use common::*;
 use serde_json::{Value, json};
@@ -31,6 +37,17 @@ use tether_cluster::Balancer;
 /// Sessions of the sampling and elicitation tests, so that they live on
 /// different replicas.
 const SESSIONS: usize = 3;
+
+/// The cluster of a test: behind the two balancers that cannot pin a
+/// client by session id alone, the replicas forward to the owner.
+async fn start(balancer: Balancer, replica_args: &[&str]) -> TestCluster {
+    match balancer {
+        Balancer::RoundRobin | Balancer::HaproxyCookie => {
+            start_forwarding_cluster(balancer, replica_args).await
+        }
+        Balancer::Nginx | Balancer::Haproxy => start_cluster_args(balancer, replica_args).await,
+    }
+}
 
 /// What a server-request callback records and answers: the params it was
 /// given, and the session of its client (known once connected).
@@ -61,7 +78,7 @@ impl Asked {
 }
 
 async fn sampling(balancer: Balancer) {
-    let cluster = start_cluster(balancer).await;
+    let cluster = start(balancer, &[]).await;
     for _ in 0..SESSIONS {
         let asked = Asked::default();
         let seen = asked.clone();
@@ -103,8 +120,18 @@ async fn sampling_round_trips_through_haproxy() {
     sampling(Balancer::Haproxy).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_round_trips_round_robin_with_forwarding() {
+    sampling(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_round_trips_the_alb_like_balancer_with_forwarding() {
+    sampling(Balancer::HaproxyCookie).await;
+}
+
 async fn elicitation(balancer: Balancer) {
-    let cluster = start_cluster(balancer).await;
+    let cluster = start(balancer, &[]).await;
     let content = json!({"username": "ada", "email": "ada@example.com"});
     for _ in 0..SESSIONS {
         let asked = Asked::default();
@@ -140,8 +167,18 @@ async fn elicitation_round_trips_through_haproxy() {
     elicitation(Balancer::Haproxy).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elicitation_round_trips_round_robin_with_forwarding() {
+    elicitation(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elicitation_round_trips_the_alb_like_balancer_with_forwarding() {
+    elicitation(Balancer::HaproxyCookie).await;
+}
+
 async fn progress(balancer: Balancer) {
-    let cluster = start_cluster(balancer).await;
+    let cluster = start(balancer, &[]).await;
     let s = shim::connect(cluster.client()).await;
     let steps = Arc::new(Mutex::new(Vec::new()));
     let first_at = Arc::new(OnceLock::new());
@@ -180,6 +217,16 @@ async fn progress_streams_through_nginx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_streams_through_haproxy() {
     progress(Balancer::Haproxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_streams_round_robin_with_forwarding() {
+    progress(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_streams_the_alb_like_balancer_with_forwarding() {
+    progress(Balancer::HaproxyCookie).await;
 }
 
 /// The demo's note: `set_note` changes it and tells the sessions of its
@@ -229,7 +276,7 @@ async fn set_note(setter: &Client, text: &str, told: usize) {
 
 async fn subscription(balancer: Balancer) {
     // Keep-alives every second: they must reach the client too.
-    let cluster = start_cluster_args(balancer, &["--keepalive-secs", "1"]).await;
+    let cluster = start(balancer, &["--keepalive-secs", "1"]).await;
     let (subscriber, mut updates) = shim::connect_with_events(cluster.client()).await;
     let (_bystander, mut quiet) = shim::connect_with_events(cluster.client()).await;
     let setter = note_setter(&cluster, &subscriber).await;
@@ -268,8 +315,18 @@ async fn resource_updates_reach_the_get_stream_through_haproxy() {
     subscription(Balancer::Haproxy).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_updates_reach_the_get_stream_round_robin_with_forwarding() {
+    subscription(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_updates_reach_the_get_stream_the_alb_like_balancer_with_forwarding() {
+    subscription(Balancer::HaproxyCookie).await;
+}
+
 async fn resumption(balancer: Balancer) {
-    let cluster = start_cluster(balancer).await;
+    let cluster = start(balancer, &[]).await;
     let s = cluster.endpoint().connect().await;
 
     // A request stream, dropped after its second event.
@@ -340,6 +397,16 @@ async fn streams_resume_with_last_event_id_through_haproxy() {
     resumption(Balancer::Haproxy).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_resume_with_last_event_id_round_robin_with_forwarding() {
+    resumption(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_resume_with_last_event_id_the_alb_like_balancer_with_forwarding() {
+    resumption(Balancer::HaproxyCookie).await;
+}
+
 /// Round trips of the latency test.
 const ROUND_TRIPS: usize = 7;
 /// Bound on the median delay of an event behind the answer that caused it.
@@ -352,7 +419,7 @@ const PROMPT: Duration = Duration::from_millis(100);
 /// partial stream data back (waiting for more to fill a packet) delays
 /// every such event: sampling and elicitation requests, progress, updates.
 async fn prompt_events(balancer: Balancer) {
-    let cluster = start_cluster(balancer).await;
+    let cluster = start(balancer, &[]).await;
     let (s, mut events) = shim::connect_with_events(cluster.client()).await;
     shim::subscribe(&s, NOTE).await;
     let setter = note_setter(&cluster, &s).await;
@@ -383,4 +450,14 @@ async fn events_on_open_streams_arrive_at_once_through_nginx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_on_open_streams_arrive_at_once_through_haproxy() {
     prompt_events(Balancer::Haproxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_on_open_streams_arrive_at_once_round_robin_with_forwarding() {
+    prompt_events(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_on_open_streams_arrive_at_once_the_alb_like_balancer_with_forwarding() {
+    prompt_events(Balancer::HaproxyCookie).await;
 }
