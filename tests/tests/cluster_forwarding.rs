@@ -21,7 +21,6 @@ mod common;
 
 use common::cluster::{TestCluster, start_forwarding_cluster};
 use common::sdk;
-use common::*;
 use serde_json::json;
 use std::time::Duration;
 use tether_cluster::Balancer;
