@@ -87,6 +87,9 @@ async fn main() -> ExitCode {
     for r in &cluster.replicas {
         eprintln!("replica {} on {}", r.route, r.url());
     }
+    if let Some(peers) = cluster.peers_file() {
+        eprintln!("owner forwarding on (peers: {})", peers.display());
+    }
     println!("{}", cluster.mcp_url());
     let name = signals.recv().await;
     eprintln!("{name}: stopping");
