@@ -213,7 +213,7 @@ async fn forged_or_repeated_forwarding_is_refused() {
     let resp = send(r[1].http.get(&url)).await;
     assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN);
     let resp = send(r[1].http.get(&url).header(PEER_SECRET.as_str(), SECRET)).await;
-    assert_eq!(body_json(resp).await, json!({"route": "f2"}));
+    assert_eq!(body_json(resp).await, json!({"route": "f2", "ready": true}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,5 +300,32 @@ async fn a_replica_that_starts_later_is_found_on_its_first_misrouted_request() {
     assert!(
         s.through(&early).try_call("ping", json!({})).await.is_ok(),
         "e1 should look its peers up again for a route it does not know"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_replica_passes_new_sessions_to_a_ready_peer() {
+    let r = peers().await;
+    // A call in flight keeps f1 draining rather than stopped.
+    let busy = r[0].connect().await;
+    let (id, resp) = busy
+        .start(
+            "tools/call",
+            tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
+        )
+        .await;
+    r[0].replica.stop();
+    wait_until("f1 drains", || r[0].replica.lifecycle.is_draining()).await;
+    for _ in 0..4 {
+        let s = r[0].connect().await;
+        assert_ne!(s.route(), "f1", "a new session on the draining replica");
+        // Its answers come back through f1 for as long as f1 serves.
+        assert!(s.try_call("ping", json!({})).await.is_ok());
+    }
+    // The call in flight finishes on f1.
+    let messages = SseStream::new(resp).until_response(&id).await;
+    assert_eq!(
+        result_text(&messages.last().expect("answer")["result"]),
+        "finished 20 steps"
     );
 }

@@ -11,13 +11,18 @@
 //! - sessions opened during the drain land on the other replicas;
 //! - the drained replica exits by itself within its drain bound.
 //!
+//! The same with owner forwarding behind a plain round robin and behind the
+//! ALB-like HAProxy mode, which takes a draining replica out as an ALB
+//! deregisters a target: its clients' requests reach the other replicas,
+//! which forward them to the draining owner until it stops.
+//!
 //! The drivers (see `common::sdk`) report what each client saw; a failure
 //! prints it.
 
 mod common;
 
 use common::WAIT;
-use common::cluster::{REPLICAS, start_cluster_args};
+use common::cluster::{REPLICAS, start_cluster_args, start_forwarding_cluster};
 use common::sdk::{Fleet, Mode, Sdk, now_ms, pick_route, t};
 use std::time::{Duration, Instant};
 use tether_cluster::Balancer;
@@ -36,7 +41,15 @@ const CALLS_END: Duration = Duration::from_secs(15);
 
 async fn drain(balancer: Balancer) {
     let drain_secs = DRAIN.as_secs().to_string();
-    let mut cluster = start_cluster_args(balancer, &["--drain-secs", &drain_secs]).await;
+    let args = ["--drain-secs", drain_secs.as_str()];
+    let mut cluster = match balancer {
+        // Balancers that cannot pin by session id: the replicas forward,
+        // to the draining owner too.
+        Balancer::RoundRobin | Balancer::HaproxyCookie => {
+            start_forwarding_cluster(balancer, &args).await
+        }
+        Balancer::Nginx | Balancer::Haproxy => start_cluster_args(balancer, &args).await,
+    };
     let mut fleet = Fleet::start(
         &Sdk::ALL,
         Mode::Long,
@@ -221,4 +234,14 @@ async fn sdk_clients_lose_no_call_when_a_replica_drains_nginx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_clients_lose_no_call_when_a_replica_drains_haproxy() {
     drain(Balancer::Haproxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_clients_lose_no_call_when_a_replica_drains_round_robin_forwarding() {
+    drain(Balancer::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_clients_lose_no_call_when_a_replica_drains_alb_like_forwarding() {
+    drain(Balancer::HaproxyCookie).await;
 }

@@ -20,6 +20,8 @@
 //!   ends (the client resumes it).
 //! - A forwarded POST counts as in flight here as well, so a draining
 //!   replica finishes relaying it; relayed streams end when it stops.
+//! - A draining replica passes requests for a new session to a ready peer
+//!   instead of refusing them ([`Forwarding::elsewhere`]).
 
 use super::error::HttpError;
 use super::guards::SESSION_HEADER;
@@ -27,7 +29,7 @@ use super::legacy::MESSAGES_PATH;
 use crate::affinity;
 use crate::jsonrpc::ErrorObject;
 use crate::lifecycle::{Background, InFlight};
-use crate::peers::Peers;
+use crate::peers::{Identity, Peers};
 use crate::replica::Replica;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -134,8 +136,9 @@ impl Forwarding {
         })
     }
 
-    /// Asks the replica at `addr` which route it serves.
-    async fn probe(&self, addr: SocketAddr) -> Option<String> {
+    /// Asks the replica at `addr` which route it serves, and whether it
+    /// takes new sessions.
+    async fn probe(&self, addr: SocketAddr) -> Option<Identity> {
         let req = Request::get(format!("http://{addr}{PEER_PATH}"))
             .header(&PEER_SECRET, self.secret.clone())
             .body(Body::empty())
@@ -154,7 +157,10 @@ impl Forwarding {
                 .await
                 .ok()?;
             let id: serde_json::Value = serde_json::from_slice(&body).ok()?;
-            id.get("route")?.as_str().map(str::to_owned)
+            Some(Identity {
+                route: id.get("route")?.as_str()?.to_owned(),
+                ready: id.get("ready")?.as_bool()?,
+            })
         };
         tokio::time::timeout(PROBE_TIMEOUT, asked)
             .await
@@ -172,47 +178,100 @@ impl Forwarding {
 
     /// Passes `req` to the owner at `owner` and relays its answer.
     async fn forward(&self, route: &str, owner: SocketAddr, req: Request) -> Response {
-        let metrics = &self.replica.metrics;
-        // A request (a call, an answer, a DELETE) keeps a draining replica
-        // up until it is relayed; a GET stream does not, as with direct
-        // traffic.
-        let in_flight =
-            (req.method() != Method::GET).then(|| self.replica.lifecycle.request_started());
+        let in_flight = self.count_in_flight(&req);
         let (mut parts, body) = req.into_parts();
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let Ok(uri) = format!("http://{owner}{path}").parse::<Uri>() else {
-            return HttpError::bad_request("unreadable request target").into_response();
-        };
-        parts.uri = uri;
-        parts.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers);
-        // The Host the client sent stays: the owner checks it as it would
-        // a direct request's.
-        parts.headers.remove(header::EXPECT);
-        parts.headers.insert(&PEER_SECRET, self.secret.clone());
-        parts.headers.insert(&FORWARDED_BY, self.own_route.clone());
+        if let Err(refused) = self.address_to(owner, &mut parts) {
+            return refused;
+        }
         let started = Instant::now();
-        let answer = self.client.request(Request::from_parts(parts, body)).await;
-        let mut res = match answer {
-            Ok(res) => res,
+        match self.client.request(Request::from_parts(parts, body)).await {
+            Ok(res) => self.relay(res, started, in_flight),
             Err(e) if e.is_connect() => {
                 // The owner is gone, and its sessions with it: the client
                 // gets what it would get from the owner's successor.
                 tracing::warn!(owner = route, peer = %owner, "owner unreachable: {e}");
                 self.peers().forget(route, owner);
-                metrics.forwarded("owner_unreachable");
-                return HttpError::session_not_found().into_response();
+                self.replica.metrics.forwarded("owner_unreachable");
+                HttpError::session_not_found().into_response()
             }
-            Err(e) => {
-                tracing::warn!(owner = route, peer = %owner, "owner broke off: {e}");
-                metrics.forwarded("owner_failed");
-                return HttpError::new(
-                    StatusCode::BAD_GATEWAY,
-                    ErrorObject::internal("the replica that owns this session stopped answering"),
-                )
-                .into_response();
-            }
+            Err(e) => self.broke_off(route, owner, &e),
+        }
+    }
+
+    /// A draining replica takes no new session: a request that belongs to
+    /// no session (`initialize`) goes to a peer that takes them, and its
+    /// answer comes back through here. Behind a balancer that does not
+    /// retry the draining replica's `503` elsewhere (an ALB, a Kubernetes
+    /// Service), that is what keeps new clients from seeing it. The body
+    /// is read first (within the size bound), so that a peer that turns
+    /// out to be draining or full too can be passed over for the next.
+    async fn elsewhere(&self, req: Request, next: Next) -> Response {
+        let (parts, body) = req.into_parts();
+        let limit = self.replica.config.max_body_bytes;
+        let Ok(body) = axum::body::to_bytes(body, limit).await else {
+            return HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorObject::invalid_request("the request body is too large"),
+            )
+            .into_response();
         };
+        for peer in self.peers().ready() {
+            let mut outbound = parts.clone();
+            if let Err(refused) = self.address_to(peer, &mut outbound) {
+                return refused;
+            }
+            let started = Instant::now();
+            let in_flight = Some(self.replica.lifecycle.request_started());
+            let req = Request::from_parts(outbound, Body::from(body.clone()));
+            match self.client.request(req).await {
+                Ok(res) if res.status() != StatusCode::SERVICE_UNAVAILABLE => {
+                    return self.relay(res, started, in_flight);
+                }
+                // Draining or full since it was last asked: the next one.
+                Ok(_) => {}
+                Err(e) => tracing::warn!(peer = %peer, "a ready peer did not answer: {e}"),
+            }
+        }
+        // Nobody else takes it: this replica's own refusal.
+        next.run(Request::from_parts(parts, Body::from(body))).await
+    }
+
+    /// A request (a call, an answer, a DELETE) keeps a draining replica up
+    /// until it is relayed; a GET stream does not, as with direct traffic.
+    fn count_in_flight(&self, req: &Request) -> Option<InFlight> {
+        (req.method() != Method::GET).then(|| self.replica.lifecycle.request_started())
+    }
+
+    /// Readdresses a request to `peer`, with the peer headers.
+    #[allow(clippy::result_large_err)]
+    fn address_to(
+        &self,
+        peer: SocketAddr,
+        parts: &mut axum::http::request::Parts,
+    ) -> Result<(), Response> {
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("http://{peer}{path}").parse::<Uri>() else {
+            return Err(HttpError::bad_request("unreadable request target").into_response());
+        };
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        // The Host the client sent stays: the peer checks it as it would
+        // a direct request's.
+        parts.headers.remove(header::EXPECT);
+        parts.headers.insert(&PEER_SECRET, self.secret.clone());
+        parts.headers.insert(&FORWARDED_BY, self.own_route.clone());
+        Ok(())
+    }
+
+    /// The peer's answer, on its way to the client.
+    fn relay(
+        &self,
+        mut res: hyper::Response<Incoming>,
+        started: Instant,
+        in_flight: Option<InFlight>,
+    ) -> Response {
+        let metrics = &self.replica.metrics;
         metrics
             .forward_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -233,6 +292,21 @@ impl Forwarding {
                 in_flight,
             ))
         })
+    }
+
+    fn broke_off(
+        &self,
+        route: &str,
+        owner: SocketAddr,
+        e: &hyper_util::client::legacy::Error,
+    ) -> Response {
+        tracing::warn!(owner = route, peer = %owner, "owner broke off: {e}");
+        self.replica.metrics.forwarded("owner_failed");
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorObject::internal("the replica that owns this session stopped answering"),
+        )
+        .into_response()
     }
 }
 
@@ -260,7 +334,17 @@ fn session_route<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
 pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Next) -> Response {
     let route = match session_route(&req, &fwd.replica.config.path) {
         Some(route) if route != fwd.replica.route() => route.to_owned(),
-        _ => return next.run(req).await,
+        Some(_) => return next.run(req).await,
+        None => {
+            let new_session = req.method() == Method::POST
+                && req.uri().path() == fwd.replica.config.path
+                && !req.headers().contains_key(SESSION_HEADER)
+                && !req.headers().contains_key(&FORWARDED_BY);
+            if new_session && fwd.replica.lifecycle.is_draining() {
+                return fwd.elsewhere(req, next).await;
+            }
+            return next.run(req).await;
+        }
     };
     if req.headers().contains_key(&FORWARDED_BY) {
         if !fwd.authentic(req.headers()) {
@@ -289,12 +373,14 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
     }
 }
 
-/// `GET /tether/peer`: this replica's route, for a peer with the secret.
+/// `GET /tether/peer`: this replica's route and whether it takes new
+/// sessions, for a peer with the secret.
 pub async fn identify(State(fwd): State<Arc<Forwarding>>, headers: HeaderMap) -> Response {
     if !fwd.authentic(&headers) {
         return refuse_unauthenticated(&fwd.replica);
     }
-    axum::Json(serde_json::json!({ "route": fwd.replica.route() })).into_response()
+    let ready = fwd.replica.readiness() == crate::replica::Readiness::Ready;
+    axum::Json(serde_json::json!({ "route": fwd.replica.route(), "ready": ready })).into_response()
 }
 
 fn refuse_unauthenticated(replica: &Replica) -> Response {
