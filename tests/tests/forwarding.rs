@@ -329,3 +329,28 @@ async fn a_draining_replica_passes_new_sessions_to_a_ready_peer() {
         "finished 20 steps"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_transports_posts_reach_the_replica_that_holds_its_stream() {
+    let r = peers().await;
+    let mut legacy = r[0].connect_legacy().await;
+    assert!(legacy.id.starts_with("f1."), "{}", legacy.id);
+    // The client posts wherever the balancer sends it; the answers come on
+    // the one stream, held by f1.
+    legacy.post_url = format!("{}/messages?sessionId={}", r[1].base, legacy.id);
+    let init = legacy
+        .call(1, "initialize", initialize_params(V2024_11_05, json!({})))
+        .await;
+    assert_eq!(
+        init.last().expect("answer")["result"]["protocolVersion"],
+        V2024_11_05
+    );
+    legacy.post_url = format!("{}/messages?sessionId={}", r[2].base, legacy.id);
+    let counted = legacy
+        .call(2, "tools/call", tool_params("counter", json!({})))
+        .await;
+    let counted = &counted.last().expect("answer")["result"]["structuredContent"];
+    assert_eq!(counted["replica"], "f1", "{counted}");
+    assert!(forwarded(&r[1], "forwarded") >= 1.0);
+    assert!(forwarded(&r[2], "forwarded") >= 1.0);
+}
