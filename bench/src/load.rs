@@ -7,7 +7,7 @@ use crate::BoxError;
 use crate::reqwest;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tether_shim::{Client, Reinit};
 
@@ -227,6 +227,124 @@ pub async fn echo(clients: &[Client], expect: Expect, duration: Duration, max_op
                 .map_err(|e| e.to_string())?;
             check_text(&r, want)
         }
+    })
+    .await
+}
+
+/// A session addressed by hand: its id and revision, sent with requests to
+/// whichever replica the caller picks (the shim's client talks to the URL
+/// it initialized on, and the forwarding workload needs the same session's
+/// calls to go to another replica as well).
+#[derive(Debug, Clone)]
+pub struct Addressed {
+    pub id: reqwest::header::HeaderValue,
+    pub version: reqwest::header::HeaderValue,
+}
+
+impl Addressed {
+    /// The session `client` initialized.
+    pub fn of(client: &Client) -> Result<Addressed, BoxError> {
+        let id = client
+            .session_id()
+            .ok_or("the server minted no session id")?;
+        Ok(Addressed {
+            id: id.parse()?,
+            version: client.protocol_version().parse()?,
+        })
+    }
+}
+
+/// Request ids of [`echo_at`], unique across runs: the same sessions are
+/// driven through two replicas in turn.
+static NEXT_ID: AtomicI64 = AtomicI64::new(1_000_000);
+
+/// One `tools/call echo` of `session` POSTed to `url`: the answer (a JSON
+/// body, or an SSE body whose events hold it) must be the JSON-RPC result
+/// of this request with the text sent.
+async fn call_echo_at(
+    http: &reqwest::Client,
+    url: &str,
+    session: &Addressed,
+    text: &str,
+) -> Result<(), String> {
+    use reqwest::header::{ACCEPT, CONTENT_TYPE};
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}},
+    });
+    let resp = http
+        .post(url)
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(CONTENT_TYPE, "application/json")
+        .header("mcp-session-id", session.id.clone())
+        .header("mcp-protocol-version", session.version.clone())
+        .body(body.to_string())
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    let status = resp.status();
+    let sse = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ));
+    }
+    let mut messages = Vec::new();
+    if sse {
+        let mut parser = tether_shim::sse::SseParser::new(1 << 20);
+        parser.push(&bytes);
+        while let Some(ev) = parser.next_event().map_err(|e| e.to_string())? {
+            if !ev.data.is_empty() {
+                messages.push(ev.data);
+            }
+        }
+    } else {
+        messages.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let answer = messages
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(m).ok())
+        .find(|m| m["id"] == id)
+        .ok_or_else(|| format!("no answer to request {id} in {messages:?}"))?;
+    if !answer["error"].is_null() {
+        return Err(format!("JSON-RPC error: {}", answer["error"]));
+    }
+    let result: tether_shim::ToolResult = serde_json::from_value(answer["result"].clone())
+        .map_err(|e| format!("not a tools/call result: {e}: {answer}"))?;
+    check_text(&result, text)
+}
+
+/// `tools/call echo` on long-lived sessions, one worker per session, each
+/// call POSTed to `url` whichever replica owns the session (see
+/// [`Addressed`]); every answer must be the text sent.
+pub async fn echo_at(
+    http: &reqwest::Client,
+    url: &str,
+    sessions: &[Addressed],
+    duration: Duration,
+    max_ops: u64,
+) -> Run {
+    let sessions: Arc<Vec<Addressed>> = Arc::new(sessions.to_vec());
+    let http = http.clone();
+    let url: Arc<str> = Arc::from(url);
+    timed(sessions.len(), duration, max_ops, move |w, n| {
+        let sessions = sessions.clone();
+        let http = http.clone();
+        let url = url.clone();
+        async move { call_echo_at(&http, &url, &sessions[w], &format!("w{w}-{n}")).await }
     })
     .await
 }

@@ -48,7 +48,7 @@ struct Args {
     #[arg(long)]
     no_build: bool,
     /// Only these workloads (comma separated): echo, churn, sampling,
-    /// cluster, idle. Default: all.
+    /// forward, cluster, idle. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds of each throughput workload (servers interleaved per round).
@@ -224,6 +224,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         echo: Vec::new(),
         churn: Vec::new(),
         sampling: Vec::new(),
+        forwarding: Vec::new(),
         cluster: None,
         idle: Vec::new(),
         targets: Vec::new(),
@@ -249,6 +250,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             s.stop().await;
         }
     }
+    if wants(&args, "forward")
+        && let Err(e) = forward_suite(&http, &plan, &log_dir, &args.tether_env, &mut results).await
+    {
+        results.problems.push(format!("forwarding: {e}"));
+    }
     if wants(&args, "cluster") {
         match cluster_suite(&http, &plan, &log_dir, &args.cluster_args).await {
             Ok(c) => results.cluster = Some(c),
@@ -267,7 +273,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         }
     }
 
-    results.check(wants(&args, "idle"), wants(&args, "cluster"));
+    results.check(
+        wants(&args, "idle"),
+        wants(&args, "cluster"),
+        wants(&args, "forward"),
+    );
     results.judge(args.smoke);
     println!(
         "\n# tether benchmarks ({} run, {})\n\nMachine: {}\n\n{}\n\n{}",
@@ -541,6 +551,249 @@ async fn sampling_suite(
         results.sampling.push(f);
     }
     load::close_all(clients).await;
+    Ok(())
+}
+
+/// What the forwarding workload reads of a replica's `/metrics` around a
+/// turn.
+#[derive(Debug, Clone, Copy, Default)]
+struct ForwardCounters {
+    forwarded: f64,
+    seconds_sum: f64,
+    seconds_count: f64,
+}
+
+impl ForwardCounters {
+    async fn read(http: &reqwest::Client, server: &Server) -> Result<Self, BoxError> {
+        let text = procs::metrics_text(http, &server.base_url()).await?;
+        // A counter with no sample yet is not on the page: zero.
+        let get = |name: &str| procs::sample(&text, name).unwrap_or(0.0);
+        Ok(ForwardCounters {
+            forwarded: get("tether_forwarded_requests_total{outcome=\"forwarded\"}"),
+            seconds_sum: get("tether_forward_seconds_sum"),
+            seconds_count: get("tether_forward_seconds_count"),
+        })
+    }
+}
+
+/// Waits (at most 20 s) until `server` knows `n` other replicas.
+async fn wait_for_peers(
+    http: &reqwest::Client,
+    server: &Server,
+    n: usize,
+    name: &str,
+) -> Result<(), BoxError> {
+    let start = Instant::now();
+    let mut known = 0.0;
+    while start.elapsed() < Duration::from_secs(20) {
+        known = procs::metric(http, &server.base_url(), "tether_peer_routes")
+            .await
+            .unwrap_or(0.0);
+        if known as usize == n {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{name} knows {known} peers after 20 s, not {n}").into())
+}
+
+/// Owner forwarding: two replicas A and B, peers of each other; sessions
+/// initialized on A; their `tools/call echo` sent to A (pinned) or to B,
+/// which forwards them to A (forwarded), in interleaved rounds, at each
+/// concurrency. CPU of both replicas in both columns; B's own counter of
+/// forwarded requests must account for every call sent to it, and for
+/// none of those sent to A.
+async fn forward_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    log_dir: &std::path::Path,
+    env: &[(String, String)],
+    results: &mut Results,
+) -> Result<(), BoxError> {
+    use std::hash::{BuildHasher, Hasher};
+    let tether = procs::binary("tether-server")?;
+    // The replicas bind ports of their own choosing: the peers file lists
+    // them once both answer (each reads it again at every refresh, 1 s
+    // here so that they find each other at once; a probe a second costs
+    // both columns alike).
+    let peers_file = log_dir.join("forward-peers");
+    let peers_path = peers_file.to_string_lossy().into_owned();
+    let mut secret = String::new();
+    while secret.len() < 48 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        secret.push_str(&format!("{:016x}", h.finish()));
+    }
+    let mut env = env.to_vec();
+    env.push(("TETHER_PEER_SECRET".into(), secret));
+    let mut replicas = Vec::new();
+    for route in ["a", "b"] {
+        let args = [
+            "--route",
+            route,
+            "--peers-file",
+            &peers_path,
+            "--peer-refresh-secs",
+            "1",
+        ];
+        let s = Server::start(
+            &format!("forward-{route}"),
+            &tether,
+            &args,
+            &env,
+            log_dir,
+            http,
+        )
+        .await?;
+        eprintln!(
+            "forwarding: replica {route}: pid {} ({} --listen 127.0.0.1:{} {})",
+            s.pid,
+            tether.display(),
+            s.port,
+            args.join(" ")
+        );
+        results.servers.push(report::ServerInfo {
+            name: format!("tether (SSE), forwarding replica {route}"),
+            command: format!(
+                "{} --listen 127.0.0.1:{} {} (TETHER_PEER_SECRET set)",
+                tether.display(),
+                s.port,
+                args.join(" ")
+            ),
+            pid: s.pid,
+        });
+        replicas.push(s);
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    // Every replica's address, its own included, as a supervisor would
+    // write it: whole, then renamed into place.
+    let tmp = log_dir.join("forward-peers.tmp");
+    std::fs::write(
+        &tmp,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", a.port, b.port),
+    )?;
+    std::fs::rename(&tmp, &peers_file)?;
+    wait_for_peers(http, a, 1, "replica a").await?;
+    wait_for_peers(http, b, 1, "replica b").await?;
+
+    let urls = [a.mcp_url(), b.mcp_url()];
+    for &c in &plan.concurrencies {
+        let clients = load::connect_many(http, &urls[0], c, 16).await?;
+        if let Some(other) = clients
+            .iter()
+            .find(|cl| cl.replica().as_deref() != Some("a"))
+        {
+            return Err(format!("a session initialized on A is {:?}'s", other.replica()).into());
+        }
+        let sessions = clients
+            .iter()
+            .map(load::Addressed::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Warm-up of both paths: connections, B's pool to A, allocators.
+        for url in &urls {
+            let _ = load::echo_at(http, url, &sessions, plan.warmup, plan.max_ops).await;
+        }
+        let mut runs: Vec<(Run, Vec<f64>)> = vec![(Run::default(), Vec::new()); 2];
+        // CPU of A and of B, per column.
+        let mut cpu = [[Duration::ZERO; 2]; 2];
+        // Calls sent to B; what B's counter and A's rose by; B's histogram.
+        let (mut sent_to_b, mut b_counted, mut b_during_pinned, mut a_counted) = (0, 0.0, 0.0, 0.0);
+        let (mut hop_sum, mut hop_count) = (0.0, 0.0);
+        for round in 0..plan.rounds {
+            for k in 0..2 {
+                let i = (k + round) % 2;
+                let (a0, b0) = (
+                    ForwardCounters::read(http, a).await?,
+                    ForwardCounters::read(http, b).await?,
+                );
+                let me = std::process::id();
+                let (ca0, cb0, cl0) = (
+                    procs::cpu_time(a.pid),
+                    procs::cpu_time(b.pid),
+                    procs::cpu_time(me),
+                );
+                let mut r = load::echo_at(http, &urls[i], &sessions, plan.turn, plan.max_ops).await;
+                let (da, db) = (
+                    procs::cpu_time(a.pid).saturating_sub(ca0),
+                    procs::cpu_time(b.pid).saturating_sub(cb0),
+                );
+                r.client_cpu = procs::cpu_time(me).saturating_sub(cl0);
+                r.server_cpu = da + db;
+                cpu[i][0] += da;
+                cpu[i][1] += db;
+                let (a1, b1) = (
+                    ForwardCounters::read(http, a).await?,
+                    ForwardCounters::read(http, b).await?,
+                );
+                a_counted += a1.forwarded - a0.forwarded;
+                if i == 1 {
+                    sent_to_b += r.ok + r.errors;
+                    b_counted += b1.forwarded - b0.forwarded;
+                    hop_sum += b1.seconds_sum - b0.seconds_sum;
+                    hop_count += b1.seconds_count - b0.seconds_count;
+                } else {
+                    b_during_pinned += b1.forwarded - b0.forwarded;
+                }
+                runs[i].1.push(r.rate());
+                runs[i].0.merge(r);
+            }
+        }
+        let mut it = runs.into_iter();
+        let (p, pr) = it.next().unwrap_or_default();
+        let (f, fr) = it.next().unwrap_or_default();
+        let split = |i: usize, ok: u64| report::ByReplica {
+            owner: Run::cpu_us_per_op(cpu[i][0], ok),
+            forwarder: Run::cpu_us_per_op(cpu[i][1], ok),
+        };
+        let (p_ok, f_ok) = (p.ok, f.ok);
+        let pinned = fig("tether (SSE), pinned to A", "tools/call echo", c, p, pr);
+        let forwarded = fig(
+            "tether (SSE), forwarded B to A",
+            "tools/call echo",
+            c,
+            f,
+            fr,
+        );
+        let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+        let out = report::Forward {
+            concurrency: c,
+            cpu_ratio: ratio(forwarded.server_cpu_us_per_op, pinned.server_cpu_us_per_op),
+            p50_ratio: ratio(f64::from(forwarded.p50_us), f64::from(pinned.p50_us)),
+            rate_ratio: ratio(forwarded.rate, pinned.rate),
+            pinned_cpu_us_per_op: split(0, p_ok),
+            forwarded_cpu_us_per_op: split(1, f_ok),
+            pinned,
+            forwarded,
+            forwarded_calls: sent_to_b,
+            counted_by_forwarder: b_counted.round() as u64,
+            counted_by_forwarder_during_pinned: b_during_pinned.round() as u64,
+            counted_by_owner: a_counted.round() as u64,
+            forward_seconds_mean_us: ratio(hop_sum, hop_count) * 1e6,
+        };
+        eprintln!(
+            "forward c={c:<3} pinned {:>8.0} calls/s p50 {:>6} us {:>5.0} us CPU/call (A {:.0} + B {:.0}) | forwarded {:>8.0} calls/s p50 {:>6} us {:>5.0} us CPU/call (A {:.0} + B {:.0}) | CPU {:.2}x p50 {:.2}x | B counted {} of {} forwarded calls, {} during pinned",
+            out.pinned.rate,
+            out.pinned.p50_us,
+            out.pinned.server_cpu_us_per_op,
+            out.pinned_cpu_us_per_op.owner,
+            out.pinned_cpu_us_per_op.forwarder,
+            out.forwarded.rate,
+            out.forwarded.p50_us,
+            out.forwarded.server_cpu_us_per_op,
+            out.forwarded_cpu_us_per_op.owner,
+            out.forwarded_cpu_us_per_op.forwarder,
+            out.cpu_ratio,
+            out.p50_ratio,
+            out.counted_by_forwarder,
+            out.forwarded_calls,
+            out.counted_by_forwarder_during_pinned
+        );
+        results.forwarding.push(out);
+        load::close_all(clients).await;
+    }
+    for s in replicas {
+        s.stop().await;
+    }
     Ok(())
 }
 

@@ -163,21 +163,33 @@ async fn wait_healthy(http: &reqwest::Client, url: &str, name: &str) -> Result<(
 
 /// A gauge or counter of a replica's `/metrics` (first sample of `name`).
 pub async fn metric(http: &reqwest::Client, base_url: &str, name: &str) -> Result<f64, BoxError> {
-    let text = tokio::time::timeout(
+    let text = metrics_text(http, base_url).await?;
+    sample(&text, name).ok_or_else(|| format!("no metric {name} at {base_url}").into())
+}
+
+/// A replica's `/metrics` page.
+pub async fn metrics_text(http: &reqwest::Client, base_url: &str) -> Result<String, BoxError> {
+    let resp = tokio::time::timeout(
         Duration::from_secs(10),
         http.get(format!("{base_url}/metrics")).send(),
     )
     .await
-    .map_err(|_| "metrics timed out")??
-    .text()
-    .await?;
-    text.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            let rest = rest.strip_prefix(' ')?;
-            rest.split_whitespace().next()?.parse::<f64>().ok()
-        })
-        .ok_or_else(|| format!("no metric {name} at {base_url}").into())
+    .map_err(|_| "metrics timed out")??;
+    if !resp.status().is_success() {
+        return Err(format!("{base_url}/metrics: HTTP {}", resp.status()).into());
+    }
+    Ok(resp.text().await?)
+}
+
+/// The value of the sample `name` (with its labels, as the page spells
+/// them: `tether_forwarded_requests_total{outcome="forwarded"}`) in a
+/// metrics page, if the page has it.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let rest = rest.strip_prefix(' ')?;
+        rest.split_whitespace().next()?.parse::<f64>().ok()
+    })
 }
 
 /// CPU time (user + system, all threads) a process has used so far.

@@ -49,6 +49,47 @@ pub struct Cluster {
     pub sessions_per_replica: BTreeMap<String, usize>,
 }
 
+/// Owner forwarding: the same sessions (initialized on replica A) called
+/// through A itself (pinned) and through replica B, which forwards each
+/// call to A (forwarded), in the same interleaved rounds. The server CPU of
+/// both figures is that of both replica processes, A + B.
+#[derive(Debug, Clone, Serialize)]
+pub struct Forward {
+    pub concurrency: usize,
+    pub pinned: Fig,
+    pub forwarded: Fig,
+    /// Server CPU per call of each replica, pinned.
+    pub pinned_cpu_us_per_op: ByReplica,
+    /// Server CPU per call of each replica, forwarded.
+    pub forwarded_cpu_us_per_op: ByReplica,
+    /// Forwarded / pinned: server CPU per call (A + B).
+    pub cpu_ratio: f64,
+    /// Forwarded / pinned: p50 latency.
+    pub p50_ratio: f64,
+    /// Forwarded / pinned: calls per second.
+    pub rate_ratio: f64,
+    /// Calls sent to B in the measured turns (answered or not).
+    pub forwarded_calls: u64,
+    /// What B's `tether_forwarded_requests_total{outcome="forwarded"}`
+    /// rose by over the forwarded turns: must equal `forwarded_calls`.
+    pub counted_by_forwarder: u64,
+    /// What it rose by over the pinned turns: must be 0.
+    pub counted_by_forwarder_during_pinned: u64,
+    /// What A's own counter rose by over all turns: must be 0 (A owns
+    /// every session, it has nothing to forward).
+    pub counted_by_owner: u64,
+    /// Mean of B's `tether_forward_seconds` over the forwarded turns: from
+    /// passing a call on to A's response head.
+    pub forward_seconds_mean_us: f64,
+}
+
+/// A figure per replica: the owner (A) and the forwarding replica (B).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ByReplica {
+    pub owner: f64,
+    pub forwarder: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub target: String,
@@ -84,6 +125,7 @@ pub struct Results {
     pub echo: Vec<Fig>,
     pub churn: Vec<Fig>,
     pub sampling: Vec<Fig>,
+    pub forwarding: Vec<Forward>,
     pub cluster: Option<Cluster>,
     pub idle: Vec<IdleSeries>,
     pub targets: Vec<Target>,
@@ -107,12 +149,17 @@ impl Results {
     }
 
     /// Workloads with errors, or without figures, so far.
-    pub fn check(&mut self, wanted_idle: bool, wanted_cluster: bool) {
+    pub fn check(&mut self, wanted_idle: bool, wanted_cluster: bool, wanted_forward: bool) {
         let all = self
             .echo
             .iter()
             .chain(&self.churn)
             .chain(&self.sampling)
+            .chain(
+                self.forwarding
+                    .iter()
+                    .flat_map(|f| [&f.pinned, &f.forwarded]),
+            )
             .chain(self.cluster.iter().flat_map(|c| [&c.direct, &c.nginx]));
         for f in all {
             if f.errors > 0 || f.ok == 0 {
@@ -129,6 +176,35 @@ impl Results {
                         .unwrap_or_default()
                 ));
             }
+        }
+        // The forwarded column measures forwarded traffic, or it fails.
+        for f in &self.forwarding {
+            let c = f.concurrency;
+            if f.counted_by_forwarder != f.forwarded_calls {
+                self.problems.push(format!(
+                    "forwarding (c={c}): B counted {} forwarded requests for {} calls sent to it",
+                    f.counted_by_forwarder, f.forwarded_calls
+                ));
+            }
+            if f.counted_by_forwarder == 0 {
+                self.problems
+                    .push(format!("forwarding (c={c}): B forwarded nothing"));
+            }
+            if f.counted_by_forwarder_during_pinned != 0 {
+                self.problems.push(format!(
+                    "forwarding (c={c}): B counted {} forwarded requests while the calls went to A",
+                    f.counted_by_forwarder_during_pinned
+                ));
+            }
+            if f.counted_by_owner != 0 {
+                self.problems.push(format!(
+                    "forwarding (c={c}): A, which owns every session, forwarded {} requests",
+                    f.counted_by_owner
+                ));
+            }
+        }
+        if wanted_forward && self.forwarding.is_empty() {
+            self.problems.push("forwarding: no figures".into());
         }
         if wanted_cluster && self.cluster.is_none() {
             self.problems.push("cluster: no figures".into());
@@ -360,6 +436,48 @@ impl Results {
                 "sampling round trip c=1: server CPU us/call",
                 cells,
             );
+        }
+        if !self.forwarding.is_empty() {
+            out.push_str(
+                "\n| tether (SSE), tools/call echo, sessions on A | calls/s | p50 / p99 ms \
+                 | server CPU us/call, A + B (A / B) | load generator CPU us/call \
+                 | B's forwarded counter |\n|---|---:|---:|---:|---:|---:|\n",
+            );
+            for f in &self.forwarding {
+                let c = f.concurrency;
+                for (label, fig, split, counter) in [
+                    (
+                        "pinned (sent to A)",
+                        &f.pinned,
+                        f.pinned_cpu_us_per_op,
+                        format!("+{}", f.counted_by_forwarder_during_pinned),
+                    ),
+                    (
+                        "forwarded (sent to B)",
+                        &f.forwarded,
+                        f.forwarded_cpu_us_per_op,
+                        format!("+{} of {} calls", f.counted_by_forwarder, f.forwarded_calls),
+                    ),
+                ] {
+                    out.push_str(&format!(
+                        "| c={c} {label} | {:.0} | {} / {} | {:.0} ({:.0} / {:.0}) | {:.0} | {counter} |\n",
+                        fig.rate,
+                        ms(fig.p50_us),
+                        ms(fig.p99_us),
+                        fig.server_cpu_us_per_op,
+                        split.owner,
+                        split.forwarder,
+                        fig.client_cpu_us_per_op,
+                    ));
+                }
+                out.push_str(&format!(
+                    "| c={c} forwarded / pinned | {:.2}x | p50 {:.2}x | {:.2}x | | B's hop to A's answer head: {} ms mean |\n",
+                    f.rate_ratio,
+                    f.p50_ratio,
+                    f.cpu_ratio,
+                    ms(f.forward_seconds_mean_us.round() as u32),
+                ));
+            }
         }
         if let Some(c) = &self.cluster {
             out.push_str(&format!(

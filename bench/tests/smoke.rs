@@ -1,6 +1,7 @@
 //! The benchmark suite in miniature (`tether-bench --smoke`), so that it
 //! cannot rot: every workload must run against every server and produce
-//! figures, with every answer checked and no error. No performance target
+//! figures, with every answer checked and no error (and the forwarded
+//! column made of forwarded calls, by the replicas' own count). No performance target
 //! is asserted here (timed assertions flake on a shared machine); the full
 //! run judges those.
 
@@ -87,6 +88,36 @@ fn the_smoke_run_measures_every_workload_without_errors() {
             .find(|f| f["server"] == *s)
             .unwrap_or_else(|| panic!("no sampling figure for {s}"));
         check(&f);
+    }
+    // Owner forwarding: both columns at every concurrency, and the
+    // forwarded one made of forwarded calls only (B's own counter says so),
+    // the pinned one of none.
+    for c in [1, 16, 64] {
+        let f = figs("forwarding")
+            .into_iter()
+            .find(|f| f["concurrency"] == c)
+            .unwrap_or_else(|| panic!("no forwarding figure at c={c}"));
+        check(&f["pinned"]);
+        check(&f["forwarded"]);
+        let sent = f["forwarded_calls"].as_u64().unwrap_or(0);
+        assert!(sent > 0, "no call was sent to B: {f}");
+        assert_eq!(
+            f["counted_by_forwarder"].as_u64(),
+            Some(sent),
+            "B forwarded every call sent to it, and only those: {f}"
+        );
+        assert_eq!(f["counted_by_forwarder_during_pinned"], 0, "{f}");
+        assert_eq!(f["counted_by_owner"], 0, "{f}");
+        for key in ["cpu_ratio", "p50_ratio", "rate_ratio"] {
+            assert!(f[key].as_f64().unwrap_or(0.0) > 0.0, "no {key}: {f}");
+        }
+        assert!(
+            f["forwarded_cpu_us_per_op"]["forwarder"]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 0.0,
+            "B spent no CPU on the forwarded calls: {f}"
+        );
     }
     let cluster = &results["cluster"];
     check(&cluster["direct"]);
