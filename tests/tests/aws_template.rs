@@ -622,6 +622,24 @@ fn stacks() -> Vec<(String, Stack)> {
 
 /// What AWS would refuse in this stack although cfn-lint accepts it, each
 /// as a sentence; empty when nothing.
+/// The timing rules that target-group and container health checks share:
+/// an interval of 5..300 s, a timeout of 2..120 s, below the interval.
+fn health_check_timing(what: &str, interval: u64, timeout: u64) -> Vec<String> {
+    let mut bad = Vec::new();
+    if !(5..=300).contains(&interval) {
+        bad.push(format!("{what} interval {interval} s is outside 5..300"));
+    }
+    if !(2..=120).contains(&timeout) {
+        bad.push(format!("{what} timeout {timeout} s is outside 2..120"));
+    }
+    if timeout >= interval {
+        bad.push(format!(
+            "{what} timeout {timeout} s is not below its interval {interval} s"
+        ));
+    }
+    bad
+}
+
 fn limit_violations(stack: &Stack) -> Vec<String> {
     let mut bad = Vec::new();
     let mut check = |ok: bool, what: String| {
@@ -649,18 +667,9 @@ fn limit_violations(stack: &Stack) -> Vec<String> {
     );
     let interval = number(&tg["HealthCheckIntervalSeconds"]);
     let timeout = number(&tg["HealthCheckTimeoutSeconds"]);
-    check(
-        in_range(interval, 5, 300),
-        format!("health check interval {interval} s is outside 5..300"),
-    );
-    check(
-        in_range(timeout, 2, 120),
-        format!("health check timeout {timeout} s is outside 2..120"),
-    );
-    check(
-        timeout < interval,
-        format!("health check timeout {timeout} s is not below its interval {interval} s"),
-    );
+    for v in health_check_timing("health check", interval, timeout) {
+        check(false, v);
+    }
     for key in ["HealthyThresholdCount", "UnhealthyThresholdCount"] {
         let n = number(&tg[key]);
         check(in_range(n, 2, 10), format!("{key} {n} is outside 2..10"));
@@ -769,18 +778,9 @@ fn limit_violations(stack: &Stack) -> Vec<String> {
         number(&hc["Retries"]),
         number(&hc["StartPeriod"]),
     );
-    check(
-        in_range(hi, 5, 300),
-        format!("container health check interval {hi} s is outside 5..300"),
-    );
-    check(
-        in_range(ht, 2, 120),
-        format!("container health check timeout {ht} s is outside 2..120"),
-    );
-    check(
-        ht < hi,
-        format!("container health check timeout {ht} s is not below its interval {hi} s"),
-    );
+    for v in health_check_timing("container health check", hi, ht) {
+        check(false, v);
+    }
     check(
         in_range(hr, 1, 10),
         format!("container health check retries {hr} are outside 1..10"),

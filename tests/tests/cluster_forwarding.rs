@@ -22,11 +22,7 @@ mod common;
 use common::cluster::{TestCluster, start_forwarding_cluster};
 use common::sdk;
 use serde_json::json;
-use std::time::Duration;
 use tether_cluster::Balancer;
-
-/// Bound on a whole SDK session script (interpreter start-up included).
-const SCRIPT_LIMIT: Duration = Duration::from_secs(40);
 
 async fn forwarded(cluster: &TestCluster, outcome: &str) -> f64 {
     cluster
@@ -35,15 +31,8 @@ async fn forwarded(cluster: &TestCluster, outcome: &str) -> f64 {
 }
 
 async fn python_session(balancer: Balancer) {
-    let python = sdk::python();
     let cluster = start_forwarding_cluster(balancer, &[]).await;
-    let summary = sdk::run_summary(
-        &python,
-        "mcp_session.py",
-        &[&cluster.mcp_url()],
-        SCRIPT_LIMIT,
-    )
-    .await;
+    let summary = sdk::python_session(&cluster.mcp_url()).await;
     sdk::assert_full_session(&summary, "four, said the python client");
     if balancer == Balancer::RoundRobin {
         // Three replicas in turn: most of the session's requests reached a
@@ -55,7 +44,7 @@ async fn python_session(balancer: Balancer) {
 
 async fn typescript_session(balancer: Balancer) {
     let cluster = start_forwarding_cluster(balancer, &[]).await;
-    let summary = sdk::run_node_summary("session.mjs", &[&cluster.mcp_url()], SCRIPT_LIMIT).await;
+    let summary = sdk::typescript_session(&cluster.mcp_url()).await;
     sdk::assert_full_session(&summary, "four, said the typescript client");
     // No cookies: behind either balancer, requests land anywhere.
     assert!(forwarded(&cluster, "forwarded").await >= 5.0);

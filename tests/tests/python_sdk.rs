@@ -14,23 +14,11 @@ mod common;
 
 use common::cluster::start_cluster;
 use common::sdk;
-use std::time::Duration;
 use tether_cluster::Balancer;
 
-/// Bound on the whole script (interpreter start-up included).
-const SCRIPT_LIMIT: Duration = Duration::from_secs(40);
-
 async fn python_sdk_session_through(balancer: Balancer) {
-    let python = sdk::python();
     let cluster = start_cluster(balancer).await;
-    let summary = sdk::run_summary(
-        &python,
-        "mcp_session.py",
-        &[&cluster.mcp_url()],
-        SCRIPT_LIMIT,
-    )
-    .await;
-
+    let summary = sdk::python_session(&cluster.mcp_url()).await;
     sdk::assert_full_session(&summary, "four, said the python client");
     cluster.assert_nothing_misrouted().await;
 }

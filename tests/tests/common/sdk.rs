@@ -149,6 +149,21 @@ fn summary_of(script: &str, out: &Output) -> Value {
     })
 }
 
+/// Bound on a whole SDK session script (interpreter start-up included).
+pub const SESSION_LIMIT: Duration = Duration::from_secs(40);
+
+/// Runs a whole session with the Python SDK 1.x against `url`
+/// (`tests/python/mcp_session.py`) and returns its summary; check it with
+/// [`assert_full_session`].
+pub async fn python_session(url: &str) -> Value {
+    run_summary(&python(), "mcp_session.py", &[url], SESSION_LIMIT).await
+}
+
+/// The same with the TypeScript SDK (`tests/sdk-clients/session.mjs`).
+pub async fn typescript_session(url: &str) -> Value {
+    run_node_summary("session.mjs", &[url], SESSION_LIMIT).await
+}
+
 /// Checks the summary of a whole session run by an official SDK client
 /// (`tests/python/mcp_session.py`, `tests/sdk-clients/session.mjs`): the
 /// common steps, sampling answered with `sampled`, elicitation, the
