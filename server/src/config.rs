@@ -246,6 +246,10 @@ impl Config {
                 Some(s) if s.expose().len() < MIN_PEER_SECRET => {
                     return Err(ConfigError::ShortPeerSecret);
                 }
+                // It travels in a header.
+                Some(s) if !s.expose().bytes().all(|b| b.is_ascii_graphic()) => {
+                    return Err(ConfigError::PeerSecretNotVisible);
+                }
                 Some(_) => {}
             }
         }
@@ -273,6 +277,8 @@ pub enum ConfigError {
     NoPeerSecret,
     #[error("the peer secret must be at least {MIN_PEER_SECRET} bytes long")]
     ShortPeerSecret,
+    #[error("the peer secret must be visible ASCII (no spaces or control characters)")]
+    PeerSecretNotVisible,
 }
 
 /// A value that must never reach a log: `Debug` shows only its length.

@@ -257,6 +257,8 @@ async fn peers_without_a_long_enough_secret_are_refused_at_start() {
     assert!(c.check().is_err(), "no secret");
     c.peer_secret = Some("short".into());
     assert!(c.check().is_err(), "a short secret");
+    c.peer_secret = Some("a secret of 32 bytes, with spaces".into());
+    assert!(c.check().is_err(), "a secret that is no header value");
     c.peer_secret = Some(SECRET.into());
     assert!(c.check().is_ok());
     let debug = format!("{c:?}");

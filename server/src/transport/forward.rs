@@ -95,8 +95,18 @@ impl Forwarding {
     /// Forwarding for `replica`, or `None` when it has no peers.
     pub fn new(replica: &Arc<Replica>) -> Option<Arc<Forwarding>> {
         replica.peers.as_ref()?;
-        let secret = replica.config.peer_secret.as_ref()?;
-        let mut secret = HeaderValue::from_str(secret.expose()).ok()?;
+        // `Config::check` refuses such a configuration before a binary
+        // starts; an embedder that skipped it gets no forwarding, and hears
+        // why.
+        let secret = replica
+            .config
+            .peer_secret
+            .as_ref()
+            .and_then(|s| HeaderValue::from_str(s.expose()).ok());
+        let Some(mut secret) = secret else {
+            tracing::error!("peers are configured without a usable peer secret: no forwarding");
+            return None;
+        };
         secret.set_sensitive(true);
         let own_route = HeaderValue::from_str(replica.route()).ok()?;
         let mut connector = HttpConnector::new();
