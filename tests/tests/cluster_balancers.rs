@@ -519,9 +519,12 @@ async fn only_the_mcp_paths_pass(cluster: &TestCluster) {
     drop(resp);
     let posts: f64 = posts_by_replica(cluster).await.iter().map(|(_, n)| n).sum();
     let resp = send(
-        http.post(format!("{}/messages?sessionId=nobody.unknown", cluster.url()))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(request(1, "ping", json!({})).to_string()),
+        http.post(format!(
+            "{}/messages?sessionId=nobody.unknown",
+            cluster.url()
+        ))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(request(1, "ping", json!({})).to_string()),
     )
     .await;
     drop(resp);
