@@ -122,8 +122,9 @@ const HAPROXY_INSERTED_COOKIE: &str =
     # - A draining replica is taken out, as ECS deregisters a stopping
     #   task: its check fails once /readyz says \"draining\", so it gets
     #   nothing new, and a client whose cookie names it is balanced afresh
-    #   and given a new cookie (its session's next request then gets 404
-    #   from the new replica, and a spec client starts over there). What
+    #   and given a new cookie (the new replica forwards its session's
+    #   requests to the draining owner when the replicas have peers, and
+    #   answers them 404 when they have none). What
     #   runs there runs on, open SSE streams included (no
     #   `on-marked-down shutdown-sessions`), as it does within an ALB's
     #   deregistration delay. A full replica stays in, as a target whose
