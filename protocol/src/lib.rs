@@ -43,7 +43,10 @@
 //! - [`version`]: the revisions ([`ProtocolVersion`]) and what each allows.
 //! - [`methods`]: every method name, so that a typo is a compile error.
 //! - [`capabilities`]: what a client and a server declare they support.
-//! - [`meta`]: the `_meta` object that params and results may carry.
+//! - [`meta`]: the `_meta` object that params and results may carry, and
+//!   the keys 2026-07-28 puts there.
+//! - [`envelope`]: what 2026-07-28 adds around every result
+//!   (`resultType`, caching hints).
 //!
 //! The typed params and results, one module per feature, as the spec's
 //! chapters are:
@@ -111,6 +114,7 @@
 pub mod capabilities;
 pub mod completion;
 pub mod content;
+pub mod envelope;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod logging;

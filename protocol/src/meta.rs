@@ -19,6 +19,21 @@ pub const META: &str = "_meta";
 /// its value is a [`ProgressToken`](crate::utilities::ProgressToken).
 pub const PROGRESS_TOKEN: &str = "progressToken";
 
+/// 2026-07-28, on every request: the revision it speaks.
+pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// 2026-07-28, on every request: the client's capabilities, never
+/// inferred from earlier requests.
+pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// 2026-07-28, optional on a request: the client's implementation.
+pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+/// 2026-07-28, optional on a request: the lowest level of
+/// `notifications/message` it wants; without it, none.
+pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+/// 2026-07-28, on every result: the server's implementation.
+pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// 2026-07-28, on notifications of a `subscriptions/listen` stream.
+pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
 /// A `_meta` object. Keys are names with an optional reverse-DNS prefix
 /// (`com.example/key`); prefixes whose second label is `modelcontextprotocol`
 /// or `mcp` are MCP's.

@@ -1,7 +1,7 @@
 //! Method names, in one place so that a typo is a compile error.
 //!
 //! 2026-07-28's new methods (`server/discover`, `subscriptions/listen`)
-//! and the tasks extension's join them here.
+//! are here too, with the methods it removed ([`REMOVED_IN_STATELESS`]).
 
 // Requests from the client.
 
@@ -13,6 +13,11 @@ pub const PING: &str = "ping";
 pub const TOOLS_LIST: &str = "tools/list";
 /// Calls a tool.
 pub const TOOLS_CALL: &str = "tools/call";
+/// 2026-07-28: what the server speaks and offers, in place of the handshake.
+pub const SERVER_DISCOVER: &str = "server/discover";
+/// 2026-07-28: a stream of the notifications a client asks for, in place
+/// of the session's GET stream and `resources/subscribe`.
+pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
 /// Lists the server's resources (paginated).
 pub const RESOURCES_LIST: &str = "resources/list";
 /// Reads a resource by URI.
@@ -63,3 +68,14 @@ pub const NOTIFY_PROMPT_LIST_CHANGED: &str = "notifications/prompts/list_changed
 pub const NOTIFY_ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
 /// A URL elicitation was completed out of band.
 pub const NOTIFY_ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
+
+/// Methods that 2026-07-28 removed: there is no session to start, ping,
+/// set a level for, or subscribe within. A request of that era naming one
+/// is answered as an unknown method.
+pub const REMOVED_IN_STATELESS: [&str; 5] = [
+    INITIALIZE,
+    PING,
+    LOGGING_SET_LEVEL,
+    RESOURCES_SUBSCRIBE,
+    RESOURCES_UNSUBSCRIBE,
+];

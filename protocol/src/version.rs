@@ -76,6 +76,30 @@ impl ProtocolVersion {
     }
 }
 
+/// The revisions served without sessions: every request carries its
+/// revision and the client's capabilities in `params._meta`, and any
+/// replica may serve it. Not [`ProtocolVersion`]s: they are never
+/// negotiated by `initialize`, and a session never speaks them.
+pub const STATELESS_REVISIONS: [&str; 1] = ["2026-07-28"];
+
+/// The newest revision with sessions, as a date: a revision named by a
+/// later date belongs to the era without them.
+const LAST_SESSION_REVISION: &str = "2025-11-25";
+
+/// Whether `name` is a revision date (`YYYY-MM-DD`) later than the last
+/// revision with sessions: a request whose `MCP-Protocol-Version` names
+/// one speaks the era without sessions, even if its `_meta` is missing
+/// (and is then refused as that era refuses it, not as a session request).
+pub fn names_stateless_era(name: &str) -> bool {
+    let b = name.as_bytes();
+    let date = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    date && name > LAST_SESSION_REVISION
+}
+
 impl fmt::Display for ProtocolVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -109,5 +133,22 @@ mod tests {
         assert_eq!(ProtocolVersion::ALL.last(), Some(&ProtocolVersion::LATEST));
         assert!(!ProtocolVersion::V2024_11_05.streamable_http());
         assert!(ProtocolVersion::V2025_03_26.streamable_http());
+    }
+}
+
+#[cfg(test)]
+mod era_tests {
+    use super::*;
+
+    #[test]
+    fn only_dates_after_the_last_session_revision_name_the_stateless_era() {
+        assert!(names_stateless_era("2026-07-28"));
+        assert!(names_stateless_era("2030-01-01"));
+        for legacy in ProtocolVersion::ALL {
+            assert!(!names_stateless_era(legacy.as_str()), "{legacy}");
+        }
+        for other in ["v999.0.0", "2026-7-28", "DRAFT-2026-v1", "", "2026-07-28x"] {
+            assert!(!names_stateless_era(other), "{other}");
+        }
     }
 }

@@ -170,6 +170,14 @@ pub struct Config {
     #[arg(long, env = "TETHER_TASK_PROTECTION", default_value_t = false)]
     pub task_protection: bool,
 
+    /// Serve MCP 2026-07-28 (requests without sessions) beside the session
+    /// revisions. Incomplete, hence off: so far `server/discover`, the
+    /// lists and completion (see `docs/mcp-2026-07-28-plan.md`). An
+    /// official SDK client in its default mode adopts 2026-07-28 as soon as
+    /// discovery answers, so this stays off until tools can be called.
+    #[arg(long, env = "TETHER_SERVE_2026_07_28", default_value_t = false)]
+    pub serve_2026_07_28: bool,
+
     /// Write the bound port to this file once listening (with `--listen
     /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
     /// take first).

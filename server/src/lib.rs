@@ -90,6 +90,7 @@ pub mod affinity;
 pub mod catalog;
 pub mod config;
 pub mod context;
+pub mod era;
 pub mod handler;
 pub mod inbound;
 pub mod jsonrpc;
@@ -100,6 +101,7 @@ pub mod protocol;
 pub mod replica;
 pub mod server;
 pub mod session;
+pub mod stateless;
 pub mod task_protection;
 pub mod transport;
 

@@ -17,14 +17,23 @@ pub const INVALID_PARAMS: i64 = -32602;
 /// Internal error.
 pub const INTERNAL_ERROR: i64 = -32603;
 
-// Codes MCP defines (2025-11-25 and earlier). 2026-07-28 allocates its own
-// from -32020 upwards (header mismatch, missing client capability,
-// unsupported protocol version); they go here too.
+// Codes MCP defines.
 
 /// MCP: the resource named by a URI does not exist.
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 /// MCP: the client must complete a URL elicitation first.
 pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+/// MCP 2026-07-28: a standard header (`MCP-Protocol-Version`,
+/// `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`) is missing, unreadable, or
+/// disagrees with the body. Sent with HTTP 400.
+pub const HEADER_MISMATCH: i64 = -32020;
+/// MCP 2026-07-28: serving the request needs a client capability the
+/// request's `_meta` did not declare; `data.requiredCapabilities` says
+/// which. Sent with HTTP 400.
+pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+/// MCP 2026-07-28: the request names a revision the server does not serve
+/// that way; `data` carries `supported` and `requested`. Sent with HTTP 400.
+pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 // Implementation-defined server errors (-32000 to -32019) that tether's
 // server sends and its client recognises.
@@ -86,6 +95,27 @@ impl ErrorObject {
     /// [`INVALID_PARAMS`]: the params do not fit the method.
     pub fn invalid_params(detail: impl fmt::Display) -> Self {
         Self::new(INVALID_PARAMS, format!("Invalid params: {detail}"))
+    }
+
+    /// [`HEADER_MISMATCH`]: a standard header does not fit the body.
+    pub fn header_mismatch(detail: impl fmt::Display) -> Self {
+        Self::new(HEADER_MISMATCH, format!("Header mismatch: {detail}"))
+    }
+
+    /// [`MISSING_REQUIRED_CLIENT_CAPABILITY`], naming what is required.
+    pub fn missing_capability(required: Value) -> Self {
+        Self::new(
+            MISSING_REQUIRED_CLIENT_CAPABILITY,
+            "Missing required client capability",
+        )
+        .with_data(serde_json::json!({ "requiredCapabilities": required }))
+    }
+
+    /// [`UNSUPPORTED_PROTOCOL_VERSION`]: `requested` is not among
+    /// `supported`.
+    pub fn unsupported_version(supported: &[&str], requested: &Value) -> Self {
+        Self::new(UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
+            .with_data(serde_json::json!({ "supported": supported, "requested": requested }))
     }
 
     /// [`INTERNAL_ERROR`]: the receiver failed.

@@ -41,13 +41,7 @@ pub fn initialize(
     let server = replica.server();
     let mut result = json!({
         "protocolVersion": version.as_str(),
-        "capabilities": {
-            "tools": {"listChanged": true},
-            "resources": {"subscribe": true, "listChanged": true},
-            "prompts": {"listChanged": true},
-            "logging": {},
-            "completions": {},
-        },
+        "capabilities": server_capabilities(),
         "serverInfo": server.info(),
     });
     if let Some(text) = &server.instructions {
@@ -56,34 +50,57 @@ pub fn initialize(
     Ok((version, ClientInfo { capabilities, info }, result))
 }
 
+/// What the server offers, as both eras declare it (`initialize`,
+/// `server/discover`): every feature the handlers below serve.
+pub fn server_capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": true},
+        "resources": {"subscribe": true, "listChanged": true},
+        "prompts": {"listChanged": true},
+        "logging": {},
+        "completions": {},
+    })
+}
+
+/// Answers the requests that need nothing of a session or a request's
+/// context (the lists and completion), in either era; `None` for any other
+/// method.
+pub fn session_free(
+    replica: &Replica,
+    method: &str,
+    params: &Value,
+) -> Option<Result<Value, ErrorObject>> {
+    let server = replica.server();
+    let size = replica.config.page_size;
+    Some(match method {
+        methods::TOOLS_LIST => page(size, params, "tools", server.tools(), |t| t.descriptor()),
+        methods::RESOURCES_LIST => page(size, params, "resources", server.resources(), |r| {
+            r.descriptor()
+        }),
+        methods::RESOURCES_TEMPLATES_LIST => {
+            page(size, params, "resourceTemplates", server.templates(), |t| {
+                t.descriptor()
+            })
+        }
+        methods::PROMPTS_LIST => page(size, params, "prompts", server.prompts(), |p| {
+            p.descriptor()
+        }),
+        methods::COMPLETION_COMPLETE => complete(replica, params),
+        _ => return None,
+    })
+}
+
 /// Answers one request of an existing session.
 pub async fn dispatch(ctx: Context, method: &str, params: Value) -> Result<Value, ErrorObject> {
+    if let Some(answer) = session_free(&ctx.replica, method, &params) {
+        return answer;
+    }
     match method {
         methods::PING => Ok(json!({})),
         methods::INITIALIZE => Err(ErrorObject::invalid_request(
             "the session is already initialized",
         )),
-        methods::TOOLS_LIST => {
-            let server = ctx.replica.server();
-            page(&ctx, &params, "tools", server.tools(), |t| t.descriptor())
-        }
         methods::TOOLS_CALL => call_tool(ctx, params).await,
-        methods::RESOURCES_LIST => {
-            let server = ctx.replica.server();
-            page(&ctx, &params, "resources", server.resources(), |r| {
-                r.descriptor()
-            })
-        }
-        methods::RESOURCES_TEMPLATES_LIST => {
-            let server = ctx.replica.server();
-            page(
-                &ctx,
-                &params,
-                "resourceTemplates",
-                server.templates(),
-                |t| t.descriptor(),
-            )
-        }
         methods::RESOURCES_READ => read_resource(ctx, params).await,
         methods::RESOURCES_SUBSCRIBE => {
             ctx.session.subscribe(str_param(&params, "uri")?);
@@ -93,14 +110,7 @@ pub async fn dispatch(ctx: Context, method: &str, params: Value) -> Result<Value
             ctx.session.unsubscribe(str_param(&params, "uri")?);
             Ok(json!({}))
         }
-        methods::PROMPTS_LIST => {
-            let server = ctx.replica.server();
-            page(&ctx, &params, "prompts", server.prompts(), |p| {
-                p.descriptor()
-            })
-        }
         methods::PROMPTS_GET => get_prompt(ctx, params).await,
-        methods::COMPLETION_COMPLETE => complete(&ctx, &params),
         methods::LOGGING_SET_LEVEL => {
             let level: LogLevel = serde_json::from_value(params["level"].clone())
                 .map_err(|_| ErrorObject::invalid_params("level must be a syslog level name"))?;
@@ -120,7 +130,7 @@ fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, ErrorObject> 
 
 /// One page of a list, with an opaque `nextCursor` when more remain.
 fn page<T>(
-    ctx: &Context,
+    page_size: usize,
     params: &Value,
     key: &str,
     items: &[T],
@@ -133,7 +143,7 @@ fn page<T>(
             .ok_or_else(|| ErrorObject::invalid_params("invalid cursor"))?,
         Some(_) => return Err(ErrorObject::invalid_params("invalid cursor")),
     };
-    let size = ctx.replica.config.page_size.max(1);
+    let size = page_size.max(1);
     let end = (start + size).min(items.len());
     let mut result = Map::new();
     result.insert(
@@ -216,7 +226,7 @@ fn string_map(v: Option<&Value>) -> Result<HashMap<String, String>, ErrorObject>
     }
 }
 
-fn complete(ctx: &Context, params: &Value) -> Result<Value, ErrorObject> {
+fn complete(replica: &Replica, params: &Value) -> Result<Value, ErrorObject> {
     let reference = params
         .get("ref")
         .ok_or_else(|| ErrorObject::invalid_params("`ref` is required"))?;
@@ -224,7 +234,7 @@ fn complete(ctx: &Context, params: &Value) -> Result<Value, ErrorObject> {
         .as_str()
         .ok_or_else(|| ErrorObject::invalid_params("`argument.name` must be a string"))?;
     let arg_value = params["argument"]["value"].as_str().unwrap_or_default();
-    let server = ctx.replica.server();
+    let server = replica.server();
     let completer = match reference["type"].as_str() {
         Some("ref/prompt") => {
             let name = str_param(reference, "name")?;

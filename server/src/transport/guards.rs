@@ -15,6 +15,9 @@ use crate::jsonrpc::ErrorObject;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// 2026-07-28: the request's method, for balancers and gateways that do
+/// not read bodies; it must equal the body's.
+pub const METHOD_HEADER: &str = "mcp-method";
 pub const LAST_EVENT_ID: &str = "last-event-id";
 
 /// Middleware: `403` for a Host or Origin outside the allow-lists.

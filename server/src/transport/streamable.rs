@@ -3,6 +3,7 @@
 //! (or resumes any stream with `Last-Event-ID`), DELETE ends the session.
 
 use crate::affinity;
+use crate::era::{self, Era};
 use crate::handler;
 use crate::inbound;
 use crate::jsonrpc::{self, ErrorObject, Message};
@@ -10,6 +11,7 @@ use crate::protocol::methods;
 use crate::replica::Replica;
 use crate::session::Session;
 use crate::session::stream::{STANDALONE, parse_event_id};
+use crate::stateless;
 use crate::transport::error::HttpError;
 use crate::transport::guards::{self, SESSION_HEADER};
 use crate::transport::{body, sse};
@@ -66,6 +68,12 @@ async fn handle_post(
     guards::require_json_body(headers)?;
     let body = read_body(body)?;
     let value = parse_json(&body)?;
+
+    if replica.config.serve_2026_07_28
+        && era::classify(header_str(headers, guards::VERSION_HEADER), &value) == Era::Stateless
+    {
+        return Ok(stateless_answer(replica, headers, value).await);
+    }
 
     if is_initialize(&value) {
         refuse_reinitialize(replica, headers, &value)?;
@@ -133,6 +141,34 @@ async fn handle_post(
         inbound::request(replica, &session, &stream, r);
     }
     answer(replica, session, stream, batch, None).await
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A request of the era without sessions, answered as one JSON body.
+async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Value) -> Response {
+    let headers = stateless::Headers {
+        version: header_str(headers, guards::VERSION_HEADER),
+        method: header_str(headers, guards::METHOD_HEADER),
+    };
+    let answer = stateless::serve(replica, headers, value).await;
+    let status = match answer.status {
+        stateless::Status::Ok => StatusCode::OK,
+        stateless::Status::Accepted => return StatusCode::ACCEPTED.into_response(),
+        stateless::Status::BadRequest => StatusCode::BAD_REQUEST,
+        stateless::Status::NotFound => StatusCode::NOT_FOUND,
+    };
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        answer.body,
+    )
+        .into_response()
 }
 
 /// Answers a POST's requests from their stream: as JSON when configured

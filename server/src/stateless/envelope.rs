@@ -1,0 +1,214 @@
+//! What every new-era request must carry, checked in the order that gives
+//! each mistake its own error code (`basic/index`, `basic/versioning`,
+//! `transports/streamable-http` of 2026-07-28):
+//!
+//! 1. `Mcp-Method` present and equal to the body's method: else `-32020`;
+//! 2. `params._meta` with a revision (a string) and the client's
+//!    capabilities (an object), and a known log level if any: else
+//!    `-32602`;
+//! 3. `MCP-Protocol-Version` present and equal to the `_meta` revision:
+//!    else `-32020`;
+//! 4. a revision this server serves without sessions: else `-32022`, with
+//!    the supported ones (the same list `server/discover` gives).
+//!
+//! All are refused with HTTP `400`, with the request's id.
+
+use super::{Headers, Status};
+use crate::jsonrpc::{ErrorObject, Request};
+use crate::protocol::version::STATELESS_REVISIONS;
+use crate::protocol::{LogLevel, meta};
+use serde_json::Value;
+
+/// What a valid request's `_meta` says about its client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub version: String,
+    pub client_capabilities: Value,
+    pub client_info: Option<Value>,
+    /// `None`: the client wants no `notifications/message` at all.
+    pub log_level: Option<LogLevel>,
+}
+
+/// Why a request was refused before it was served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: Status,
+    pub error: ErrorObject,
+}
+
+fn bad(error: ErrorObject) -> Refusal {
+    Refusal {
+        status: Status::BadRequest,
+        error,
+    }
+}
+
+/// Checks `request` and its headers; the envelope of a valid one.
+pub fn check(request: &Request, headers: Headers<'_>) -> Result<Envelope, Refusal> {
+    match headers.method.map(str::trim) {
+        Some(m) if m == request.method => {}
+        Some(m) => {
+            return Err(bad(ErrorObject::header_mismatch(format!(
+                "Mcp-Method {m:?} is not the body's method {:?}",
+                request.method
+            ))));
+        }
+        None => {
+            return Err(bad(ErrorObject::header_mismatch(
+                "the Mcp-Method header is required",
+            )));
+        }
+    }
+    let meta = request
+        .params
+        .as_ref()
+        .and_then(|p| p.get(meta::META))
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            bad(ErrorObject::invalid_params(
+                "params._meta is required: it carries the protocol version and the client's \
+                 capabilities",
+            ))
+        })?;
+    let version = meta.get(meta::PROTOCOL_VERSION).ok_or_else(|| {
+        bad(ErrorObject::invalid_params(format!(
+            "params._meta[{:?}] is required",
+            meta::PROTOCOL_VERSION
+        )))
+    })?;
+    let Some(version_name) = version.as_str() else {
+        return Err(bad(ErrorObject::invalid_params(format!(
+            "params._meta[{:?}] must be a string",
+            meta::PROTOCOL_VERSION
+        ))));
+    };
+    let client_capabilities = match meta.get(meta::CLIENT_CAPABILITIES) {
+        Some(c @ Value::Object(_)) => c.clone(),
+        _ => {
+            return Err(bad(ErrorObject::invalid_params(format!(
+                "params._meta[{:?}] must be an object",
+                meta::CLIENT_CAPABILITIES
+            ))));
+        }
+    };
+    let log_level = match meta.get(meta::LOG_LEVEL) {
+        None => None,
+        Some(level) => Some(serde_json::from_value(level.clone()).map_err(|_| {
+            bad(ErrorObject::invalid_params(format!(
+                "params._meta[{:?}] must be a syslog level name",
+                meta::LOG_LEVEL
+            )))
+        })?),
+    };
+    match headers.version.map(str::trim) {
+        Some(h) if h == version_name => {}
+        Some(h) => {
+            return Err(bad(ErrorObject::header_mismatch(format!(
+                "MCP-Protocol-Version {h:?} is not the _meta protocol version {version_name:?}"
+            ))));
+        }
+        None => {
+            return Err(bad(ErrorObject::header_mismatch(
+                "the MCP-Protocol-Version header is required",
+            )));
+        }
+    }
+    if !STATELESS_REVISIONS.contains(&version_name) {
+        return Err(bad(ErrorObject::unsupported_version(
+            &STATELESS_REVISIONS,
+            version,
+        )));
+    }
+    Ok(Envelope {
+        version: version_name.to_owned(),
+        client_capabilities,
+        client_info: meta.get(meta::CLIENT_INFO).cloned(),
+        log_level,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonrpc::{self, RequestId};
+    use serde_json::json;
+
+    fn request(meta: Value) -> Request {
+        Request {
+            id: RequestId::Number(1),
+            method: "tools/list".to_owned(),
+            params: Some(json!({ "_meta": meta })),
+        }
+    }
+
+    fn good_meta() -> Value {
+        json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        })
+    }
+
+    const HEADERS: Headers<'static> = Headers {
+        version: Some("2026-07-28"),
+        method: Some("tools/list"),
+    };
+
+    fn code(r: Result<Envelope, Refusal>) -> i64 {
+        r.expect_err("refused").error.code
+    }
+
+    #[test]
+    fn a_complete_envelope_passes() {
+        let e = check(&request(good_meta()), HEADERS).expect("valid");
+        assert_eq!(e.version, "2026-07-28");
+        assert_eq!(e.log_level, None);
+    }
+
+    #[test]
+    fn each_mistake_gets_its_own_code() {
+        let no_method = Headers {
+            method: None,
+            ..HEADERS
+        };
+        assert_eq!(
+            code(check(&request(good_meta()), no_method)),
+            jsonrpc::HEADER_MISMATCH
+        );
+        assert_eq!(
+            code(check(&request(json!({})), HEADERS)),
+            jsonrpc::INVALID_PARAMS
+        );
+        let mut no_caps = good_meta();
+        no_caps
+            .as_object_mut()
+            .unwrap()
+            .remove("io.modelcontextprotocol/clientCapabilities");
+        assert_eq!(
+            code(check(&request(no_caps), HEADERS)),
+            jsonrpc::INVALID_PARAMS
+        );
+        let mut bad_level = good_meta();
+        bad_level["io.modelcontextprotocol/logLevel"] = json!("loud");
+        assert_eq!(
+            code(check(&request(bad_level), HEADERS)),
+            jsonrpc::INVALID_PARAMS
+        );
+        let mut v999 = good_meta();
+        v999["io.modelcontextprotocol/protocolVersion"] = json!("v999.0.0");
+        assert_eq!(
+            code(check(&request(v999.clone()), HEADERS)),
+            jsonrpc::HEADER_MISMATCH,
+            "the header says 2026-07-28"
+        );
+        let both = Headers {
+            version: Some("v999.0.0"),
+            ..HEADERS
+        };
+        let refused = check(&request(v999), both).expect_err("unsupported");
+        assert_eq!(refused.error.code, jsonrpc::UNSUPPORTED_PROTOCOL_VERSION);
+        assert_eq!(
+            refused.error.data,
+            Some(json!({"supported": ["2026-07-28"], "requested": "v999.0.0"}))
+        );
+    }
+}
