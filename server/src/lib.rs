@@ -56,6 +56,13 @@
 //! - [`handler`]: from a method to the feature that answers it; the typed
 //!   [`Tool`], [`Resource`], [`ResourceTemplate`] and [`Prompt`], and the
 //!   descriptor fields they share.
+//! - [`era`]: which era of MCP a request speaks (sessions, or 2026-07-28
+//!   without them), decided once at the edge.
+//! - [`stateless`]: the era without sessions (behind
+//!   `--serve-2026-07-28` while incomplete): the envelope checks,
+//!   `server/discover`, the requests served so far, and the one place that
+//!   stamps `resultType`, the server's identity and caching hints. It never
+//!   touches the session registry.
 //! - [`inbound`]: what becomes of each message a client sends, whatever
 //!   the transport: requests run as tasks (polled inline first, spawned
 //!   only if they wait) whose output goes to a stream; responses settle

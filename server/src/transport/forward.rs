@@ -342,6 +342,17 @@ fn session_route<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
 /// everything else goes on to this replica's handlers (which answer an
 /// unknown session with `404`).
 pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Next) -> Response {
+    // A request of the era without sessions is served where it lands,
+    // whatever session id it carries.
+    let version = req
+        .headers()
+        .get(super::guards::VERSION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if fwd.replica.config.serve_2026_07_28
+        && crate::era::hint(version) == crate::era::Era::Stateless
+    {
+        return next.run(req).await;
+    }
     let route = match session_route(&req, &fwd.replica.config.path) {
         Some(route) if route != fwd.replica.route() => route.to_owned(),
         Some(_) => return next.run(req).await,
