@@ -3,12 +3,16 @@
 //! elicitation, roots, ping), cancellation and per-session state.
 //!
 //! Everything a context sends goes on the stream of the request being
-//! served, as the spec asks for messages related to a request.
+//! served, as the spec asks for messages related to a request. A tool does
+//! not know which era it serves: in a session (2025-11-25 and older) its
+//! messages go on the request's stream of the session; a request of
+//! 2026-07-28 has no session, and they go on that request's own answer.
 
 use crate::jsonrpc::{self, RequestId};
 use crate::protocol::{LogLevel, ProtocolVersion, methods};
 use crate::replica::Replica;
-use crate::session::{ClientRequestError, Session, Stream};
+use crate::session::{ClientInfo, ClientRequestError, Session, Stream};
+use crate::stateless::call::Call;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -16,20 +20,49 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct Context {
     pub(crate) replica: Arc<Replica>,
-    pub(crate) session: Arc<Session>,
-    pub(crate) sink: Arc<Stream>,
+    pub(crate) origin: Origin,
     pub(crate) request_id: RequestId,
     pub(crate) progress_token: Option<Value>,
     pub(crate) cancel: CancellationToken,
 }
 
+/// Where a request came from, and so where its messages go.
+#[derive(Clone)]
+pub(crate) enum Origin {
+    /// A request of a session, and the stream its messages go on.
+    Session {
+        session: Arc<Session>,
+        sink: Arc<Stream>,
+    },
+    /// A request of 2026-07-28, which stands alone.
+    Stateless(Arc<Call>),
+}
+
 impl Context {
-    pub fn session_id(&self) -> &str {
-        &self.session.id
+    /// The session this request belongs to; `None` for a request of
+    /// 2026-07-28, which has none.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::Session { session, .. } => Some(&session.id),
+            Origin::Stateless(_) => None,
+        }
     }
 
-    pub fn protocol_version(&self) -> ProtocolVersion {
-        self.session.version()
+    /// The session's negotiated revision; `None` for a request of
+    /// 2026-07-28.
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        match &self.origin {
+            Origin::Session { session, .. } => Some(session.version()),
+            Origin::Stateless(_) => None,
+        }
+    }
+
+    /// The session, for the methods that only a session has.
+    pub(crate) fn session(&self) -> Option<&Arc<Session>> {
+        match &self.origin {
+            Origin::Session { session, .. } => Some(session),
+            Origin::Stateless(_) => None,
+        }
     }
 
     /// The id of the request being served.
@@ -42,9 +75,13 @@ impl Context {
         &self.replica
     }
 
-    /// The client's declared capabilities and info.
-    pub fn client(&self) -> &crate::session::ClientInfo {
-        self.session.client()
+    /// The client's declared capabilities and info: those of its session,
+    /// or those its request declared.
+    pub fn client(&self) -> &ClientInfo {
+        match &self.origin {
+            Origin::Session { session, .. } => session.client(),
+            Origin::Stateless(call) => &call.client,
+        }
     }
 
     /// Whether the client asked for progress (sent a `progressToken`).
@@ -67,9 +104,14 @@ impl Context {
         self.notify(methods::NOTIFY_PROGRESS, params);
     }
 
-    /// Sends a log message if the session's level lets it through.
+    /// Sends a log message if the session's level (or the request's, in
+    /// 2026-07-28, where a request without one gets none) lets it through.
     pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) {
-        if !self.session.logs(level) {
+        let wanted = match &self.origin {
+            Origin::Session { session, .. } => session.logs(level),
+            Origin::Stateless(call) => call.logs(level),
+        };
+        if !wanted {
             return;
         }
         let mut params = json!({"level": level, "data": data});
@@ -81,16 +123,26 @@ impl Context {
 
     /// Sends any notification on this request's stream.
     pub fn notify(&self, method: &str, params: Value) {
-        let msg = jsonrpc::notification(method, Some(&params));
-        self.sink.push(Arc::from(msg), false);
+        let msg = Arc::from(jsonrpc::notification(method, Some(&params)));
+        match &self.origin {
+            Origin::Session { sink, .. } => {
+                sink.push(msg, false);
+            }
+            Origin::Stateless(call) => call.notify(msg),
+        }
     }
 
     /// Closes the HTTP connection carrying this request's stream, without
     /// ending the stream: a 2025-11-25 client reconnects with
     /// `Last-Event-ID` and receives what follows (SSE polling). Useful for
     /// long calls behind proxies that cut long responses.
+    ///
+    /// A request of 2026-07-28 has no resumable stream: closing its answer
+    /// would cancel it, so this does nothing there.
     pub fn close_stream(&self) {
-        self.sink.disconnect();
+        if let Origin::Session { sink, .. } = &self.origin {
+            sink.disconnect();
+        }
     }
 
     /// Asks the client's model for a completion (`sampling/createMessage`).
@@ -123,7 +175,7 @@ impl Context {
     pub async fn elicit(&self, params: Value) -> Result<Value, ClientRequestError> {
         self.require("elicitation")?;
         if params.get("mode").and_then(Value::as_str) == Some("url")
-            && self.session.client().capabilities["elicitation"]
+            && self.client().capabilities["elicitation"]
                 .get("url")
                 .is_none()
         {
@@ -144,7 +196,7 @@ impl Context {
     }
 
     fn require(&self, capability: &'static str) -> Result<(), ClientRequestError> {
-        if self.session.client().supports(capability) {
+        if self.client().supports(capability) {
             Ok(())
         } else {
             Err(ClientRequestError::NotSupported(capability))
@@ -152,18 +204,20 @@ impl Context {
     }
 
     async fn request(&self, method: &str, params: Value) -> Result<Value, ClientRequestError> {
-        let limits = self.session.limits();
+        let Origin::Session { session, sink } = &self.origin else {
+            // 2026-07-28 asks by answering `input_required` (MRTR), which
+            // is still to come (docs/mcp-2026-07-28-plan.md, step 5).
+            return Err(ClientRequestError::NotInThisRevision(method.to_owned()));
+        };
+        let limits = session.limits();
         let timeout = self.replica.config.client_request_timeout();
-        let ask = self.session.outbound.request(
-            &self.sink,
-            method,
-            params,
-            timeout,
-            limits.max_pending_requests,
-        );
+        let ask =
+            session
+                .outbound
+                .request(sink, method, params, timeout, limits.max_pending_requests);
         tokio::select! {
             r = ask => r,
-            () = self.session.closed().cancelled() => Err(ClientRequestError::SessionClosed),
+            () = session.closed().cancelled() => Err(ClientRequestError::SessionClosed),
         }
     }
 
@@ -177,12 +231,16 @@ impl Context {
     }
 
     /// Runs `f` on this session's state of type `T` (created with
-    /// `Default` on first use).
+    /// `Default` on first use). A request of 2026-07-28 has no session: its
+    /// state is its own and ends with it.
     pub fn state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R
     where
         T: Default + Clone + Send + Sync + 'static,
     {
-        self.session.with_state(f)
+        match &self.origin {
+            Origin::Session { session, .. } => session.with_state(f),
+            Origin::Stateless(call) => call.with_state(f),
+        }
     }
 
     /// Tells every session subscribed to `uri` that it changed.

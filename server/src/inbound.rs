@@ -2,7 +2,7 @@
 //! responses settle the server's pending requests, notifications update the
 //! session, and requests run as tasks whose output goes to a sink stream.
 
-use crate::context::Context;
+use crate::context::{Context, Origin};
 use crate::handler;
 use crate::jsonrpc::{self, ErrorObject, Message, Notification, Request, Response};
 use crate::protocol::methods;
@@ -12,6 +12,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// Handles a client's response to a server-to-client request.
 pub fn response(session: &Session, r: Response) {
@@ -62,8 +63,10 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
         .cloned();
     let ctx = Context {
         replica: replica.clone(),
-        session: session.clone(),
-        sink: sink.clone(),
+        origin: Origin::Session {
+            session: session.clone(),
+            sink: sink.clone(),
+        },
         request_id: req.id.clone(),
         progress_token,
         cancel: cancel.clone(),
@@ -80,39 +83,8 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
         // replica from finishing its drain.
         let _busy = session.connection();
         let _in_flight = in_flight;
-        // A handler that panics answers with an internal error instead of
-        // leaving its client waiting and its request id taken.
-        let handled = AssertUnwindSafe(handler::dispatch(ctx, &method, params))
-            .catch_unwind()
-            .map(|r| {
-                r.unwrap_or_else(|_| {
-                    tracing::error!(%method, "the handler panicked");
-                    Err(ErrorObject::internal("the handler panicked"))
-                })
-            });
-        // Cancellation wins a tie, and a handler that noticed the
-        // cancellation and returned anyway is still cancelled: the spec
-        // says a cancelled request gets no response.
-        // A replica that stops (its drain bound passed, or it was stopped
-        // at once) answers what is still running with an error rather
-        // than cutting the stream: the client learns the call's fate.
-        let stopping = replica.lifecycle.streams_end().clone();
-        let outcome = tokio::select! {
-            biased;
-            () = cancel.cancelled() => None,
-            r = handled => Some(r),
-            () = stopping.cancelled() => Some(Err(ErrorObject::internal(
-                "the server stopped before the request finished",
-            ))),
-        }
-        .filter(|_| !cancel.is_cancelled());
+        let outcome = run_handler(&replica, ctx, &method, params, &cancel).await;
         session.end_request(&id);
-        let label = match &outcome {
-            Some(Ok(_)) => "ok",
-            Some(Err(_)) => "error",
-            None => "cancelled",
-        };
-        replica.metrics.rpc(&method, label);
         match outcome {
             Some(outcome) => {
                 if let Err(e) = &outcome {
@@ -132,13 +104,56 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
     run_inline_first(tracing::Instrument::instrument(task, span));
 }
 
+/// Runs the handler of one request to its outcome, in either era: `None`
+/// when the request was cancelled (the spec: it gets no response).
+pub(crate) async fn run_handler(
+    replica: &Replica,
+    ctx: Context,
+    method: &str,
+    params: Value,
+    cancel: &CancellationToken,
+) -> Option<Result<Value, ErrorObject>> {
+    // A handler that panics answers with an internal error instead of
+    // leaving its client waiting and its request id taken.
+    let handled = AssertUnwindSafe(handler::dispatch(ctx, method, params))
+        .catch_unwind()
+        .map(|r| {
+            r.unwrap_or_else(|_| {
+                tracing::error!(%method, "the handler panicked");
+                Err(ErrorObject::internal("the handler panicked"))
+            })
+        });
+    // Cancellation wins a tie, and a handler that noticed the cancellation
+    // and returned anyway is still cancelled. A replica that stops (its
+    // drain bound passed, or it was stopped at once) answers what is still
+    // running with an error rather than cutting the stream: the client
+    // learns the call's fate.
+    let stopping = replica.lifecycle.streams_end().clone();
+    let outcome = tokio::select! {
+        biased;
+        () = cancel.cancelled() => None,
+        r = handled => Some(r),
+        () = stopping.cancelled() => Some(Err(ErrorObject::internal(
+            "the server stopped before the request finished",
+        ))),
+    }
+    .filter(|_| !cancel.is_cancelled());
+    let label = match &outcome {
+        Some(Ok(_)) => "ok",
+        Some(Err(_)) => "error",
+        None => "cancelled",
+    };
+    replica.metrics.rpc(method, label);
+    outcome
+}
+
 /// Polls `task` once on the caller's thread and spawns it only if it has
 /// to wait. A handler that answers at once (most tools) then costs no task
 /// and no wake-up of another worker, and its response is already on the
 /// stream when the HTTP answer is built, which can then be written in one
 /// piece. Polling with a no-op waker is sound: the spawned task polls again
 /// at once, and every future registers its waker anew on each poll.
-fn run_inline_first(task: impl Future<Output = ()> + Send + 'static) {
+pub(crate) fn run_inline_first(task: impl Future<Output = ()> + Send + 'static) {
     let mut task = Box::pin(task);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     if task.as_mut().poll(&mut cx).is_pending() {

@@ -244,3 +244,157 @@ async fn sessions_are_served_as_before_beside_the_new_era() {
     );
     assert!(tools.get("ttlMs").is_none());
 }
+
+/// The `_meta` with a log level and a progress token.
+async fn post_with_meta(
+    r: &TestReplica,
+    id: i64,
+    method: &str,
+    mut params: Value,
+    extra: Value,
+) -> reqwest::Response {
+    let mut m = meta();
+    for (k, v) in extra.as_object().expect("an object") {
+        m[k] = v.clone();
+    }
+    params["_meta"] = m;
+    send(with_headers(
+        r.http
+            .post(&r.url)
+            .header("accept", POST_ACCEPT)
+            .header("content-type", "application/json")
+            .body(request(id, method, params).to_string()),
+        &[(VERSION_HEADER, REVISION), ("mcp-method", method)],
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn a_tool_that_answers_at_once_is_one_json_body() {
+    let r = new_era().await;
+    let resp = post(
+        &r,
+        1,
+        "tools/call",
+        tool_params("echo", json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(content_type(&resp), "application/json");
+    let msg = body_json(resp).await;
+    assert_eq!(result_text(&msg["result"]), "hi", "{msg}");
+    assert_stamped(&msg["result"], false);
+    // Per-request state: each request of the era starts from nothing.
+    for _ in 0..2 {
+        let counted =
+            body_json(post(&r, 2, "tools/call", tool_params("counter", json!({}))).await).await;
+        assert_eq!(
+            counted["result"]["structuredContent"]["count"], 1,
+            "{counted}"
+        );
+        assert_eq!(
+            counted["result"]["structuredContent"]["session"],
+            Value::Null
+        );
+    }
+    assert_eq!(r.replica.sessions.len(), 0);
+}
+
+#[tokio::test]
+async fn progress_and_logs_go_on_the_requests_own_stream_when_asked_for() {
+    let r = new_era().await;
+    let args = json!({"steps": 3, "step_ms": 20});
+    let resp = post_with_meta(
+        &r,
+        7,
+        "tools/call",
+        tool_params("long_task", args.clone()),
+        json!({"progressToken": "p7", "io.modelcontextprotocol/logLevel": "debug"}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(content_type(&resp), "text/event-stream");
+    let messages = SseStream::new(resp).until_response(&json!(7)).await;
+    let progress: Vec<f64> = messages
+        .iter()
+        .filter(|m| is_notification(m, "notifications/progress"))
+        .map(|m| m["params"]["progress"].as_f64().expect("progress"))
+        .collect();
+    assert_eq!(progress, [1.0, 2.0, 3.0], "{messages:?}");
+    let logs = messages
+        .iter()
+        .filter(|m| is_notification(m, "notifications/message"))
+        .count();
+    assert_eq!(logs, 3, "{messages:?}");
+    let result = &messages.last().expect("the response")["result"];
+    assert_eq!(result_text(result), "finished 3 steps");
+    assert_eq!(result["resultType"], "complete");
+
+    // Without a log level: no log messages at all; without a token, no
+    // progress, so the answer is one JSON body again.
+    let resp = post(&r, 8, "tools/call", tool_params("long_task", args)).await;
+    assert_eq!(content_type(&resp), "application/json");
+    let msg = body_json(resp).await;
+    assert_eq!(result_text(&msg["result"]), "finished 3 steps", "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_answer_cancels_the_request() {
+    let r = new_era().await;
+    let resp = post_with_meta(
+        &r,
+        9,
+        "tools/call",
+        tool_params("long_task", json!({"steps": 100, "step_ms": 50})),
+        json!({"progressToken": "p9"}),
+    )
+    .await;
+    let mut sse = SseStream::new(resp);
+    let (_, first) = sse.next_message().await;
+    assert!(is_notification(&first, "notifications/progress"), "{first}");
+    drop(sse);
+    wait_until("the call is cancelled", || {
+        r.replica.metrics_text().lines().any(|l| {
+            l.starts_with(
+                "tether_rpc_requests_total{method=\"tools/call\",outcome=\"cancelled\"} 1",
+            )
+        })
+    })
+    .await;
+    assert_eq!(r.replica.lifecycle.requests_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn reads_and_prompts_are_served_and_an_unknown_uri_is_an_invalid_param() {
+    let r = new_era().await;
+    let msg = body_json(
+        post(
+            &r,
+            1,
+            "resources/read",
+            json!({"uri": "test://static-text"}),
+        )
+        .await,
+    )
+    .await;
+    let result = &msg["result"];
+    assert!(result["contents"][0]["text"].is_string(), "{msg}");
+    assert_stamped(result, true);
+    assert_eq!(result["cacheScope"], "private");
+    let msg = body_json(
+        post(
+            &r,
+            2,
+            "resources/read",
+            json!({"uri": "test://nothing-here"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(msg["error"]["code"], -32602, "{msg}");
+    assert_eq!(msg["error"]["data"]["uri"], "test://nothing-here", "{msg}");
+    let msg =
+        body_json(post(&r, 3, "prompts/get", json!({"name": "test_simple_prompt"})).await).await;
+    assert!(msg["result"]["messages"].is_array(), "{msg}");
+    assert_stamped(&msg["result"], false);
+}

@@ -103,22 +103,32 @@ pub async fn dispatch(ctx: Context, method: &str, params: Value) -> Result<Value
         methods::TOOLS_CALL => call_tool(ctx, params).await,
         methods::RESOURCES_READ => read_resource(ctx, params).await,
         methods::RESOURCES_SUBSCRIBE => {
-            ctx.session.subscribe(str_param(&params, "uri")?);
+            session_only(&ctx, method)?.subscribe(str_param(&params, "uri")?);
             Ok(json!({}))
         }
         methods::RESOURCES_UNSUBSCRIBE => {
-            ctx.session.unsubscribe(str_param(&params, "uri")?);
+            session_only(&ctx, method)?.unsubscribe(str_param(&params, "uri")?);
             Ok(json!({}))
         }
         methods::PROMPTS_GET => get_prompt(ctx, params).await,
         methods::LOGGING_SET_LEVEL => {
             let level: LogLevel = serde_json::from_value(params["level"].clone())
                 .map_err(|_| ErrorObject::invalid_params("level must be a syslog level name"))?;
-            ctx.session.set_log_level(level);
+            session_only(&ctx, method)?.set_log_level(level);
             Ok(json!({}))
         }
         other => Err(ErrorObject::method_not_found(other)),
     }
+}
+
+/// The session of a request of a method only sessions have (the era
+/// without them refuses those methods before they get here).
+fn session_only<'a>(
+    ctx: &'a Context,
+    method: &str,
+) -> Result<&'a std::sync::Arc<crate::session::Session>, ErrorObject> {
+    ctx.session()
+        .ok_or_else(|| ErrorObject::method_not_found(method))
 }
 
 fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, ErrorObject> {

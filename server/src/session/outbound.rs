@@ -26,6 +26,8 @@ pub enum ClientRequestError {
     Rejected(ErrorObject),
     #[error("the session ended")]
     SessionClosed,
+    #[error("{0} cannot be asked of a client in this protocol revision yet")]
+    NotInThisRevision(String),
 }
 
 type Reply = oneshot::Sender<Result<Value, ErrorObject>>;

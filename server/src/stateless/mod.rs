@@ -8,25 +8,37 @@
 //! the server's identity, caching hints) in one place. The transport only
 //! turns an [`Answer`] into HTTP.
 //!
-//! Served so far: `server/discover`, the lists, `completion/complete`, and
-//! the refusals (envelope errors, removed and unknown methods). Calls,
-//! reads, prompts (with MRTR for sampling, elicitation and roots),
-//! `subscriptions/listen` and tasks follow (`docs/mcp-2026-07-28-plan.md`,
+//! Served so far: `server/discover`, the lists, `completion/complete`,
+//! `tools/call`, `resources/read` and `prompts/get` (progress, and logs at
+//! the request's own `logLevel`, on the request's own answer), and the
+//! refusals (envelope errors, removed and unknown methods). An answer is
+//! one JSON body when the handler raised nothing before its result, else
+//! an SSE stream of the request alone; closing it cancels the request.
+//! MRTR (sampling, elicitation and roots asked by an `input_required`
+//! result), `subscriptions/listen` and tasks follow (`docs/mcp-2026-07-28-plan.md`,
 //! section 6). Until they do, the era is off unless `--serve-2026-07-28`
 //! is given: an official SDK client in its default mode adopts the era as
 //! soon as `server/discover` answers, and must not then meet a server that
 //! cannot call a tool.
 
+pub mod call;
 pub mod discover;
 pub mod envelope;
 pub mod stamp;
 
+use crate::context::{Context, Origin};
 use crate::handler;
-use crate::jsonrpc::{self, ErrorObject, Message, Request};
-use crate::protocol::methods;
+use crate::inbound;
+use crate::jsonrpc::{self, ErrorObject, Message, RESOURCE_NOT_FOUND, Request};
+use crate::protocol::{meta, methods};
 use crate::replica::Replica;
+use crate::session::ClientInfo;
+use call::{Call, Frame};
 use envelope::Envelope;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The standard headers of a request, as read by the transport.
 #[derive(Debug, Default, Clone, Copy)]
@@ -51,16 +63,42 @@ pub enum Status {
     NotFound,
 }
 
-/// One request's answer: its status and its JSON-RPC body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub status: Status,
-    pub body: String,
+/// One request's answer.
+#[derive(Debug)]
+pub enum Answer {
+    /// Everything at once: a status and a JSON-RPC body (empty for
+    /// [`Status::Accepted`]).
+    Whole { status: Status, body: String },
+    /// The handler raised notifications before its result: they go out as
+    /// they come, the response last, on a stream of this request alone.
+    Stream(Frames),
+}
+
+/// The frames of a request's streamed answer. Dropping it (the client
+/// closed the stream) cancels the request.
+#[derive(Debug)]
+pub struct Frames {
+    first: Option<Arc<str>>,
+    rest: mpsc::Receiver<Frame>,
+    _cancel_on_drop: DropGuard,
+}
+
+impl Frames {
+    /// The next message to send, `None` after the response.
+    pub async fn next(&mut self) -> Option<Arc<str>> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        match self.rest.recv().await? {
+            Frame::Note(message) => Some(message),
+            Frame::Final { body, .. } => Some(Arc::from(body)),
+        }
+    }
 }
 
 impl Answer {
     fn refusal(status: Status, id: Option<&jsonrpc::RequestId>, error: &ErrorObject) -> Self {
-        Answer {
+        Answer::Whole {
             status,
             body: jsonrpc::error(id, error),
         }
@@ -68,7 +106,7 @@ impl Answer {
 }
 
 /// Serves one new-era message.
-pub async fn serve(replica: &Replica, headers: Headers<'_>, body: Value) -> Answer {
+pub async fn serve(replica: &Arc<Replica>, headers: Headers<'_>, body: Value) -> Answer {
     if body.is_array() {
         return Answer::refusal(
             Status::BadRequest,
@@ -81,7 +119,7 @@ pub async fn serve(replica: &Replica, headers: Headers<'_>, body: Value) -> Answ
         // Nothing to answer: there is no session for a notification to
         // change, and cancellation is the closing of the request's stream.
         Ok(Message::Notification(_)) => {
-            return Answer {
+            return Answer::Whole {
                 status: Status::Accepted,
                 body: String::new(),
             };
@@ -105,7 +143,15 @@ pub async fn serve(replica: &Replica, headers: Headers<'_>, body: Value) -> Answ
     answer(replica, &envelope, request).await
 }
 
-async fn answer(replica: &Replica, _envelope: &Envelope, request: Request) -> Answer {
+/// The methods whose handlers run with a [`Context`]: they may take time,
+/// raise progress and logs, and be cancelled.
+const CALLS: [&str; 3] = [
+    methods::TOOLS_CALL,
+    methods::RESOURCES_READ,
+    methods::PROMPTS_GET,
+];
+
+async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> Answer {
     let method = request.method.as_str();
     if methods::REMOVED_IN_STATELESS.contains(&method) {
         return Answer::refusal(
@@ -113,6 +159,9 @@ async fn answer(replica: &Replica, _envelope: &Envelope, request: Request) -> An
             Some(&request.id),
             &ErrorObject::method_not_found(method),
         );
+    }
+    if CALLS.contains(&method) {
+        return call(replica, envelope, request).await;
     }
     let params = request.params.unwrap_or(Value::Null);
     let outcome = if method == methods::SERVER_DISCOVER {
@@ -126,15 +175,92 @@ async fn answer(replica: &Replica, _envelope: &Envelope, request: Request) -> An
             &ErrorObject::method_not_found(method),
         );
     };
-    let body = match outcome {
+    Answer::Whole {
+        status: Status::Ok,
+        body: response(replica, method, &request.id, outcome),
+    }
+}
+
+/// The response to a request of the era, its result stamped.
+fn response(
+    replica: &Replica,
+    method: &str,
+    id: &jsonrpc::RequestId,
+    outcome: Result<Value, ErrorObject>,
+) -> String {
+    match outcome {
         Ok(mut result) => {
             stamp::complete(replica, method, &mut result);
-            jsonrpc::result(&request.id, &result)
+            jsonrpc::result(id, &result)
         }
-        Err(error) => jsonrpc::error(Some(&request.id), &error),
+        Err(error) => jsonrpc::error(Some(id), &era_error(error)),
+    }
+}
+
+/// An error of a handler, as this era words it: there is no "resource not
+/// found" code any more, an unknown URI is an invalid parameter.
+fn era_error(error: ErrorObject) -> ErrorObject {
+    if error.code == RESOURCE_NOT_FOUND {
+        let data = error.data.clone().unwrap_or_else(|| json!({}));
+        ErrorObject::invalid_params("Resource not found").with_data(data)
+    } else {
+        error
+    }
+}
+
+/// Serves a request whose handler runs with a [`Context`] of its own. The
+/// handler is polled once at once: one that answers without waiting and
+/// without notifications (most) is answered as one JSON body, with no task
+/// spawned. The answer's form is decided by its first frame.
+async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> Answer {
+    let client = ClientInfo {
+        capabilities: envelope.client_capabilities.clone(),
+        info: envelope.client_info.clone().unwrap_or_else(|| json!({})),
     };
-    Answer {
-        status: Status::Ok,
-        body,
+    let (call, mut frames) = Call::new(client, envelope.log_level);
+    let params = request.params.unwrap_or(Value::Null);
+    let progress_token = params
+        .get(meta::META)
+        .and_then(|m| m.get(meta::PROGRESS_TOKEN))
+        .cloned();
+    let cancel = CancellationToken::new();
+    let ctx = Context {
+        replica: replica.clone(),
+        origin: Origin::Stateless(call.clone()),
+        request_id: request.id.clone(),
+        progress_token,
+        cancel: cancel.clone(),
+    };
+    let task = {
+        let replica = replica.clone();
+        let cancel = cancel.clone();
+        let in_flight = replica.request_started();
+        let (method, id) = (request.method, request.id);
+        async move {
+            // A call in flight keeps a draining replica up.
+            let _in_flight = in_flight;
+            if let Some(outcome) =
+                inbound::run_handler(&replica, ctx, &method, params, &cancel).await
+            {
+                let body = response(&replica, &method, &id, outcome);
+                call.finish(Status::Ok, body).await;
+            }
+        }
+    };
+    inbound::run_inline_first(task);
+    let cancel_on_drop = cancel.drop_guard();
+    match frames.recv().await {
+        Some(Frame::Final { status, body }) => Answer::Whole { status, body },
+        Some(Frame::Note(first)) => Answer::Stream(Frames {
+            first: Some(first),
+            rest: frames,
+            _cancel_on_drop: cancel_on_drop,
+        }),
+        // The handler ended without an answer: it was cancelled, which
+        // only the client's going away does.
+        None => Answer::Whole {
+            status: Status::Accepted,
+            body: String::new(),
+        },
     }
 }

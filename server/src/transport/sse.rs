@@ -180,6 +180,28 @@ fn respond_streaming(mut r: Reading) -> Response {
     event_stream(Body::from_stream(frames))
 }
 
+/// The streamed answer of one request of 2026-07-28: its messages as they
+/// come, the response last, with keep-alive comments while it waits. No
+/// event ids, no priming, no `retry`: the era resumes nothing, and closing
+/// the stream cancels the request (the frames' guard).
+pub fn respond_frames(frames: crate::stateless::Frames, keepalive: Duration) -> Response {
+    let body = futures::stream::unfold(frames, move |mut frames| async move {
+        let bytes = tokio::select! {
+            message = frames.next() => {
+                let message = message?;
+                Frame {
+                    data: Some(&message),
+                    ..Frame::default()
+                }
+                .to_bytes()
+            }
+            () = tokio::time::sleep(keepalive) => Bytes::from_static(b": keep-alive\n\n"),
+        };
+        Some((Ok::<_, Infallible>(bytes), frames))
+    });
+    event_stream(Body::from_stream(body))
+}
+
 fn event_stream(body: Body) -> Response {
     let mut res = Response::new(body);
     let h = res.headers_mut();

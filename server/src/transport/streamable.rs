@@ -153,22 +153,28 @@ async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Va
         version: header_str(headers, guards::VERSION_HEADER),
         method: header_str(headers, guards::METHOD_HEADER),
     };
-    let answer = stateless::serve(replica, headers, value).await;
-    let status = match answer.status {
-        stateless::Status::Ok => StatusCode::OK,
-        stateless::Status::Accepted => return StatusCode::ACCEPTED.into_response(),
-        stateless::Status::BadRequest => StatusCode::BAD_REQUEST,
-        stateless::Status::NotFound => StatusCode::NOT_FOUND,
-    };
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        answer.body,
-    )
-        .into_response()
+    match stateless::serve(replica, headers, value).await {
+        stateless::Answer::Stream(frames) => {
+            sse::respond_frames(frames, replica.config.keepalive())
+        }
+        stateless::Answer::Whole { status, body } => {
+            let status = match status {
+                stateless::Status::Ok => StatusCode::OK,
+                stateless::Status::Accepted => return StatusCode::ACCEPTED.into_response(),
+                stateless::Status::BadRequest => StatusCode::BAD_REQUEST,
+                stateless::Status::NotFound => StatusCode::NOT_FOUND,
+            };
+            (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Answers a POST's requests from their stream: as JSON when configured
