@@ -398,3 +398,28 @@ async fn reads_and_prompts_are_served_and_an_unknown_uri_is_an_invalid_param() {
     assert!(msg["result"]["messages"].is_array(), "{msg}");
     assert_stamped(&msg["result"], false);
 }
+
+#[tokio::test]
+async fn a_call_that_needs_an_undeclared_capability_is_refused_naming_it() {
+    let r = new_era().await;
+    let resp = post(
+        &r,
+        11,
+        "tools/call",
+        tool_params("test_missing_capability", json!({})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let msg = body_json(resp).await;
+    assert_eq!(msg["id"], 11, "{msg}");
+    assert_eq!(msg["error"]["code"], -32021, "{msg}");
+    assert_eq!(
+        msg["error"]["data"]["requiredCapabilities"],
+        json!({"sampling": {}})
+    );
+    // In a session the same tool reports it to the model, as before.
+    let s = r.connect().await;
+    let result = s.call_tool("test_missing_capability", json!({})).await;
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(result_text(&result).contains("sampling"), "{result}");
+}

@@ -161,6 +161,35 @@ fn tools() -> Vec<Tool> {
             ))
         })
         .description("Tests error response handling"),
+        // 2026-07-28 fixtures (conformance 0.2.0-alpha.12, `server-stateless`).
+        Tool::new(
+            "test_missing_capability",
+            |ctx: Context, _: NoArgs| async move {
+                // Needs sampling: a client that did not declare it is told so
+                // (-32021 in 2026-07-28, a tool error in a session).
+                let answer = ctx.sample_text("Say hello", 10).await?;
+                Ok(ToolResult::text(answer))
+            },
+        )
+        .description("Needs the client's sampling capability; refused without it"),
+        Tool::new("test_logging_tool", |ctx: Context, _: NoArgs| async move {
+            ctx.log(
+                LogLevel::Info,
+                Some("test_logging_tool"),
+                json!("a log message at info"),
+            );
+            Ok(ToolResult::text("Logging evaluated"))
+        })
+        .description("Logs at info; a request without a log level hears none of it"),
+        Tool::new(
+            "test_streaming_elicitation",
+            |_ctx: Context, _: NoArgs| async move {
+                // A server never sends requests on a request's stream in
+                // 2026-07-28 (it asks through input_required results).
+                Ok(ToolResult::text("Streaming complete"))
+            },
+        )
+        .description("Answers without sending any request on its stream"),
         Tool::new("test_reconnection", |ctx: Context, _: NoArgs| async move {
             // SEP-1699 polling: the connection carrying this call is closed
             // after the priming event, and the result is produced while the

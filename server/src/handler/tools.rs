@@ -27,6 +27,13 @@ pub enum ToolError {
     /// A protocol-level failure: answered with a JSON-RPC error.
     #[error("{}", .0.message)]
     Protocol(ErrorObject),
+    /// The tool needed a client capability the client did not declare
+    /// (`"sampling"`, `"elicitation.url"`). In a session that is reported
+    /// to the model like any failure; a request of 2026-07-28 is refused
+    /// with `-32021`, naming the capability, so that its client can retry
+    /// declaring it.
+    #[error("the client did not declare the `{0}` capability")]
+    MissingCapability(&'static str),
 }
 
 impl ToolError {
@@ -37,8 +44,21 @@ impl ToolError {
 
 impl From<ClientRequestError> for ToolError {
     fn from(e: ClientRequestError) -> Self {
-        ToolError::Failed(e.to_string())
+        match e {
+            ClientRequestError::NotSupported(capability) => {
+                ToolError::MissingCapability(capability)
+            }
+            e => ToolError::Failed(e.to_string()),
+        }
     }
+}
+
+/// `{"sampling": {}}` for `"sampling"`, `{"elicitation": {"url": {}}}` for
+/// `"elicitation.url"`: the capability as a client declares it.
+fn capability_object(capability: &str) -> Value {
+    capability
+        .rsplit('.')
+        .fold(json!({}), |inner, name| json!({ name: inner }))
 }
 
 impl From<serde_json::Error> for ToolError {
@@ -172,10 +192,15 @@ impl Tool {
                 errors.join("; ")
             )));
         }
+        let stateless = ctx.session_id().is_none();
         match (self.handler)(ctx, arguments).await {
             Ok(result) => Ok(result),
             Err(ToolError::Failed(msg)) => Ok(ToolResult::error(msg)),
             Err(ToolError::Protocol(e)) => Err(e),
+            Err(ToolError::MissingCapability(capability)) if stateless => Err(
+                ErrorObject::missing_capability(capability_object(capability)),
+            ),
+            Err(e @ ToolError::MissingCapability(_)) => Ok(ToolResult::error(e.to_string())),
         }
     }
 }
@@ -230,5 +255,19 @@ mod tests {
             |_c, _a: NoArgs| async move { Ok(ToolResult::text("")) },
         );
         assert_eq!(none.input_schema["type"], "object");
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_capability_is_named_as_the_client_declares_it() {
+        assert_eq!(capability_object("sampling"), json!({"sampling": {}}));
+        assert_eq!(
+            capability_object("elicitation.url"),
+            json!({"elicitation": {"url": {}}})
+        );
     }
 }

@@ -29,7 +29,9 @@ pub mod stamp;
 use crate::context::{Context, Origin};
 use crate::handler;
 use crate::inbound;
-use crate::jsonrpc::{self, ErrorObject, Message, RESOURCE_NOT_FOUND, Request};
+use crate::jsonrpc::{
+    self, ErrorObject, MISSING_REQUIRED_CLIENT_CAPABILITY, Message, RESOURCE_NOT_FOUND, Request,
+};
 use crate::protocol::{meta, methods};
 use crate::replica::Replica;
 use crate::session::ClientInfo;
@@ -175,25 +177,33 @@ async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -
             &ErrorObject::method_not_found(method),
         );
     };
-    Answer::Whole {
-        status: Status::Ok,
-        body: response(replica, method, &request.id, outcome),
-    }
+    let (status, body) = response(replica, method, &request.id, outcome);
+    Answer::Whole { status, body }
 }
 
-/// The response to a request of the era, its result stamped.
+/// The response to a request of the era, its result stamped, and how it
+/// goes out: a request that needs an undeclared client capability is a
+/// malformed request of this era (`400`), any other error the method's
+/// own (`200`).
 fn response(
     replica: &Replica,
     method: &str,
     id: &jsonrpc::RequestId,
     outcome: Result<Value, ErrorObject>,
-) -> String {
+) -> (Status, String) {
     match outcome {
         Ok(mut result) => {
             stamp::complete(replica, method, &mut result);
-            jsonrpc::result(id, &result)
+            (Status::Ok, jsonrpc::result(id, &result))
         }
-        Err(error) => jsonrpc::error(Some(id), &era_error(error)),
+        Err(error) => {
+            let status = if error.code == MISSING_REQUIRED_CLIENT_CAPABILITY {
+                Status::BadRequest
+            } else {
+                Status::Ok
+            };
+            (status, jsonrpc::error(Some(id), &era_error(error)))
+        }
     }
 }
 
@@ -242,8 +252,8 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
             if let Some(outcome) =
                 inbound::run_handler(&replica, ctx, &method, params, &cancel).await
             {
-                let body = response(&replica, &method, &id, outcome);
-                call.finish(Status::Ok, body).await;
+                let (status, body) = response(&replica, &method, &id, outcome);
+                call.finish(status, body).await;
             }
         }
     };
