@@ -423,3 +423,20 @@ async fn a_call_that_needs_an_undeclared_capability_is_refused_naming_it() {
     assert_eq!(result["isError"], true, "{result}");
     assert!(result_text(&result).contains("sampling"), "{result}");
 }
+
+#[tokio::test]
+async fn the_era_has_no_get_stream_and_nothing_to_delete() {
+    let r = new_era().await;
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let resp = send(
+            r.http
+                .request(method.clone(), &r.url)
+                .header("accept", "text/event-stream")
+                .header(VERSION_HEADER, REVISION),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(header(resp.headers(), "allow").as_deref(), Some("POST"));
+        assert_eq!(body_json(resp).await["error"]["code"], -32600);
+    }
+}

@@ -143,6 +143,29 @@ async fn handle_post(
     answer(replica, session, stream, batch, None).await
 }
 
+/// 2026-07-28 has no GET stream and no session to DELETE: such a request
+/// without a session id gets `405` (only POST is allowed), as the spec
+/// asks. One with a session id is a session's, whatever its header says.
+fn no_stream_in_stateless_era(replica: &Replica, headers: &HeaderMap) -> Option<Response> {
+    let stateless = replica.config.serve_2026_07_28
+        && era::hint(header_str(headers, guards::VERSION_HEADER)) == Era::Stateless
+        && !headers.contains_key(SESSION_HEADER);
+    if !stateless {
+        return None;
+    }
+    let mut refused = HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorObject::invalid_request(
+            "this protocol revision has no GET stream and no session to delete; POST requests",
+        ),
+    )
+    .into_response();
+    refused
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    Some(refused)
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -331,6 +354,9 @@ fn find_session(replica: &Replica, headers: &HeaderMap) -> Result<Arc<Session>, 
 }
 
 pub async fn get(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = no_stream_in_stateless_era(&replica, &headers) {
+        return refused;
+    }
     match handle_get(&replica, &headers) {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -402,6 +428,9 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
 }
 
 pub async fn delete(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = no_stream_in_stateless_era(&replica, &headers) {
+        return refused;
+    }
     let result = (|| {
         let session = find_session(&replica, &headers)?;
         guards::protocol_version(&headers)?;
