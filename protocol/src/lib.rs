@@ -47,6 +47,9 @@
 //!   the keys 2026-07-28 puts there.
 //! - [`envelope`]: what 2026-07-28 adds around every result
 //!   (`resultType`, caching hints).
+//! - [`http_mirror`]: the headers that mirror a 2026-07-28 request's body
+//!   (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), their base64 form, and the
+//!   `x-mcp-header` annotations of tool schemas.
 //!
 //! The typed params and results, one module per feature, as the spec's
 //! chapters are:
@@ -115,6 +118,7 @@ pub mod capabilities;
 pub mod completion;
 pub mod content;
 pub mod envelope;
+pub mod http_mirror;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod logging;

@@ -23,17 +23,25 @@ fn meta() -> Value {
 
 /// A new-era POST of `method` with `params` (the `_meta` added), with the
 /// headers a client of the era sends.
-async fn post(r: &TestReplica, id: i64, method: &str, mut params: Value) -> reqwest::Response {
-    params["_meta"] = meta();
-    send(with_headers(
-        r.http
-            .post(&r.url)
-            .header("accept", POST_ACCEPT)
-            .header("content-type", "application/json")
-            .body(request(id, method, params).to_string()),
-        &[(VERSION_HEADER, REVISION), ("mcp-method", method)],
-    ))
-    .await
+async fn post(r: &TestReplica, id: i64, method: &str, params: Value) -> reqwest::Response {
+    post_with_meta(r, id, method, params, json!({})).await
+}
+
+/// The headers a client of the era sends: the revision, the method, and
+/// the name or URI the request is about.
+fn era_headers(method: &str, params: &Value) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        (VERSION_HEADER, REVISION.to_owned()),
+        ("mcp-method", method.to_owned()),
+    ];
+    if let Some(name) = params
+        .get("name")
+        .or(params.get("uri"))
+        .and_then(Value::as_str)
+    {
+        h.push(("mcp-name", name.to_owned()));
+    }
+    h
 }
 
 async fn new_era() -> TestReplica {
@@ -258,15 +266,15 @@ async fn post_with_meta(
         m[k] = v.clone();
     }
     params["_meta"] = m;
-    send(with_headers(
-        r.http
-            .post(&r.url)
-            .header("accept", POST_ACCEPT)
-            .header("content-type", "application/json")
-            .body(request(id, method, params).to_string()),
-        &[(VERSION_HEADER, REVISION), ("mcp-method", method)],
-    ))
-    .await
+    let mut rb = r
+        .http
+        .post(&r.url)
+        .header("accept", POST_ACCEPT)
+        .header("content-type", "application/json");
+    for (k, v) in era_headers(method, &params) {
+        rb = rb.header(k, v);
+    }
+    send(rb.body(request(id, method, params).to_string())).await
 }
 
 #[tokio::test]
@@ -438,5 +446,87 @@ async fn the_era_has_no_get_stream_and_nothing_to_delete() {
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
         assert_eq!(header(resp.headers(), "allow").as_deref(), Some("POST"));
         assert_eq!(body_json(resp).await["error"]["code"], -32600);
+    }
+}
+
+#[tokio::test]
+async fn mcp_name_must_mirror_the_body() {
+    let r = new_era().await;
+    let call = |name: Option<&'static str>| {
+        let mut params = tool_params("test_simple_text", json!({}));
+        params["_meta"] = meta();
+        let mut rb = r
+            .http
+            .post(&r.url)
+            .header("accept", POST_ACCEPT)
+            .header("content-type", "application/json")
+            .header(VERSION_HEADER, REVISION)
+            .header("mcp-method", "tools/call");
+        if let Some(n) = name {
+            rb = rb.header("mcp-name", n);
+        }
+        send(rb.body(request(1, "tools/call", params).to_string()))
+    };
+    for wrong in [None, Some("wrong_tool_name"), Some("=?base64?SGVsbG8?=")] {
+        let resp = call(wrong).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{wrong:?}");
+        assert_eq!(body_json(resp).await["error"]["code"], -32020, "{wrong:?}");
+    }
+    for right in [
+        "test_simple_text",
+        "  test_simple_text  ",
+        "=?base64?dGVzdF9zaW1wbGVfdGV4dA==?=",
+    ] {
+        let resp = call(Some(right)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{right:?}");
+    }
+}
+
+#[tokio::test]
+async fn annotated_arguments_must_be_mirrored_in_their_headers() {
+    let r = new_era().await;
+    let call = |region: Option<&'static str>, header: Option<&'static str>| {
+        let arguments = region.map_or(json!({}), |v| json!({"region": v}));
+        let mut params = tool_params("test_header_param", arguments);
+        params["_meta"] = meta();
+        let mut rb = r
+            .http
+            .post(&r.url)
+            .header("accept", POST_ACCEPT)
+            .header("content-type", "application/json")
+            .header(VERSION_HEADER, REVISION)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "test_header_param");
+        if let Some(h) = header {
+            rb = rb.header("Mcp-Param-Region", h);
+        }
+        send(rb.body(request(1, "tools/call", params).to_string()))
+    };
+    for (value, header) in [
+        (Some("Hello"), Some("=?base64?SGVsbG8=?=")),
+        (Some("SGVsbG8="), Some("SGVsbG8=")),
+        (Some("us-west1"), Some("us-west1")),
+    ] {
+        let resp = call(value, header).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{value:?} {header:?}");
+        let msg = body_json(resp).await;
+        assert_eq!(
+            result_text(&msg["result"]),
+            format!("Region: {}", value.unwrap())
+        );
+    }
+    for (value, header) in [
+        (Some("test-value"), None),
+        (Some("Hello"), Some("=?base64?SGVsbG8?=")),
+        (Some("Hello"), Some("=?base64?SGVs!!!bG8=?=")),
+        (Some("us-west1"), Some("eu-west1")),
+    ] {
+        let resp = call(value, header).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::BAD_REQUEST,
+            "{value:?} {header:?}"
+        );
+        assert_eq!(body_json(resp).await["error"]["code"], -32020);
     }
 }

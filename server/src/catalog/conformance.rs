@@ -190,6 +190,25 @@ fn tools() -> Vec<Tool> {
             },
         )
         .description("Answers without sending any request on its stream"),
+        Tool::raw(
+            "test_header_param",
+            json!({
+                "type": "object",
+                "properties": {
+                    "region": {
+                        "type": "string",
+                        "description": "Region",
+                        "x-mcp-header": "Region",
+                    },
+                },
+                "required": ["region"],
+            }),
+            |_ctx: Context, args: Value| async move {
+                let region = args["region"].as_str().unwrap_or_default();
+                Ok(ToolResult::text(format!("Region: {region}")))
+            },
+        )
+        .description("Echoes its region, which 2026-07-28 clients mirror in Mcp-Param-Region"),
         Tool::new("test_reconnection", |ctx: Context, _: NoArgs| async move {
             // SEP-1699 polling: the connection carrying this call is closed
             // after the priming event, and the result is produced while the

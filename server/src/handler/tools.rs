@@ -9,6 +9,7 @@
 use crate::context::Context;
 use crate::handler::descriptor::{Descriptor, descriptor_builders};
 use crate::jsonrpc::ErrorObject;
+use crate::protocol::http_mirror::{HeaderParam, header_params};
 use crate::protocol::{ToolAnnotations, ToolResult};
 use crate::session::ClientRequestError;
 use futures::future::BoxFuture;
@@ -79,6 +80,9 @@ pub struct Tool {
     pub output_schema: Option<Value>,
     pub annotations: Option<ToolAnnotations>,
     validator: Arc<jsonschema::Validator>,
+    /// The arguments its schema asks to have mirrored in `Mcp-Param-*`
+    /// headers (2026-07-28), found once at registration.
+    pub(crate) header_params: Arc<[HeaderParam]>,
     handler: Handler,
 }
 
@@ -135,7 +139,10 @@ impl Tool {
     fn from_parts(name: String, input_schema: Value, handler: Handler) -> Self {
         let validator = jsonschema::draft202012::new(&input_schema)
             .unwrap_or_else(|e| panic!("tool `{name}` has an invalid input schema: {e}"));
+        let header_params = header_params(&input_schema)
+            .unwrap_or_else(|e| panic!("tool `{name}` has an invalid input schema: {e}"));
         Tool {
+            header_params: header_params.into(),
             name,
             descriptor: Descriptor::default(),
             input_schema,

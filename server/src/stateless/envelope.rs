@@ -9,7 +9,9 @@
 //! 3. `MCP-Protocol-Version` present and equal to the `_meta` revision:
 //!    else `-32020`;
 //! 4. a revision this server serves without sessions: else `-32022`, with
-//!    the supported ones (the same list `server/discover` gives).
+//!    the supported ones (the same list `server/discover` gives);
+//! 5. `Mcp-Name` mirroring the tool or prompt name or the resource URI:
+//!    else `-32020` (see [`super::mirror`]).
 //!
 //! All are refused with HTTP `400`, with the request's id.
 
@@ -36,7 +38,7 @@ pub struct Refusal {
     pub error: ErrorObject,
 }
 
-fn bad(error: ErrorObject) -> Refusal {
+pub(crate) fn bad(error: ErrorObject) -> Refusal {
     Refusal {
         status: Status::BadRequest,
         error,
@@ -44,7 +46,7 @@ fn bad(error: ErrorObject) -> Refusal {
 }
 
 /// Checks `request` and its headers; the envelope of a valid one.
-pub fn check(request: &Request, headers: Headers<'_>) -> Result<Envelope, Refusal> {
+pub fn check(request: &Request, headers: &Headers<'_>) -> Result<Envelope, Refusal> {
     match headers.method.map(str::trim) {
         Some(m) if m == request.method => {}
         Some(m) => {
@@ -119,6 +121,7 @@ pub fn check(request: &Request, headers: Headers<'_>) -> Result<Envelope, Refusa
             version,
         )));
     }
+    super::mirror::check_name(request, headers)?;
     Ok(Envelope {
         version: version_name.to_owned(),
         client_capabilities,
@@ -151,6 +154,8 @@ mod tests {
     const HEADERS: Headers<'static> = Headers {
         version: Some("2026-07-28"),
         method: Some("tools/list"),
+        name: None,
+        params: Vec::new(),
     };
 
     fn code(r: Result<Envelope, Refusal>) -> i64 {
@@ -159,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_complete_envelope_passes() {
-        let e = check(&request(good_meta()), HEADERS).expect("valid");
+        let e = check(&request(good_meta()), &HEADERS).expect("valid");
         assert_eq!(e.version, "2026-07-28");
         assert_eq!(e.log_level, None);
     }
@@ -171,11 +176,11 @@ mod tests {
             ..HEADERS
         };
         assert_eq!(
-            code(check(&request(good_meta()), no_method)),
+            code(check(&request(good_meta()), &no_method)),
             jsonrpc::HEADER_MISMATCH
         );
         assert_eq!(
-            code(check(&request(json!({})), HEADERS)),
+            code(check(&request(json!({})), &HEADERS)),
             jsonrpc::INVALID_PARAMS
         );
         let mut no_caps = good_meta();
@@ -184,19 +189,19 @@ mod tests {
             .unwrap()
             .remove("io.modelcontextprotocol/clientCapabilities");
         assert_eq!(
-            code(check(&request(no_caps), HEADERS)),
+            code(check(&request(no_caps), &HEADERS)),
             jsonrpc::INVALID_PARAMS
         );
         let mut bad_level = good_meta();
         bad_level["io.modelcontextprotocol/logLevel"] = json!("loud");
         assert_eq!(
-            code(check(&request(bad_level), HEADERS)),
+            code(check(&request(bad_level), &HEADERS)),
             jsonrpc::INVALID_PARAMS
         );
         let mut v999 = good_meta();
         v999["io.modelcontextprotocol/protocolVersion"] = json!("v999.0.0");
         assert_eq!(
-            code(check(&request(v999.clone()), HEADERS)),
+            code(check(&request(v999.clone()), &HEADERS)),
             jsonrpc::HEADER_MISMATCH,
             "the header says 2026-07-28"
         );
@@ -204,7 +209,7 @@ mod tests {
             version: Some("v999.0.0"),
             ..HEADERS
         };
-        let refused = check(&request(v999), both).expect_err("unsupported");
+        let refused = check(&request(v999), &both).expect_err("unsupported");
         assert_eq!(refused.error.code, jsonrpc::UNSUPPORTED_PROTOCOL_VERSION);
         assert_eq!(
             refused.error.data,

@@ -24,6 +24,7 @@
 pub mod call;
 pub mod discover;
 pub mod envelope;
+pub mod mirror;
 pub mod stamp;
 
 use crate::context::{Context, Origin};
@@ -42,13 +43,21 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+/// A header's value as text; `Err` when it holds bytes that are not
+/// visible ASCII, space or tab (no value of this era may).
+pub type HeaderText<'a> = Result<&'a str, ()>;
+
 /// The standard headers of a request, as read by the transport.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Headers<'a> {
     /// `MCP-Protocol-Version`.
     pub version: Option<&'a str>,
     /// `Mcp-Method`.
     pub method: Option<&'a str>,
+    /// `Mcp-Name`.
+    pub name: Option<HeaderText<'a>>,
+    /// Every `Mcp-Param-<Name>`, by `<name>` in lower case.
+    pub params: Vec<(&'a str, HeaderText<'a>)>,
 }
 
 /// How an answer goes out; the transport maps it to an HTTP status.
@@ -108,7 +117,7 @@ impl Answer {
 }
 
 /// Serves one new-era message.
-pub async fn serve(replica: &Arc<Replica>, headers: Headers<'_>, body: Value) -> Answer {
+pub async fn serve(replica: &Arc<Replica>, headers: &Headers<'_>, body: Value) -> Answer {
     if body.is_array() {
         return Answer::refusal(
             Status::BadRequest,
@@ -142,6 +151,11 @@ pub async fn serve(replica: &Arc<Replica>, headers: Headers<'_>, body: Value) ->
         Ok(e) => e,
         Err(refusal) => return Answer::refusal(refusal.status, Some(&request.id), &refusal.error),
     };
+    if request.method == methods::TOOLS_CALL
+        && let Err(refusal) = mirror::check_tool_params(replica, &request, headers)
+    {
+        return Answer::refusal(refusal.status, Some(&request.id), &refusal.error);
+    }
     answer(replica, &envelope, request).await
 }
 

@@ -7,6 +7,7 @@ use crate::era::{self, Era};
 use crate::handler;
 use crate::inbound;
 use crate::jsonrpc::{self, ErrorObject, Message};
+use crate::protocol::http_mirror;
 use crate::protocol::methods;
 use crate::replica::Replica;
 use crate::session::Session;
@@ -166,17 +167,35 @@ fn no_stream_in_stateless_era(replica: &Replica, headers: &HeaderMap) -> Option<
     Some(refused)
 }
 
+/// A mirroring header's value as text: visible ASCII, space and tab only
+/// (what `to_str` accepts, less the other control characters).
+fn mirror_text(v: &HeaderValue) -> Result<&str, ()> {
+    v.to_str()
+        .ok()
+        .filter(|t| t.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+        .ok_or(())
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A request of the era without sessions, answered as one JSON body.
 async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Value) -> Response {
+    let params = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let suffix = name.as_str().strip_prefix(http_mirror::MCP_PARAM_PREFIX)?;
+            Some((suffix, mirror_text(value)))
+        })
+        .collect();
     let headers = stateless::Headers {
         version: header_str(headers, guards::VERSION_HEADER),
         method: header_str(headers, guards::METHOD_HEADER),
+        name: headers.get(http_mirror::MCP_NAME).map(mirror_text),
+        params,
     };
-    match stateless::serve(replica, headers, value).await {
+    match stateless::serve(replica, &headers, value).await {
         stateless::Answer::Stream(frames) => {
             sse::respond_frames(frames, replica.config.keepalive())
         }
