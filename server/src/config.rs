@@ -178,6 +178,25 @@ pub struct Config {
     #[arg(long, env = "TETHER_SERVE_2026_07_28", default_value_t = false)]
     pub serve_2026_07_28: bool,
 
+    /// The key that seals `requestState` (2026-07-28 MRTR): base64 of 32
+    /// bytes, the same on every replica so that a retry completes on any
+    /// of them. Without it (and without `--mrtr-key-file`) the key is
+    /// derived from `--peer-secret`, or, with neither, made at start: then
+    /// a retry only completes on the replica that asked.
+    #[arg(long, env = "TETHER_MRTR_KEY", hide_env_values = true)]
+    pub mrtr_key: Option<Secret>,
+
+    /// A file of MRTR keys, one base64 key a line: the first seals, all
+    /// open (rotation: add the new key first, drop the old one after
+    /// `--mrtr-state-ttl-secs`).
+    #[arg(long, env = "TETHER_MRTR_KEY_FILE", conflicts_with = "mrtr_key")]
+    pub mrtr_key_file: Option<std::path::PathBuf>,
+
+    /// Seconds a `requestState` stays valid: how long a client may take
+    /// to answer the questions of one round.
+    #[arg(long, env = "TETHER_MRTR_STATE_TTL_SECS", default_value_t = 600)]
+    pub mrtr_state_ttl_secs: u64,
+
     /// Write the bound port to this file once listening (with `--listen
     /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
     /// take first).
@@ -248,6 +267,7 @@ impl Config {
     /// What a replica cannot start with.
     pub fn check(&self) -> Result<(), ConfigError> {
         crate::affinity::affinity_cookie(&self.cookie_name, "r", false)?;
+        self.mrtr_keys()?;
         if self.forwards() {
             match &self.peer_secret {
                 None => return Err(ConfigError::NoPeerSecret),
@@ -262,6 +282,49 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The keys that seal and open `requestState`, the sealing one first,
+    /// and where they came from (for the log).
+    pub fn mrtr_keys(&self) -> Result<(Vec<[u8; 32]>, &'static str), ConfigError> {
+        use base64::Engine;
+        let parse = |text: &str| -> Result<[u8; 32], ConfigError> {
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or(ConfigError::MrtrKey)
+        };
+        if let Some(key) = &self.mrtr_key {
+            return Ok((vec![parse(key.expose())?], "--mrtr-key"));
+        }
+        if let Some(file) = &self.mrtr_key_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| ConfigError::MrtrKeyFile(file.display().to_string(), e.to_string()))?;
+            let keys = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(parse)
+                .collect::<Result<Vec<_>, _>>()?;
+            if keys.is_empty() {
+                return Err(ConfigError::MrtrKey);
+            }
+            return Ok((keys, "--mrtr-key-file"));
+        }
+        if let Some(secret) = &self.peer_secret {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"tether mrtr key v1\0");
+            h.update(secret.expose().as_bytes());
+            return Ok((vec![h.finalize().into()], "derived from --peer-secret"));
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|_| ConfigError::MrtrKey)?;
+        Ok((vec![key], "made at start"))
+    }
+
+    pub fn mrtr_state_ttl(&self) -> Duration {
+        Duration::from_secs(self.mrtr_state_ttl_secs)
     }
 
     /// A config for tests and embedding: loopback, an ephemeral port.
@@ -287,6 +350,10 @@ pub enum ConfigError {
     ShortPeerSecret,
     #[error("the peer secret must be visible ASCII (no spaces or control characters)")]
     PeerSecretNotVisible,
+    #[error("an MRTR key must be the base64 of exactly 32 bytes")]
+    MrtrKey,
+    #[error("cannot read the MRTR key file {0}: {1}")]
+    MrtrKeyFile(String, String),
 }
 
 /// A value that must never reach a log: `Debug` shows only its length.

@@ -24,6 +24,9 @@ pub struct Context {
     pub(crate) request_id: RequestId,
     pub(crate) progress_token: Option<Value>,
     pub(crate) cancel: CancellationToken,
+    /// The key the next question to the client goes under (2026-07-28;
+    /// see [`Context::ask`]).
+    pub(crate) ask_key: Option<Arc<str>>,
 }
 
 /// Where a request came from, and so where its messages go.
@@ -145,6 +148,27 @@ impl Context {
         }
     }
 
+    /// The same context, for a question to the client that goes under
+    /// `key` in 2026-07-28 (`ctx.ask("user_name").elicit(...)`): a client
+    /// or a test may expect a key by name. Without it questions get keys
+    /// of their kind in order (`elicitation-1`, ...). In a session the key
+    /// is not used.
+    ///
+    /// How questions work in 2026-07-28 (MRTR), for tool authors: the
+    /// server answers the call with the questions (`input_required`), and
+    /// the client calls again with the answers. **The handler then runs
+    /// again from the top**: questions answered before return their
+    /// answers at once, and it goes on to its next question or its result.
+    /// So code before the last question runs once per round: keep it free
+    /// of side effects, or do them after the questions. Questions asked at
+    /// the same time (`join!`) go out together, in one round. In a session
+    /// the same code sends the client a request and waits, as always.
+    pub fn ask(&self, key: &str) -> Context {
+        let mut ctx = self.clone();
+        ctx.ask_key = Some(Arc::from(key));
+        ctx
+    }
+
     /// Asks the client's model for a completion (`sampling/createMessage`).
     pub async fn sample(&self, params: Value) -> Result<Value, ClientRequestError> {
         self.require("sampling")?;
@@ -204,10 +228,9 @@ impl Context {
     }
 
     async fn request(&self, method: &str, params: Value) -> Result<Value, ClientRequestError> {
-        let Origin::Session { session, sink } = &self.origin else {
-            // 2026-07-28 asks by answering `input_required` (MRTR), which
-            // is still to come (docs/mcp-2026-07-28-plan.md, step 5).
-            return Err(ClientRequestError::NotInThisRevision(method.to_owned()));
+        let (session, sink) = match &self.origin {
+            Origin::Session { session, sink } => (session, sink),
+            Origin::Stateless(call) => return self.ask_by_result(call, method, params).await,
         };
         let limits = session.limits();
         let timeout = self.replica.config.client_request_timeout();
@@ -218,6 +241,26 @@ impl Context {
         tokio::select! {
             r = ask => r,
             () = session.closed().cancelled() => Err(ClientRequestError::SessionClosed),
+        }
+    }
+
+    /// 2026-07-28: the answer recorded for this question, or the question
+    /// goes out in the call's `input_required` result; this run then never
+    /// goes on (the next one, with the answer, does).
+    async fn ask_by_result(
+        &self,
+        call: &Call,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ClientRequestError> {
+        let key = match &self.ask_key {
+            Some(key) => key.to_string(),
+            None => call.next_key(question_kind(method)),
+        };
+        match call.answer_or_ask(&key, method, params) {
+            Some(answer) if answer_fits(method, &answer) => Ok(answer),
+            Some(_) => Err(ClientRequestError::InvalidAnswer(key)),
+            None => std::future::pending().await,
         }
     }
 
@@ -246,5 +289,30 @@ impl Context {
     /// Tells every session subscribed to `uri` that it changed.
     pub fn resource_updated(&self, uri: &str) -> usize {
         self.replica.notify_resource_updated(uri)
+    }
+}
+
+/// The kind of a question, for the keys of questions asked without one.
+fn question_kind(method: &str) -> &'static str {
+    match method {
+        methods::SAMPLING_CREATE_MESSAGE => "sampling",
+        methods::ELICITATION_CREATE => "elicitation",
+        methods::ROOTS_LIST => "roots",
+        _ => "input",
+    }
+}
+
+/// Whether a client's answer has the shape of a result of `method`.
+fn answer_fits(method: &str, answer: &Value) -> bool {
+    match method {
+        methods::ELICITATION_CREATE => matches!(
+            answer.get("action").and_then(Value::as_str),
+            Some("accept" | "decline" | "cancel")
+        ),
+        methods::SAMPLING_CREATE_MESSAGE => {
+            answer.get("role").is_some() && answer.get("content").is_some()
+        }
+        methods::ROOTS_LIST => answer.get("roots").is_some_and(Value::is_array),
+        _ => answer.is_object(),
     }
 }

@@ -70,6 +70,7 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
         request_id: req.id.clone(),
         progress_token,
         cancel: cancel.clone(),
+        ask_key: None,
     };
     let session = session.clone();
     let sink = sink.clone();
@@ -83,7 +84,8 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
         // replica from finishing its drain.
         let _busy = session.connection();
         let _in_flight = in_flight;
-        let outcome = run_handler(&replica, ctx, &method, params, &cancel).await;
+        let work = handler::dispatch(ctx, &method, params);
+        let outcome = run_handler(&replica, &method, work, &cancel).await;
         session.end_request(&id);
         match outcome {
             Some(outcome) => {
@@ -106,16 +108,15 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
 
 /// Runs the handler of one request to its outcome, in either era: `None`
 /// when the request was cancelled (the spec: it gets no response).
-pub(crate) async fn run_handler(
+pub(crate) async fn run_handler<T>(
     replica: &Replica,
-    ctx: Context,
     method: &str,
-    params: Value,
+    work: impl Future<Output = Result<T, ErrorObject>>,
     cancel: &CancellationToken,
-) -> Option<Result<Value, ErrorObject>> {
+) -> Option<Result<T, ErrorObject>> {
     // A handler that panics answers with an internal error instead of
     // leaving its client waiting and its request id taken.
-    let handled = AssertUnwindSafe(handler::dispatch(ctx, method, params))
+    let handled = AssertUnwindSafe(work)
         .catch_unwind()
         .map(|r| {
             r.unwrap_or_else(|_| {

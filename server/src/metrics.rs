@@ -49,6 +49,7 @@ pub struct Metrics {
     pub forward_seconds: Histogram,
     pub peer_routes: Gauge,
     pub peer_requests_refused: Counter,
+    pub request_states_refused: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,6 +78,7 @@ impl Metrics {
             forward_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
             peer_routes: Gauge::default(),
             peer_requests_refused: Counter::default(),
+            request_states_refused: Family::default(),
         };
         registry.register(
             "sessions_open",
@@ -146,6 +148,11 @@ impl Metrics {
             "Replica-to-replica requests refused for a missing or wrong peer secret",
             m.peer_requests_refused.clone(),
         );
+        registry.register(
+            "request_states_refused",
+            "2026-07-28 requestState refused, by reason (tampered, expired, mismatch)",
+            m.request_states_refused.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -163,6 +170,12 @@ impl Metrics {
     pub fn forwarded(&self, outcome: &'static str) {
         self.forwarded_requests
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn request_state_refused(&self, reason: &'static str) {
+        self.request_states_refused
+            .get_or_create(&ReasonLabels { reason })
             .inc();
     }
 

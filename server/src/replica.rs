@@ -9,6 +9,7 @@ use crate::jsonrpc;
 use crate::lifecycle::{Background, InFlight, Lifecycle};
 use crate::metrics::Metrics;
 use crate::peers::Peers;
+use crate::stateless::state::Sealer;
 use crate::protocol::methods;
 use crate::server::Server;
 use crate::session::SessionLimits;
@@ -30,6 +31,8 @@ pub struct Replica {
     /// The other replicas, when requests for their sessions are forwarded
     /// to them (see [`crate::peers`]).
     pub peers: Option<Peers>,
+    /// Seals and opens the `requestState` of 2026-07-28 questions.
+    pub sealer: Sealer,
     /// The `Set-Cookie` value of every initialize answer, formatted once;
     /// `None` when the configured name is no cookie name (see
     /// [`Replica::check_config`]).
@@ -59,9 +62,31 @@ impl Replica {
                 .ok()
                 .map(Bytes::from);
         let peers = Peers::from_config(&config, sessions.route());
+        let sealer = match config.mrtr_keys() {
+            Ok((keys, source)) => {
+                if source == "made at start" && config.serve_2026_07_28 {
+                    tracing::warn!(
+                        "no shared MRTR key (--mrtr-key, --mrtr-key-file, --peer-secret): a \
+                         retry with answers completes only on this replica"
+                    );
+                } else {
+                    tracing::debug!(source, "MRTR key");
+                }
+                Sealer::new(&keys, config.mrtr_state_ttl())
+            }
+            // `Config::check` refuses this before a binary starts; an
+            // embedder that skipped it gets a key of its own.
+            Err(e) => {
+                tracing::error!("MRTR key: {e}; using a key made at start");
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).expect("the operating system's random generator failed");
+                Sealer::new(&[key], config.mrtr_state_ttl())
+            }
+        };
         Arc::new(Replica {
             affinity_cookie,
             peers,
+            sealer,
             config,
             sessions,
             allowed,

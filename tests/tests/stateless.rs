@@ -530,3 +530,254 @@ async fn annotated_arguments_must_be_mirrored_in_their_headers() {
         assert_eq!(body_json(resp).await["error"]["code"], -32020);
     }
 }
+
+const ALL_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// Calls `tool` with `caps` declared and `extra` params (the answers of a
+/// retry); returns the JSON-RPC message.
+async fn call_with(r: &TestReplica, tool: &str, caps: Value, extra: Value) -> (StatusCode, Value) {
+    let mut params = tool_params(tool, json!({}));
+    for (k, v) in extra.as_object().expect("an object") {
+        params[k] = v.clone();
+    }
+    let resp = post_with_meta(r, 21, "tools/call", params, json!({ ALL_CAPS: caps })).await;
+    let status = resp.status();
+    (status, body_json(resp).await)
+}
+
+fn every_capability() -> Value {
+    json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}})
+}
+
+#[tokio::test]
+async fn a_question_goes_out_as_an_input_required_result_and_the_retry_completes() {
+    let r = new_era().await;
+    let tool = "test_input_required_result_elicitation";
+    let (status, first) = call_with(&r, tool, every_capability(), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    assert!(result.get("ttlMs").is_none(), "never cacheable");
+    let ask = &result["inputRequests"]["user_name"];
+    assert_eq!(ask["method"], "elicitation/create", "{first}");
+    assert_eq!(ask["params"]["message"], "What is your name?");
+    let state = result["requestState"]
+        .as_str()
+        .expect("a requestState")
+        .to_owned();
+    let answer = json!({"user_name": {"action": "accept", "content": {"name": "Alice"}}});
+    let (status, done) = call_with(
+        &r,
+        tool,
+        every_capability(),
+        json!({"inputResponses": answer, "requestState": state}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(result_text(&done["result"]), "Hello, Alice!");
+    assert_eq!(r.replica.sessions.len(), 0);
+}
+
+#[tokio::test]
+async fn rounds_carry_earlier_answers_in_the_sealed_state() {
+    let r = new_era().await;
+    let tool = "test_input_required_result_multi_round";
+    let caps = every_capability();
+    let (_, r1) = call_with(&r, tool, caps.clone(), json!({})).await;
+    assert!(r1["result"]["inputRequests"]["step1"].is_object(), "{r1}");
+    let s1 = r1["result"]["requestState"].clone();
+    let (_, r2) = call_with(
+        &r,
+        tool,
+        caps.clone(),
+        json!({"inputResponses": {"step1": {"action": "accept", "content": {"name": "Alice"}}},
+               "requestState": s1}),
+    )
+    .await;
+    let asks = r2["result"]["inputRequests"].as_object().expect("asks");
+    assert_eq!(asks.keys().collect::<Vec<_>>(), ["step2"], "{r2}");
+    let s2 = r2["result"]["requestState"].clone();
+    assert_ne!(s1, s2);
+    // Only the new answer: the first comes back out of the state.
+    let (_, r3) = call_with(
+        &r,
+        tool,
+        caps,
+        json!({"inputResponses": {"step2": {"action": "accept", "content": {"color": "blue"}}},
+               "requestState": s2}),
+    )
+    .await;
+    assert_eq!(
+        result_text(&r3["result"]),
+        "Multi-round complete for Alice who likes blue",
+        "{r3}"
+    );
+}
+
+#[tokio::test]
+async fn questions_asked_together_go_out_together_and_only_those_the_client_can_answer() {
+    let r = new_era().await;
+    let (_, irr) = call_with(
+        &r,
+        "test_input_required_result_multiple_inputs",
+        every_capability(),
+        json!({}),
+    )
+    .await;
+    let mut keys: Vec<&String> = irr["result"]["inputRequests"]
+        .as_object()
+        .expect("asks")
+        .keys()
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["client_roots", "greeting", "user_name"], "{irr}");
+    let (_, irr) = call_with(
+        &r,
+        "test_input_required_result_capabilities",
+        json!({"sampling": {}}),
+        json!({}),
+    )
+    .await;
+    let asks = irr["result"]["inputRequests"].as_object().expect("asks");
+    assert_eq!(asks.keys().collect::<Vec<_>>(), ["sample_input"], "{irr}");
+    // A tool that asks without naming its question gets a key of its kind.
+    let irr = body_json(
+        post_with_meta(
+            &r,
+            4,
+            "tools/call",
+            tool_params("ask_model", json!({"question": "2+2?"})),
+            json!({ ALL_CAPS: {"sampling": {}} }),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        irr["result"]["inputRequests"]["sampling-1"].is_object(),
+        "{irr}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_or_foreign_state_and_malformed_answers_are_refused_never_asked_again() {
+    let r = new_era().await;
+    let tool = "test_input_required_result_tampered_state";
+    let (_, irr) = call_with(&r, tool, every_capability(), json!({})).await;
+    let state = irr["result"]["requestState"]
+        .as_str()
+        .expect("state")
+        .to_owned();
+    let answer = json!({"confirm": {"action": "accept", "content": {"ok": true}}});
+    for bad_state in [format!("{state}-TAMPERED"), "t1.AAAA".to_owned()] {
+        let (status, msg) = call_with(
+            &r,
+            tool,
+            every_capability(),
+            json!({"inputResponses": answer, "requestState": bad_state}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+        assert_eq!(msg["error"]["code"], -32602, "{msg}");
+    }
+    // The state of one tool is no good for another.
+    let (status, _) = call_with(
+        &r,
+        "test_input_required_result_request_state",
+        every_capability(),
+        json!({"inputResponses": answer, "requestState": state}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for responses in [json!(null), json!({"user_name": 12345})] {
+        let (status, msg) = call_with(
+            &r,
+            "test_input_required_result_elicitation",
+            every_capability(),
+            json!({"inputResponses": responses}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{msg}");
+        assert_eq!(msg["error"]["code"], -32602);
+    }
+    let (status, done) = call_with(
+        &r,
+        tool,
+        every_capability(),
+        json!({"inputResponses": answer, "requestState": state}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result_text(&done["result"]), "integrity-ok: state verified");
+}
+
+#[tokio::test]
+async fn a_retry_completes_on_any_replica_that_shares_the_key() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let asker = start_tweaked(|c| {
+        c.serve_2026_07_28 = true;
+        c.mrtr_key = Some(key.into());
+    })
+    .await;
+    let sibling = start_tweaked(|c| {
+        c.serve_2026_07_28 = true;
+        c.mrtr_key = Some(key.into());
+    })
+    .await;
+    let stranger = new_era().await;
+    let tool = "test_input_required_result_elicitation";
+    let (_, irr) = call_with(&asker, tool, every_capability(), json!({})).await;
+    let retry = json!({
+        "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Bo"}}},
+        "requestState": irr["result"]["requestState"],
+    });
+    let (status, done) = call_with(&sibling, tool, every_capability(), retry.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(result_text(&done["result"]), "Hello, Bo!");
+    let (status, _) = call_with(&stranger, tool, every_capability(), retry).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a replica with another key cannot open it"
+    );
+}
+
+#[tokio::test]
+async fn prompts_ask_too_and_lists_never_do() {
+    let r = new_era().await;
+    let mut params = json!({"name": "test_input_required_result_prompt"});
+    let first = body_json(
+        post_with_meta(
+            &r,
+            1,
+            "prompts/get",
+            params.clone(),
+            json!({ ALL_CAPS: every_capability() }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    params["inputResponses"] =
+        json!({"user_context": {"action": "accept", "content": {"context": "tests"}}});
+    params["requestState"] = first["result"]["requestState"].clone();
+    let done = body_json(
+        post_with_meta(
+            &r,
+            2,
+            "prompts/get",
+            params,
+            json!({ ALL_CAPS: every_capability() }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        done["result"]["messages"][0]["content"]["text"], "Prompt with context: tests",
+        "{done}"
+    );
+    for method in ["tools/list", "prompts/list"] {
+        let msg = body_json(post(&r, 3, method, json!({})).await).await;
+        assert_eq!(msg["result"]["resultType"], "complete");
+    }
+}

@@ -64,6 +64,7 @@ pub fn server() -> Server {
     for prompt in prompts() {
         server = server.prompt(prompt);
     }
+    server = server.prompt(mrtr_prompt());
     server
 }
 
@@ -209,6 +210,170 @@ fn tools() -> Vec<Tool> {
             },
         )
         .description("Echoes its region, which 2026-07-28 clients mirror in Mcp-Param-Region"),
+        // MRTR (2026-07-28): the same code asks by input_required results
+        // in that era and by requests within a session.
+        Tool::new(
+            "test_input_required_result_elicitation",
+            |ctx: Context, _: NoArgs| async move {
+                let answer = ctx
+                    .ask("user_name")
+                    .elicit(form(
+                        "What is your name?",
+                        json!({"name": {"type": "string"}}),
+                    ))
+                    .await?;
+                Ok(ToolResult::text(format!(
+                    "Hello, {}!",
+                    answer["content"]["name"].as_str().unwrap_or_default()
+                )))
+            },
+        )
+        .description("Asks the user's name (elicitation, key user_name)"),
+        Tool::new(
+            "test_input_required_result_sampling",
+            |ctx: Context, _: NoArgs| async move {
+                let answer = ctx
+                    .ask("sample_request")
+                    .sample(question("What is the capital of France?", 100))
+                    .await?;
+                Ok(ToolResult::text(format!(
+                    "Sampling result: {}",
+                    answer["content"]["text"].as_str().unwrap_or_default()
+                )))
+            },
+        )
+        .description("Asks the client's model a question (sampling)"),
+        Tool::new(
+            "test_input_required_result_list_roots",
+            |ctx: Context, _: NoArgs| async move {
+                let answer = ctx.ask("client_roots").roots().await?;
+                Ok(ToolResult::text(format!(
+                    "Found {} root(s)",
+                    roots_in(&answer)
+                )))
+            },
+        )
+        .description("Lists the client's roots"),
+        Tool::new(
+            "test_input_required_result_request_state",
+            |ctx: Context, _: NoArgs| async move {
+                ctx.ask("confirm").elicit(confirmation()).await?;
+                Ok(ToolResult::text("state-ok: requestState validated"))
+            },
+        )
+        .description("Asks for a confirmation, carrying its state in requestState"),
+        Tool::new(
+            "test_input_required_result_multiple_inputs",
+            |ctx: Context, _: NoArgs| async move {
+                // Asked at the same time: one round.
+                let (name, greeting, roots) = tokio::join!(
+                    async {
+                        ctx.ask("user_name")
+                            .elicit(form(
+                                "What is your name?",
+                                json!({"name": {"type": "string"}}),
+                            ))
+                            .await
+                    },
+                    async {
+                        ctx.ask("greeting")
+                            .sample(question("Generate a greeting", 50))
+                            .await
+                    },
+                    async { ctx.ask("client_roots").roots().await },
+                );
+                let (name, greeting, roots) = (name?, greeting?, roots?);
+                Ok(ToolResult::text(format!(
+                    "Name: {}; Greeting: {}; Roots: {}",
+                    name["content"]["name"].as_str().unwrap_or_default(),
+                    greeting["content"]["text"].as_str().unwrap_or_default(),
+                    roots_in(&roots)
+                )))
+            },
+        )
+        .description("Asks three questions at once"),
+        Tool::new(
+            "test_input_required_result_multi_round",
+            |ctx: Context, _: NoArgs| async move {
+                // One after the other: two rounds.
+                let name = ctx
+                    .ask("step1")
+                    .elicit(form(
+                        "Step 1: What is your name?",
+                        json!({"name": {"type": "string"}}),
+                    ))
+                    .await?;
+                let color = ctx
+                    .ask("step2")
+                    .elicit(form(
+                        "Step 2: What is your favorite color?",
+                        json!({"color": {"type": "string"}}),
+                    ))
+                    .await?;
+                Ok(ToolResult::text(format!(
+                    "Multi-round complete for {} who likes {}",
+                    name["content"]["name"].as_str().unwrap_or_default(),
+                    color["content"]["color"].as_str().unwrap_or_default()
+                )))
+            },
+        )
+        .description("Asks two questions, one after the other"),
+        Tool::new(
+            "test_input_required_result_tampered_state",
+            |ctx: Context, _: NoArgs| async move {
+                ctx.ask("confirm").elicit(confirmation()).await?;
+                Ok(ToolResult::text("integrity-ok: state verified"))
+            },
+        )
+        .description("Asks for a confirmation; a changed requestState is refused"),
+        Tool::new(
+            "test_input_required_result_capabilities",
+            |ctx: Context, _: NoArgs| async move {
+                // Only what the client can answer is asked.
+                let sampling = ctx.client().supports("sampling");
+                let elicitation = ctx.client().supports("elicitation");
+                if !sampling && !elicitation {
+                    return Ok(ToolResult::text("No supported capabilities declared"));
+                }
+                let (sampled, elicited) = tokio::join!(
+                    async {
+                        match sampling {
+                            true => ctx
+                                .ask("sample_input")
+                                .sample(question("Sample request", 50))
+                                .await
+                                .map(Some),
+                            false => Ok(None),
+                        }
+                    },
+                    async {
+                        match elicitation {
+                            true => ctx
+                                .ask("elicit_input")
+                                .elicit(form(
+                                    "Provide a value",
+                                    json!({"value": {"type": "string"}}),
+                                ))
+                                .await
+                                .map(Some),
+                            false => Ok(None),
+                        }
+                    },
+                );
+                let mut received = Vec::new();
+                if sampled?.is_some() {
+                    received.push("sample_input");
+                }
+                if elicited?.is_some() {
+                    received.push("elicit_input");
+                }
+                Ok(ToolResult::text(format!(
+                    "capabilities-ok: received {}",
+                    received.join(", ")
+                )))
+            },
+        )
+        .description("Asks only what the client declared it can answer"),
         Tool::new("test_reconnection", |ctx: Context, _: NoArgs| async move {
             // SEP-1699 polling: the connection carrying this call is closed
             // after the priming event, and the result is produced while the
@@ -511,6 +676,58 @@ fn starting_with(candidates: &[&str], prefix: &str) -> Vec<String> {
         .filter(|c| c.starts_with(prefix))
         .map(|c| (*c).to_owned())
         .collect()
+}
+
+/// An elicitation of a form with `properties`, all required.
+fn form(message: &str, properties: Value) -> Value {
+    let required: Vec<&String> = properties
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    json!({
+        "message": message,
+        "requestedSchema": {"type": "object", "properties": properties, "required": required},
+    })
+}
+
+fn confirmation() -> Value {
+    form("Please confirm", json!({"ok": {"type": "boolean"}}))
+}
+
+/// A sampling request of one user message.
+fn question(text: &str, max_tokens: u32) -> Value {
+    json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+        "maxTokens": max_tokens,
+    })
+}
+
+fn roots_in(answer: &Value) -> usize {
+    answer["roots"].as_array().map_or(0, Vec::len)
+}
+
+/// MRTR on `prompts/get` (2026-07-28): listed after the others.
+fn mrtr_prompt() -> Prompt {
+    Prompt::new(
+        "test_input_required_result_prompt",
+        |ctx, _args| async move {
+            let answer = ctx
+                .ask("user_context")
+                .elicit(form(
+                    "What context should the prompt use?",
+                    json!({"context": {"type": "string"}}),
+                ))
+                .await?;
+            Ok(PromptResult {
+                description: None,
+                messages: vec![PromptMessage::user(Content::text(format!(
+                    "Prompt with context: {}",
+                    answer["content"]["context"].as_str().unwrap_or_default()
+                )))],
+            })
+        },
+    )
+    .description("Asks the user for the context of the prompt (MRTR on prompts/get)")
 }
 
 fn prompts() -> Vec<Prompt> {

@@ -49,6 +49,10 @@ impl From<ClientRequestError> for ToolError {
             ClientRequestError::NotSupported(capability) => {
                 ToolError::MissingCapability(capability)
             }
+            // A malformed answer is the client's protocol error.
+            e @ ClientRequestError::InvalidAnswer(_) => {
+                ToolError::Protocol(ErrorObject::invalid_params(e))
+            }
             e => ToolError::Failed(e.to_string()),
         }
     }
@@ -56,7 +60,7 @@ impl From<ClientRequestError> for ToolError {
 
 /// `{"sampling": {}}` for `"sampling"`, `{"elicitation": {"url": {}}}` for
 /// `"elicitation.url"`: the capability as a client declares it.
-fn capability_object(capability: &str) -> Value {
+pub(crate) fn capability_object(capability: &str) -> Value {
     capability
         .rsplit('.')
         .fold(json!({}), |inner, name| json!({ name: inner }))

@@ -26,8 +26,8 @@ pub enum ClientRequestError {
     Rejected(ErrorObject),
     #[error("the session ended")]
     SessionClosed,
-    #[error("{0} cannot be asked of a client in this protocol revision yet")]
-    NotInThisRevision(String),
+    #[error("the client's answer to {0:?} is not a result of the question asked")]
+    InvalidAnswer(String),
 }
 
 type Reply = oneshot::Sender<Result<Value, ErrorObject>>;
@@ -129,6 +129,23 @@ impl Drop for PendingGuard<'_> {
                 Some(&json!({"requestId": self.id, "reason": "the server stopped waiting"})),
             );
             self.sink.push(Arc::from(note), false);
+        }
+    }
+}
+
+/// A question to the client that failed, as the JSON-RPC error of the
+/// request that asked it (prompts and resource reads, whose failures are
+/// JSON-RPC errors): an undeclared capability is named as 2026-07-28's
+/// `-32021` names it.
+impl From<ClientRequestError> for ErrorObject {
+    fn from(e: ClientRequestError) -> Self {
+        match e {
+            ClientRequestError::NotSupported(capability) => ErrorObject::missing_capability(
+                crate::handler::tools::capability_object(capability),
+            ),
+            ClientRequestError::InvalidAnswer(_) => ErrorObject::invalid_params(e),
+            ClientRequestError::Rejected(error) => error,
+            e => ErrorObject::internal(e),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One new-era request being served: what its handler's [`Context`]
-//! writes to in place of a session's stream, and what it knows of the
-//! client (only what the request itself declared).
+//! writes to in place of a session's stream, what it knows of the client
+//! (only what the request itself declared), and the questions it asks the
+//! client (MRTR) with the answers given so far.
 //!
 //! Its frames go to the request's own answer: notifications (progress,
 //! logs) as they come, then the final response. A client that reads too
@@ -11,8 +12,11 @@
 use super::Status;
 use crate::protocol::LogLevel;
 use crate::session::ClientInfo;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use tokio::sync::mpsc;
 
 /// Notifications of one request that may wait for its client.
@@ -37,13 +41,31 @@ pub struct Call {
     /// application's own).
     state: Mutex<http::Extensions>,
     dropped: AtomicU64,
+    /// The client's answers to earlier questions (from the sealed
+    /// `requestState` and this request's `inputResponses`), by key.
+    answers: Map<String, Value>,
+    /// The questions asked in this run that have no answer yet.
+    asks: Mutex<Map<String, Value>>,
+    /// Questions asked without a key of their own, by kind, for the keys
+    /// they get (`sampling-1`, `sampling-2`, ...): a handler that runs
+    /// again asks again in the same order, so the keys match its answers.
+    unkeyed: Mutex<HashMap<&'static str, u32>>,
+    /// Whoever waits for this run to ask something (the runner), woken
+    /// when a question is recorded: a question may come from a task the
+    /// runner does not poll.
+    runner: Mutex<Option<Waker>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Call {
-    /// A call and the receiving end of its frames.
+    /// A call knowing `answers`, and the receiving end of its frames.
     pub fn new(
         client: ClientInfo,
         log_level: Option<LogLevel>,
+        answers: Map<String, Value>,
     ) -> (Arc<Call>, mpsc::Receiver<Frame>) {
         let (frames, rx) = mpsc::channel(FRAMES);
         let call = Call {
@@ -52,6 +74,10 @@ impl Call {
             frames,
             state: Mutex::default(),
             dropped: AtomicU64::new(0),
+            answers,
+            asks: Mutex::default(),
+            unkeyed: Mutex::default(),
+            runner: Mutex::default(),
         };
         (Arc::new(call), rx)
     }
@@ -80,7 +106,47 @@ impl Call {
     where
         T: Default + Clone + Send + Sync + 'static,
     {
-        let mut ext = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        f(ext.get_or_insert_default::<T>())
+        f(lock(&self.state).get_or_insert_default::<T>())
+    }
+
+    /// The key of the next question of `kind` asked without a key.
+    pub fn next_key(&self, kind: &'static str) -> String {
+        let mut counters = lock(&self.unkeyed);
+        let n = counters.entry(kind).or_insert(0);
+        *n += 1;
+        format!("{kind}-{n}")
+    }
+
+    /// The client's answer to question `key` if it gave one; else the
+    /// question is recorded, to go out in this run's `input_required`.
+    pub fn answer_or_ask(&self, key: &str, method: &str, params: Value) -> Option<Value> {
+        if let Some(answer) = self.answers.get(key) {
+            return Some(answer.clone());
+        }
+        lock(&self.asks).insert(key.to_owned(), json!({"method": method, "params": params}));
+        if let Some(runner) = lock(&self.runner).take() {
+            runner.wake();
+        }
+        None
+    }
+
+    /// Who to wake when a question is asked.
+    pub fn wake_on_ask(&self, waker: &Waker) {
+        *lock(&self.runner) = Some(waker.clone());
+    }
+
+    /// Whether this run asked anything still unanswered.
+    pub fn has_asks(&self) -> bool {
+        !lock(&self.asks).is_empty()
+    }
+
+    /// The questions of this run, taken.
+    pub fn take_asks(&self) -> Map<String, Value> {
+        std::mem::take(&mut *lock(&self.asks))
+    }
+
+    /// Every answer known to this run, to seal for the next.
+    pub fn answers(&self) -> &Map<String, Value> {
+        &self.answers
     }
 }

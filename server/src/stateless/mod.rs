@@ -26,6 +26,7 @@ pub mod discover;
 pub mod envelope;
 pub mod mirror;
 pub mod stamp;
+pub mod state;
 
 use crate::context::{Context, Origin};
 use crate::handler;
@@ -38,7 +39,7 @@ use crate::replica::Replica;
 use crate::session::ClientInfo;
 use call::{Call, Frame};
 use envelope::Envelope;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -236,13 +237,23 @@ fn era_error(error: ErrorObject) -> ErrorObject {
 /// handler is polled once at once: one that answers without waiting and
 /// without notifications (most) is answered as one JSON body, with no task
 /// spawned. The answer's form is decided by its first frame.
+///
+/// A handler that asks the client something it has no answer for is
+/// stopped there: the questions of that run go out in an `input_required`
+/// result, with the answers so far sealed in its `requestState`, and the
+/// client's retry runs the handler again with them (see
+/// [`Context::ask`]).
 async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> Answer {
+    let params = request.params.unwrap_or(Value::Null);
+    let answers = match earlier_answers(replica, &request.method, &params) {
+        Ok(answers) => answers,
+        Err(error) => return Answer::refusal(Status::BadRequest, Some(&request.id), &error),
+    };
     let client = ClientInfo {
         capabilities: envelope.client_capabilities.clone(),
         info: envelope.client_info.clone().unwrap_or_else(|| json!({})),
     };
-    let (call, mut frames) = Call::new(client, envelope.log_level);
-    let params = request.params.unwrap_or(Value::Null);
+    let (call, mut frames) = Call::new(client, envelope.log_level, answers);
     let progress_token = params
         .get(meta::META)
         .and_then(|m| m.get(meta::PROGRESS_TOKEN))
@@ -254,21 +265,38 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         request_id: request.id.clone(),
         progress_token,
         cancel: cancel.clone(),
+        ask_key: None,
     };
     let task = {
         let replica = replica.clone();
         let cancel = cancel.clone();
         let in_flight = replica.request_started();
         let (method, id) = (request.method, request.id);
+        let digest = state::digest(&params);
         async move {
             // A call in flight keeps a draining replica up.
             let _in_flight = in_flight;
-            if let Some(outcome) =
-                inbound::run_handler(&replica, ctx, &method, params, &cancel).await
-            {
-                let (status, body) = response(&replica, &method, &id, outcome);
-                call.finish(status, body).await;
-            }
+            let work = UntilAsks {
+                handler: Box::pin(handler::dispatch(ctx, &method, params)),
+                call: &call,
+            };
+            let Some(outcome) = inbound::run_handler(&replica, &method, work, &cancel).await else {
+                return;
+            };
+            let (status, body) = match outcome {
+                Ok(Round::Done(result)) => response(&replica, &method, &id, Ok(result)),
+                Ok(Round::Asks(asks)) => {
+                    let sealed = replica.sealer.seal(&method, digest, call.answers().clone());
+                    let mut result = json!({
+                        "inputRequests": asks,
+                        "requestState": sealed,
+                    });
+                    stamp::input_required(&replica, &mut result);
+                    (Status::Ok, jsonrpc::result(&id, &result))
+                }
+                Err(error) => response(&replica, &method, &id, Err(error)),
+            };
+            call.finish(status, body).await;
         }
     };
     inbound::run_inline_first(task);
@@ -286,5 +314,77 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
             status: Status::Accepted,
             body: String::new(),
         },
+    }
+}
+
+/// The answers a retry brings: those sealed in its `requestState` (which
+/// must open, unchanged, for this very request, and not be expired), and
+/// its `inputResponses`, which win over them. A retry may bring answers
+/// without a state (a client that answers what it was asked, statelessly).
+fn earlier_answers(
+    replica: &Replica,
+    method: &str,
+    params: &Value,
+) -> Result<Map<String, Value>, ErrorObject> {
+    let mut answers = match params.get("requestState") {
+        None => Map::new(),
+        Some(Value::String(sealed)) => replica
+            .sealer
+            .open(sealed, method, &state::digest(params))
+            .map_err(|e| {
+                replica.metrics.request_state_refused(e.reason());
+                ErrorObject::invalid_params(e)
+            })?
+            .answers,
+        Some(_) => return Err(ErrorObject::invalid_params("requestState must be a string")),
+    };
+    match params.get("inputResponses") {
+        None => {}
+        Some(Value::Object(fresh)) if fresh.values().all(Value::is_object) => {
+            answers.extend(fresh.clone());
+        }
+        Some(_) => {
+            return Err(ErrorObject::invalid_params(
+                "inputResponses must be an object of results, one for each question answered",
+            ));
+        }
+    }
+    Ok(answers)
+}
+
+/// How one run of a handler ended.
+enum Round {
+    /// It returned.
+    Done(Value),
+    /// It stopped at questions the client has not answered yet.
+    Asks(Map<String, Value>),
+}
+
+/// Runs a handler until it returns, or until it waits with questions
+/// asked: every question asked within one poll (`join!` polls all its
+/// branches) goes out in the same round.
+struct UntilAsks<'a, F> {
+    handler: std::pin::Pin<Box<F>>,
+    call: &'a Call,
+}
+
+impl<F> std::future::Future for UntilAsks<'_, F>
+where
+    F: std::future::Future<Output = Result<Value, ErrorObject>>,
+{
+    type Output = Result<Round, ErrorObject>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.call.wake_on_ask(cx.waker());
+        match self.handler.as_mut().poll(cx) {
+            std::task::Poll::Ready(outcome) => std::task::Poll::Ready(outcome.map(Round::Done)),
+            std::task::Poll::Pending if self.call.has_asks() => {
+                std::task::Poll::Ready(Ok(Round::Asks(self.call.take_asks())))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
     }
 }

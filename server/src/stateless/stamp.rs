@@ -24,6 +24,19 @@ pub fn complete(replica: &Replica, method: &str, result: &mut Value) {
         map.insert("ttlMs".into(), json!(hints.ttl_ms));
         map.insert("cacheScope".into(), json!(hints.cache_scope));
     }
+    server_info(replica, map);
+}
+
+/// Stamps an `input_required` result: never cacheable.
+pub fn input_required(replica: &Replica, result: &mut Value) {
+    let Some(map) = result.as_object_mut() else {
+        return;
+    };
+    map.insert(RESULT_TYPE.into(), json!(ResultType::InputRequired.as_str()));
+    server_info(replica, map);
+}
+
+fn server_info(replica: &Replica, map: &mut Map<String, Value>) {
     let meta = map
         .entry(meta::META)
         .or_insert_with(|| Value::Object(Map::new()));
