@@ -68,6 +68,9 @@ pub const NOTIFY_PROMPT_LIST_CHANGED: &str = "notifications/prompts/list_changed
 pub const NOTIFY_ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
 /// A URL elicitation was completed out of band.
 pub const NOTIFY_ELICITATION_COMPLETE: &str = "notifications/elicitation/complete";
+/// 2026-07-28: the first frame of a `subscriptions/listen` stream, saying
+/// which of the asked notifications it will carry.
+pub const NOTIFY_SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
 
 /// Methods that 2026-07-28 removed: there is no session to start, ping,
 /// set a level for, or subscribe within. A request of that era naming one

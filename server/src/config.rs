@@ -197,6 +197,11 @@ pub struct Config {
     #[arg(long, env = "TETHER_MRTR_STATE_TTL_SECS", default_value_t = 600)]
     pub mrtr_state_ttl_secs: u64,
 
+    /// Most `subscriptions/listen` streams (2026-07-28) open at once;
+    /// past it a listen request is refused (`-32000`), try later.
+    #[arg(long, env = "TETHER_MAX_LISTENERS", default_value_t = 10_000)]
+    pub max_listeners: usize,
+
     /// Write the bound port to this file once listening (with `--listen
     /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
     /// take first).

@@ -9,11 +9,12 @@ use crate::jsonrpc;
 use crate::lifecycle::{Background, InFlight, Lifecycle};
 use crate::metrics::Metrics;
 use crate::peers::Peers;
-use crate::stateless::state::Sealer;
 use crate::protocol::methods;
 use crate::server::Server;
 use crate::session::SessionLimits;
 use crate::session::registry::Registry;
+use crate::stateless::listen::{Event, Listeners};
+use crate::stateless::state::Sealer;
 use bytes::Bytes;
 use serde_json::json;
 use std::sync::{Arc, RwLock};
@@ -33,6 +34,8 @@ pub struct Replica {
     pub peers: Option<Peers>,
     /// Seals and opens the `requestState` of 2026-07-28 questions.
     pub sealer: Sealer,
+    /// The open `subscriptions/listen` streams (2026-07-28).
+    pub listeners: Arc<Listeners>,
     /// The `Set-Cookie` value of every initialize answer, formatted once;
     /// `None` when the configured name is no cookie name (see
     /// [`Replica::check_config`]).
@@ -87,6 +90,7 @@ impl Replica {
             affinity_cookie,
             peers,
             sealer,
+            listeners: Arc::default(),
             config,
             sessions,
             allowed,
@@ -147,9 +151,16 @@ impl Replica {
         ];
         for (i, method) in kinds.into_iter().enumerate() {
             if b[i] != a[i] {
-                self.broadcast(method, |_| true);
+                self.notify_list_changed(method);
             }
         }
+    }
+
+    /// Tells every session and every listener that asked that a list
+    /// (`notifications/{tools,prompts,resources}/list_changed`) changed.
+    pub fn notify_list_changed(&self, method: &'static str) {
+        self.broadcast(method, |_| true);
+        self.listeners.publish(Event::ListChanged(method));
     }
 
     /// Sends `notifications/resources/updated` to every session subscribed
@@ -166,7 +177,7 @@ impl Replica {
                 told += 1;
             }
         }
-        told
+        told + self.listeners.publish(Event::ResourceUpdated(uri))
     }
 
     fn broadcast(&self, method: &str, which: impl Fn(&crate::session::Session) -> bool) {
@@ -233,6 +244,8 @@ impl Replica {
     /// replica is stopping.
     pub fn stop_streams(&self) {
         self.lifecycle.end_streams();
+        self.listeners
+            .close_all(&serde_json::json!(self.server().info()));
     }
 
     /// Requests being served right now, across sessions.

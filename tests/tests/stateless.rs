@@ -781,3 +781,120 @@ async fn prompts_ask_too_and_lists_never_do() {
         assert_eq!(msg["result"]["resultType"], "complete");
     }
 }
+
+async fn listen(r: &TestReplica, id: i64, notifications: Value) -> SseStream {
+    let resp = post(
+        r,
+        id,
+        "subscriptions/listen",
+        json!({ "notifications": notifications }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(content_type(&resp), "text/event-stream");
+    SseStream::new(resp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_hears_what_it_asked_for_and_nothing_else() {
+    let r = new_era().await;
+    let mut tools = listen(
+        &r,
+        40,
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["demo://note", "nowhere://x"]}),
+    )
+    .await;
+    let (_, ack) = tools.next_message().await;
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        40
+    );
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["demo://note"]}),
+        "only what is served is honoured"
+    );
+    let mut prompts = listen(&r, 41, json!({"promptsListChanged": true})).await;
+    prompts.next_message().await;
+    // A session subscribed the old way hears the same resource change.
+    let s = r.connect().await;
+    s.call("resources/subscribe", json!({"uri": "demo://note"}))
+        .await;
+    let mut session_stream = s.open_stream(None).await;
+
+    post(
+        &r,
+        1,
+        "tools/call",
+        tool_params("test_trigger_tool_change", json!({})),
+    )
+    .await;
+    let (_, changed) = tools.next_message().await;
+    assert_eq!(
+        changed["method"], "notifications/tools/list_changed",
+        "{changed}"
+    );
+    assert_eq!(
+        changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        40
+    );
+    post(
+        &r,
+        2,
+        "tools/call",
+        tool_params("set_note", json!({"text": "heard"})),
+    )
+    .await;
+    let (_, updated) = tools.next_message().await;
+    assert_eq!(
+        updated["method"], "notifications/resources/updated",
+        "{updated}"
+    );
+    assert_eq!(updated["params"]["uri"], "demo://note");
+    // (The session hears list changes too: sessions always do.)
+    let (_, first) = session_stream.next_message().await;
+    assert_eq!(first["method"], "notifications/tools/list_changed");
+    let (_, old_way) = session_stream.next_message().await;
+    assert_eq!(old_way["method"], "notifications/resources/updated");
+    // The prompt listener heard none of it.
+    prompts.assert_no_message().await;
+    drop(tools);
+    wait_until("the closed listener is gone", || {
+        r.replica.listeners.len() == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn listening_to_tasks_needs_the_tasks_extension() {
+    let r = new_era().await;
+    let resp = post(
+        &r,
+        42,
+        "subscriptions/listen",
+        json!({"notifications": {"taskIds": ["t1"]}}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(resp).await["error"]["code"], -32021);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_replica_ends_listen_streams_with_their_result() {
+    let mut r = new_era().await;
+    let mut stream = listen(&r, 43, json!({"toolsListChanged": true})).await;
+    stream.next_message().await;
+    r.replica.stop();
+    let (_, last) = stream.next_message().await;
+    assert_eq!(last["id"], 43, "{last}");
+    assert_eq!(last["result"]["resultType"], "complete");
+    assert_eq!(
+        last["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        43
+    );
+    assert!(r.stopped_within(WAIT).await);
+}

@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::handler::prompts::Prompt;
 use crate::handler::resources::{Resource, ResourceTemplate};
 use crate::handler::tools::{NoArgs, Tool};
+use crate::protocol::methods;
 use crate::protocol::{
     Content, LogLevel, PromptArgument, PromptMessage, PromptResult, ResourceContents, ToolResult,
 };
@@ -374,6 +375,24 @@ fn tools() -> Vec<Tool> {
             },
         )
         .description("Asks only what the client declared it can answer"),
+        Tool::new(
+            "test_trigger_tool_change",
+            |ctx: Context, _: NoArgs| async move {
+                ctx.replica()
+                    .notify_list_changed(methods::NOTIFY_TOOL_LIST_CHANGED);
+                Ok(ToolResult::text("Mutation triggered"))
+            },
+        )
+        .description("Announces a change of the tool list to every listener and session"),
+        Tool::new(
+            "test_trigger_prompt_change",
+            |ctx: Context, _: NoArgs| async move {
+                ctx.replica()
+                    .notify_list_changed(methods::NOTIFY_PROMPT_LIST_CHANGED);
+                Ok(ToolResult::text("Mutation triggered"))
+            },
+        )
+        .description("Announces a change of the prompt list to every listener and session"),
         Tool::new("test_reconnection", |ctx: Context, _: NoArgs| async move {
             // SEP-1699 polling: the connection carrying this call is closed
             // after the priming event, and the result is produced while the

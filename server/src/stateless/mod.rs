@@ -24,6 +24,7 @@
 pub mod call;
 pub mod discover;
 pub mod envelope;
+pub mod listen;
 pub mod mirror;
 pub mod stamp;
 pub mod state;
@@ -92,7 +93,10 @@ pub enum Answer {
 pub struct Frames {
     first: Option<Arc<str>>,
     rest: mpsc::Receiver<Frame>,
-    _cancel_on_drop: DropGuard,
+    _cancel_on_drop: Option<DropGuard>,
+    _listening: Option<listen::Registration>,
+    /// The response went out: nothing follows it.
+    done: bool,
 }
 
 impl Frames {
@@ -101,9 +105,15 @@ impl Frames {
         if let Some(first) = self.first.take() {
             return Some(first);
         }
+        if self.done {
+            return None;
+        }
         match self.rest.recv().await? {
             Frame::Note(message) => Some(message),
-            Frame::Final { body, .. } => Some(Arc::from(body)),
+            Frame::Final { body, .. } => {
+                self.done = true;
+                Some(Arc::from(body))
+            }
         }
     }
 }
@@ -180,6 +190,9 @@ async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -
     if CALLS.contains(&method) {
         return call(replica, envelope, request).await;
     }
+    if method == methods::SUBSCRIPTIONS_LISTEN {
+        return listen(replica, &request);
+    }
     let params = request.params.unwrap_or(Value::Null);
     let outcome = if method == methods::SERVER_DISCOVER {
         Ok(discover::result(replica))
@@ -194,6 +207,34 @@ async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -
     };
     let (status, body) = response(replica, method, &request.id, outcome);
     Answer::Whole { status, body }
+}
+
+/// Opens a listen stream: its acknowledgement first, then what it asked
+/// for, until the client closes it or the replica stops.
+fn listen(replica: &Arc<Replica>, request: &Request) -> Answer {
+    let params = request.params.clone().unwrap_or(Value::Null);
+    let server = replica.server();
+    let serves = |uri: &str| {
+        server.find_resource(uri).is_some()
+            || server.templates().iter().any(|t| t.matches(uri).is_some())
+    };
+    match replica
+        .listeners
+        .listen(&request.id, &params, replica.config.max_listeners, serves)
+    {
+        Ok(listen::Opened {
+            ack,
+            frames: rest,
+            registration,
+        }) => Answer::Stream(Frames {
+            first: Some(ack),
+            rest,
+            _cancel_on_drop: None,
+            _listening: Some(registration),
+            done: false,
+        }),
+        Err((status, error)) => Answer::refusal(status, Some(&request.id), &error),
+    }
 }
 
 /// The response to a request of the era, its result stamped, and how it
@@ -306,7 +347,9 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         Some(Frame::Note(first)) => Answer::Stream(Frames {
             first: Some(first),
             rest: frames,
-            _cancel_on_drop: cancel_on_drop,
+            _cancel_on_drop: Some(cancel_on_drop),
+            _listening: None,
+            done: false,
         }),
         // The handler ended without an answer: it was cancelled, which
         // only the client's going away does.
@@ -328,14 +371,16 @@ fn earlier_answers(
 ) -> Result<Map<String, Value>, ErrorObject> {
     let mut answers = match params.get("requestState") {
         None => Map::new(),
-        Some(Value::String(sealed)) => replica
-            .sealer
-            .open(sealed, method, &state::digest(params))
-            .map_err(|e| {
-                replica.metrics.request_state_refused(e.reason());
-                ErrorObject::invalid_params(e)
-            })?
-            .answers,
+        Some(Value::String(sealed)) => {
+            replica
+                .sealer
+                .open(sealed, method, &state::digest(params))
+                .map_err(|e| {
+                    replica.metrics.request_state_refused(e.reason());
+                    ErrorObject::invalid_params(e)
+                })?
+                .answers
+        }
         Some(_) => return Err(ErrorObject::invalid_params("requestState must be a string")),
     };
     match params.get("inputResponses") {

@@ -32,7 +32,10 @@ pub fn input_required(replica: &Replica, result: &mut Value) {
     let Some(map) = result.as_object_mut() else {
         return;
     };
-    map.insert(RESULT_TYPE.into(), json!(ResultType::InputRequired.as_str()));
+    map.insert(
+        RESULT_TYPE.into(),
+        json!(ResultType::InputRequired.as_str()),
+    );
     server_info(replica, map);
 }
 
