@@ -511,6 +511,7 @@ pub fn json_schema_2020_12() -> Value {
         "type": "object",
         "$defs": {
             "address": {
+                "$anchor": "addressDef",
                 "type": "object",
                 "properties": {
                     "street": {"type": "string"},
@@ -521,7 +522,14 @@ pub fn json_schema_2020_12() -> Value {
         "properties": {
             "name": {"type": "string"},
             "address": {"$ref": "#/$defs/address"},
+            "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+            "phone": {"type": "string"},
+            "email": {"type": "string"},
         },
+        "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+        "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+        "then": {"required": ["phone"]},
+        "else": {"required": ["email"]},
         "additionalProperties": false,
     })
 }
@@ -891,8 +899,12 @@ mod tests {
             schema["$schema"],
             "https://json-schema.org/draft/2020-12/schema"
         );
-        assert!(schema["$defs"]["address"].is_object());
+        assert_eq!(schema["$defs"]["address"]["$anchor"], "addressDef");
         assert_eq!(schema["additionalProperties"], false);
+        assert!(schema["allOf"][0]["anyOf"].is_array());
+        for keyword in ["if", "then", "else"] {
+            assert!(schema[keyword].is_object(), "{keyword}");
+        }
     }
 
     #[test]

@@ -216,8 +216,9 @@ pub const SUITE_0113_PASSES: [&str; 47] = [
 /// revision, scored or not (`server-session-lifecycle`,
 /// `json-schema-2020-12`, `server-sse-polling` are not). Most scenarios
 /// add `wire-schema-valid`, the check of every message against the
-/// revision's schema. The others are in [`REQUIREMENTS_2025_11_25_OTHERS`].
-pub const REQUIREMENTS_2025_11_25_PASSES: [&str; 81] = [
+/// revision's schema. Every check succeeds (SEP-2106's keywords too: the
+/// fixture `json_schema_2020_12` is the alpha's).
+pub const REQUIREMENTS_2025_11_25_PASSES: [&str; 84] = [
     "completion-complete/completion-complete",
     "completion-complete/wire-schema-valid",
     "dns-rebinding-protection/localhost-host-rebinding-rejected",
@@ -238,6 +239,9 @@ pub const REQUIREMENTS_2025_11_25_PASSES: [&str; 81] = [
     "json-schema-2020-12/json-schema-2020-12-$schema",
     "json-schema-2020-12/json-schema-2020-12-additionalProperties",
     "json-schema-2020-12/json-schema-2020-12-tool-found",
+    "json-schema-2020-12/sep-2106-anchor-keyword-preserved",
+    "json-schema-2020-12/sep-2106-composition-keywords-preserved",
+    "json-schema-2020-12/sep-2106-conditional-keywords-preserved",
     "json-schema-2020-12/wire-schema-valid",
     "logging-set-level/logging-set-level",
     "logging-set-level/wire-schema-valid",
@@ -299,37 +303,6 @@ pub const REQUIREMENTS_2025_11_25_PASSES: [&str; 81] = [
     "tools-list/tools-list",
     "tools-list/tools-name-format",
     "tools-list/wire-schema-valid",
-];
-
-/// A check expected with another status than `SUCCESS`, and why that is
-/// right.
-pub struct PinnedVerdict {
-    pub check: &'static str,
-    pub status: &'static str,
-    pub why: &'static str,
-}
-
-/// The checks of `--requirements 2025-11-25` that do not succeed, in both
-/// answer modes, and are no failure.
-pub const REQUIREMENTS_2025_11_25_OTHERS: [PinnedVerdict; 3] = [
-    PinnedVerdict {
-        check: "json-schema-2020-12/sep-2106-composition-keywords-preserved",
-        status: "SKIPPED",
-        why: "SEP-2106 applies from 2026-07-28, and the fixture `json_schema_2020_12` has \
-              no allOf/anyOf; with the alpha's fixture (plan section 3.5) expect SUCCESS",
-    },
-    PinnedVerdict {
-        check: "json-schema-2020-12/sep-2106-conditional-keywords-preserved",
-        status: "SKIPPED",
-        why: "SEP-2106 applies from 2026-07-28, and the fixture has no if/then/else; \
-              with the alpha's fixture (plan section 3.5) expect SUCCESS",
-    },
-    PinnedVerdict {
-        check: "json-schema-2020-12/sep-2106-anchor-keyword-preserved",
-        status: "SKIPPED",
-        why: "SEP-2106 applies from 2026-07-28, and the fixture has no $anchor; with \
-              the alpha's fixture (plan section 3.5) expect SUCCESS",
-    },
 ];
 
 /// A check whose verdict differs in JSON-response mode, what the suite
@@ -409,12 +382,7 @@ pub fn expected_verdicts(suite: Suite, answers: Answers) -> BTreeMap<String, Sta
     let mut expected: BTreeMap<String, Status> = match suite {
         Suite::Legacy0113 => SUITE_0113_PASSES.iter().map(success).collect(),
         Suite::Requirements("2025-11-25") => {
-            let mut e: BTreeMap<_, _> =
-                REQUIREMENTS_2025_11_25_PASSES.iter().map(success).collect();
-            for v in &REQUIREMENTS_2025_11_25_OTHERS {
-                e.insert(v.check.to_owned(), status(v.status));
-            }
-            e
+            REQUIREMENTS_2025_11_25_PASSES.iter().map(success).collect()
         }
         Suite::Requirements(rev) => {
             panic!("no verdict of --requirements {rev} is pinned: use its list of failures")
