@@ -59,10 +59,12 @@
 //! - [`era`]: which era of MCP a request speaks (sessions, or 2026-07-28
 //!   without them), decided once at the edge.
 //! - [`stateless`]: the era without sessions (behind
-//!   `--serve-2026-07-28` while incomplete): the envelope checks,
-//!   `server/discover`, the requests served so far, and the one place that
-//!   stamps `resultType`, the server's identity and caching hints. It never
-//!   touches the session registry.
+//!   `--serve-2026-07-28` until the tasks extension is in): the envelope
+//!   and mirrored-header checks, `server/discover`, calls with a context of
+//!   their own, questions to the client as `input_required` results with a
+//!   sealed `requestState` (MRTR), `subscriptions/listen`, and the one
+//!   place that stamps `resultType`, the server's identity and caching
+//!   hints. It never touches the session registry.
 //! - [`inbound`]: what becomes of each message a client sends, whatever
 //!   the transport: requests run as tasks (polled inline first, spawned
 //!   only if they wait) whose output goes to a stream; responses settle

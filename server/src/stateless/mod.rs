@@ -8,18 +8,18 @@
 //! the server's identity, caching hints) in one place. The transport only
 //! turns an [`Answer`] into HTTP.
 //!
-//! Served so far: `server/discover`, the lists, `completion/complete`,
+//! Served: `server/discover`, the lists, `completion/complete`,
 //! `tools/call`, `resources/read` and `prompts/get` (progress, and logs at
-//! the request's own `logLevel`, on the request's own answer), and the
-//! refusals (envelope errors, removed and unknown methods). An answer is
-//! one JSON body when the handler raised nothing before its result, else
-//! an SSE stream of the request alone; closing it cancels the request.
-//! MRTR (sampling, elicitation and roots asked by an `input_required`
-//! result), `subscriptions/listen` and tasks follow (`docs/mcp-2026-07-28-plan.md`,
-//! section 6). Until they do, the era is off unless `--serve-2026-07-28`
-//! is given: an official SDK client in its default mode adopts the era as
-//! soon as `server/discover` answers, and must not then meet a server that
-//! cannot call a tool.
+//! the request's own `logLevel`, on the request's own answer),
+//! `subscriptions/listen` ([`listen`]), and the refusals (envelope and
+//! mirrored-header errors, removed and unknown methods). An answer is one
+//! JSON body when the handler raised nothing before its result, else an
+//! SSE stream of the request alone; closing it cancels the request. The
+//! handler's questions to the client (sampling, elicitation, roots) go out
+//! as an `input_required` result, and the client's retry runs it again
+//! with the answers, earlier ones sealed in `requestState` ([`state`]).
+//! The tasks extension follows (`docs/mcp-2026-07-28-plan.md`, step 7);
+//! until then the era is off unless `--serve-2026-07-28` is given.
 
 pub mod call;
 pub mod discover;
