@@ -21,7 +21,7 @@
 //! - A forwarded POST counts as in flight here as well, so a draining
 //!   replica finishes relaying it; relayed streams end when it stops.
 //! - A draining replica passes requests for a new session to a ready peer
-//!   instead of refusing them ([`Forwarding::elsewhere`]).
+//!   instead of refusing them (`Forwarding::elsewhere`).
 
 use super::error::HttpError;
 use super::guards::SESSION_HEADER;
