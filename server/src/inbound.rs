@@ -116,14 +116,12 @@ pub(crate) async fn run_handler<T>(
 ) -> Option<Result<T, ErrorObject>> {
     // A handler that panics answers with an internal error instead of
     // leaving its client waiting and its request id taken.
-    let handled = AssertUnwindSafe(work)
-        .catch_unwind()
-        .map(|r| {
-            r.unwrap_or_else(|_| {
-                tracing::error!(%method, "the handler panicked");
-                Err(ErrorObject::internal("the handler panicked"))
-            })
-        });
+    let handled = AssertUnwindSafe(work).catch_unwind().map(|r| {
+        r.unwrap_or_else(|_| {
+            tracing::error!(%method, "the handler panicked");
+            Err(ErrorObject::internal("the handler panicked"))
+        })
+    });
     // Cancellation wins a tie, and a handler that noticed the cancellation
     // and returned anyway is still cancelled. A replica that stops (its
     // drain bound passed, or it was stopped at once) answers what is still

@@ -13,6 +13,19 @@ use serde_json::{Value, json};
 
 const REVISION: &str = "2026-07-28";
 
+/// A POST of `body` with the headers every client sends and `headers`.
+async fn raw_post(r: &TestReplica, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    send(with_headers(
+        r.http
+            .post(&r.url)
+            .header("accept", POST_ACCEPT)
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+        headers,
+    ))
+    .await
+}
+
 fn meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": REVISION,
@@ -157,17 +170,9 @@ async fn removed_and_unknown_methods_are_404_with_the_request_id() {
 #[tokio::test]
 async fn each_envelope_mistake_is_a_400_with_its_own_code() {
     let r = new_era().await;
-    let raw = |body: Value, headers: Vec<(&'static str, &'static str)>| {
-        let mut rb = r
-            .http
-            .post(&r.url)
-            .header("accept", POST_ACCEPT)
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        for (k, v) in headers {
-            rb = rb.header(k, v);
-        }
-        send(rb)
+    let r = &r;
+    let raw = |body: Value, headers: Vec<(&'static str, &'static str)>| async move {
+        raw_post(r, &body, &headers).await
     };
     let headers = || vec![(VERSION_HEADER, REVISION), ("mcp-method", "tools/list")];
     // No _meta at all: the header alone says the era.
@@ -266,15 +271,9 @@ async fn post_with_meta(
         m[k] = v.clone();
     }
     params["_meta"] = m;
-    let mut rb = r
-        .http
-        .post(&r.url)
-        .header("accept", POST_ACCEPT)
-        .header("content-type", "application/json");
-    for (k, v) in era_headers(method, &params) {
-        rb = rb.header(k, v);
-    }
-    send(rb.body(request(id, method, params).to_string())).await
+    let headers = era_headers(method, &params);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    raw_post(r, &request(id, method, params.clone()), &headers).await
 }
 
 #[tokio::test]
@@ -455,17 +454,11 @@ async fn mcp_name_must_mirror_the_body() {
     let call = |name: Option<&'static str>| {
         let mut params = tool_params("test_simple_text", json!({}));
         params["_meta"] = meta();
-        let mut rb = r
-            .http
-            .post(&r.url)
-            .header("accept", POST_ACCEPT)
-            .header("content-type", "application/json")
-            .header(VERSION_HEADER, REVISION)
-            .header("mcp-method", "tools/call");
-        if let Some(n) = name {
-            rb = rb.header("mcp-name", n);
-        }
-        send(rb.body(request(1, "tools/call", params).to_string()))
+        let mut headers = vec![(VERSION_HEADER, REVISION), ("mcp-method", "tools/call")];
+        headers.extend(name.map(|n| ("mcp-name", n)));
+        let body = request(1, "tools/call", params);
+        let r = &r;
+        async move { raw_post(r, &body, &headers).await }
     };
     for wrong in [None, Some("wrong_tool_name"), Some("=?base64?SGVsbG8?=")] {
         let resp = call(wrong).await;
@@ -489,18 +482,15 @@ async fn annotated_arguments_must_be_mirrored_in_their_headers() {
         let arguments = region.map_or(json!({}), |v| json!({"region": v}));
         let mut params = tool_params("test_header_param", arguments);
         params["_meta"] = meta();
-        let mut rb = r
-            .http
-            .post(&r.url)
-            .header("accept", POST_ACCEPT)
-            .header("content-type", "application/json")
-            .header(VERSION_HEADER, REVISION)
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "test_header_param");
-        if let Some(h) = header {
-            rb = rb.header("Mcp-Param-Region", h);
-        }
-        send(rb.body(request(1, "tools/call", params).to_string()))
+        let mut headers = vec![
+            (VERSION_HEADER, REVISION),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "test_header_param"),
+        ];
+        headers.extend(header.map(|h| ("Mcp-Param-Region", h)));
+        let body = request(1, "tools/call", params);
+        let r = &r;
+        async move { raw_post(r, &body, &headers).await }
     };
     for (value, header) in [
         (Some("Hello"), Some("=?base64?SGVsbG8=?=")),
