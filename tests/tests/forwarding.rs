@@ -19,6 +19,11 @@ const SECRET: &str = "an-example-peer-secret-of-32-bytes-or-more";
 
 /// Three replicas `f1`..`f3` that know each other as peers.
 async fn peers() -> Vec<TestReplica> {
+    peers_with(|_| {}).await
+}
+
+/// The same, each config changed by `tweak`.
+async fn peers_with(tweak: impl Fn(&mut tether_server::Config)) -> Vec<TestReplica> {
     let mut listeners = Vec::new();
     for _ in 0..3 {
         listeners.push(
@@ -37,6 +42,7 @@ async fn peers() -> Vec<TestReplica> {
         c.route = Some(format!("f{}", i + 1));
         c.peers = addrs.clone();
         c.peer_secret = Some(SECRET.into());
+        tweak(&mut c);
         replicas.push(serve_on(listener, c));
     }
     for r in &replicas {
@@ -355,4 +361,39 @@ async fn the_old_transports_posts_reach_the_replica_that_holds_its_stream() {
     assert_eq!(counted["replica"], "f1", "{counted}");
     assert!(forwarded(&r[1], "forwarded") >= 1.0);
     assert!(forwarded(&r[2], "forwarded") >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_replica_passes_requests_of_the_stateless_era_to_a_ready_peer() {
+    let r = peers_with(|c| c.serve_2026_07_28 = true).await;
+    let busy = r[0].connect().await;
+    let (_id, _resp) = busy
+        .start(
+            "tools/call",
+            tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
+        )
+        .await;
+    r[0].replica.stop();
+    wait_until("f1 drains", || r[0].replica.lifecycle.is_draining()).await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let resp = send(with_headers(
+        r[0].post(&request(
+            1,
+            "tools/call",
+            json!({"name": "counter", "arguments": {}, "_meta": meta}),
+        )),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "counter"),
+        ],
+    ))
+    .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let answer = body_json(resp).await;
+    let served_by = answer["result"]["structuredContent"]["replica"].clone();
+    assert!(served_by == "f2" || served_by == "f3", "{answer}");
 }

@@ -888,3 +888,26 @@ async fn a_stopping_replica_ends_listen_streams_with_their_result() {
     );
     assert!(r.stopped_within(WAIT).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_replica_takes_no_new_work_of_the_era() {
+    let r = new_era().await;
+    // A session's call in flight keeps the replica draining, not stopped.
+    let s = r.connect().await;
+    let (_id, _resp) = s
+        .start(
+            "tools/call",
+            tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
+        )
+        .await;
+    r.replica.stop();
+    wait_until("the replica drains", || r.replica.lifecycle.is_draining()).await;
+    let resp = post(&r, 1, "tools/list", json!({})).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the balancer retries it elsewhere"
+    );
+    assert_eq!(header(resp.headers(), "retry-after").as_deref(), Some("1"));
+    assert_eq!(body_json(resp).await["error"]["code"], -32000);
+}

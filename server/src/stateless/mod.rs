@@ -74,6 +74,8 @@ pub enum Status {
     BadRequest,
     /// `404`: no such method in this era.
     NotFound,
+    /// `503` with `Retry-After`: this replica is draining.
+    Unavailable,
 }
 
 /// One request's answer.
@@ -129,6 +131,18 @@ impl Answer {
 
 /// Serves one new-era message.
 pub async fn serve(replica: &Arc<Replica>, headers: &Headers<'_>, body: Value) -> Answer {
+    // A draining replica takes no new work, as it takes no new session:
+    // the balancer retries the refusal on another replica (a replica with
+    // peers passes it on itself, before this).
+    if replica.lifecycle.is_draining() {
+        return Answer::Whole {
+            status: Status::Unavailable,
+            body: jsonrpc::error(
+                None,
+                &ErrorObject::new(jsonrpc::SERVER_BUSY, "this replica is draining; try again"),
+            ),
+        };
+    }
     if body.is_array() {
         return Answer::refusal(
             Status::BadRequest,

@@ -348,20 +348,25 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
         .headers()
         .get(super::guards::VERSION_HEADER)
         .and_then(|v| v.to_str().ok());
-    if fwd.replica.config.serve_2026_07_28
-        && crate::era::hint(version) == crate::era::Era::Stateless
-    {
-        return next.run(req).await;
-    }
-    let route = match session_route(&req, &fwd.replica.config.path) {
+    let stateless = fwd.replica.config.serve_2026_07_28
+        && crate::era::hint(version) == crate::era::Era::Stateless;
+    let named = if stateless {
+        None
+    } else {
+        session_route(&req, &fwd.replica.config.path)
+    };
+    let route = match named {
         Some(route) if route != fwd.replica.route() => route.to_owned(),
         Some(_) => return next.run(req).await,
         None => {
-            let new_session = req.method() == Method::POST
+            // New work (a new session, or a request of the era without
+            // sessions) that reaches a draining replica goes to a ready
+            // peer.
+            let new_work = req.method() == Method::POST
                 && req.uri().path() == fwd.replica.config.path
-                && !req.headers().contains_key(SESSION_HEADER)
+                && (stateless || !req.headers().contains_key(SESSION_HEADER))
                 && !req.headers().contains_key(&FORWARDED_BY);
-            if new_session && fwd.replica.lifecycle.is_draining() {
+            if new_work && fwd.replica.lifecycle.is_draining() {
                 return fwd.elsewhere(req, next).await;
             }
             return next.run(req).await;

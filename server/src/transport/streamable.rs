@@ -205,6 +205,17 @@ async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Va
                 stateless::Status::Accepted => return StatusCode::ACCEPTED.into_response(),
                 stateless::Status::BadRequest => StatusCode::BAD_REQUEST,
                 stateless::Status::NotFound => StatusCode::NOT_FOUND,
+                stateless::Status::Unavailable => {
+                    let mut res = (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        body,
+                    )
+                        .into_response();
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return res;
+                }
             };
             (
                 status,
