@@ -208,7 +208,10 @@ async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Va
                 stateless::Status::Unavailable => {
                     let mut res = (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
                         body,
                     )
                         .into_response();
