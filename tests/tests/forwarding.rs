@@ -314,16 +314,7 @@ async fn a_replica_that_starts_later_is_found_on_its_first_misrouted_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_replica_passes_new_sessions_to_a_ready_peer() {
     let r = peers().await;
-    // A call in flight keeps f1 draining rather than stopped.
-    let busy = r[0].connect().await;
-    let (id, resp) = busy
-        .start(
-            "tools/call",
-            tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
-        )
-        .await;
-    r[0].replica.stop();
-    wait_until("f1 drains", || r[0].replica.lifecycle.is_draining()).await;
+    let (id, resp) = r[0].drain_with_a_call_in_flight().await;
     for _ in 0..4 {
         let s = r[0].connect().await;
         assert_ne!(s.route(), "f1", "a new session on the draining replica");
@@ -366,15 +357,7 @@ async fn the_old_transports_posts_reach_the_replica_that_holds_its_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_replica_passes_requests_of_the_stateless_era_to_a_ready_peer() {
     let r = peers_with(|c| c.serve_2026_07_28 = true).await;
-    let busy = r[0].connect().await;
-    let (_id, _resp) = busy
-        .start(
-            "tools/call",
-            tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
-        )
-        .await;
-    r[0].replica.stop();
-    wait_until("f1 drains", || r[0].replica.lifecycle.is_draining()).await;
+    let _busy = r[0].drain_with_a_call_in_flight().await;
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},

@@ -36,6 +36,11 @@ fn meta() -> Value {
 
 /// A new-era POST of `method` with `params` (the `_meta` added), with the
 /// headers a client of the era sends.
+/// A new-era request's JSON-RPC answer (a JSON body).
+async fn rpc(r: &TestReplica, id: i64, method: &str, params: Value) -> Value {
+    body_json(post(r, id, method, params).await).await
+}
+
 async fn post(r: &TestReplica, id: i64, method: &str, params: Value) -> reqwest::Response {
     post_with_meta(r, id, method, params, json!({})).await
 }
@@ -110,15 +115,12 @@ async fn lists_and_completion_are_served_without_a_session() {
         );
         assert_stamped(result, true);
     }
-    let msg = body_json(
-        post(
-            &r,
-            3,
-            "completion/complete",
-            json!({"ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"},
+    let msg = rpc(
+        &r,
+        3,
+        "completion/complete",
+        json!({"ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"},
                    "argument": {"name": "arg1", "value": ""}}),
-        )
-        .await,
     )
     .await;
     assert!(msg["result"]["completion"]["values"].is_array(), "{msg}");
@@ -374,34 +376,27 @@ async fn closing_the_answer_cancels_the_request() {
 #[tokio::test]
 async fn reads_and_prompts_are_served_and_an_unknown_uri_is_an_invalid_param() {
     let r = new_era().await;
-    let msg = body_json(
-        post(
-            &r,
-            1,
-            "resources/read",
-            json!({"uri": "test://static-text"}),
-        )
-        .await,
+    let msg = rpc(
+        &r,
+        1,
+        "resources/read",
+        json!({"uri": "test://static-text"}),
     )
     .await;
     let result = &msg["result"];
     assert!(result["contents"][0]["text"].is_string(), "{msg}");
     assert_stamped(result, true);
     assert_eq!(result["cacheScope"], "private");
-    let msg = body_json(
-        post(
-            &r,
-            2,
-            "resources/read",
-            json!({"uri": "test://nothing-here"}),
-        )
-        .await,
+    let msg = rpc(
+        &r,
+        2,
+        "resources/read",
+        json!({"uri": "test://nothing-here"}),
     )
     .await;
     assert_eq!(msg["error"]["code"], -32602, "{msg}");
     assert_eq!(msg["error"]["data"]["uri"], "test://nothing-here", "{msg}");
-    let msg =
-        body_json(post(&r, 3, "prompts/get", json!({"name": "test_simple_prompt"})).await).await;
+    let msg = rpc(&r, 3, "prompts/get", json!({"name": "test_simple_prompt"})).await;
     assert!(msg["result"]["messages"].is_array(), "{msg}");
     assert_stamped(&msg["result"], false);
 }
@@ -892,16 +887,7 @@ async fn a_stopping_replica_ends_listen_streams_with_their_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_replica_takes_no_new_work_of_the_era() {
     let r = new_era().await;
-    // A session's call in flight keeps the replica draining, not stopped.
-    let s = r.connect().await;
-    let (_id, _resp) = s
-        .start(
-            "tools/call",
-            tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
-        )
-        .await;
-    r.replica.stop();
-    wait_until("the replica drains", || r.replica.lifecycle.is_draining()).await;
+    let _busy = r.drain_with_a_call_in_flight().await;
     let resp = post(&r, 1, "tools/list", json!({})).await;
     assert_eq!(
         resp.status(),

@@ -254,6 +254,27 @@ impl TestReplica {
     }
 }
 
+impl TestReplica {
+    /// Makes the replica drain with a call in flight (a `long_task` of 2 s
+    /// in a session of its own), so that it stays draining rather than
+    /// stopping at once; returns the call's id and its response.
+    pub async fn drain_with_a_call_in_flight(&self) -> (Value, Response) {
+        let busy = self.connect().await;
+        let call = busy
+            .start(
+                "tools/call",
+                tool_params("long_task", json!({"steps": 20, "step_ms": 100})),
+            )
+            .await;
+        self.replica.stop();
+        wait_until("the replica drains", || {
+            self.replica.lifecycle.is_draining()
+        })
+        .await;
+        call
+    }
+}
+
 impl std::ops::Deref for TestReplica {
     type Target = Endpoint;
     fn deref(&self) -> &Endpoint {
