@@ -70,6 +70,19 @@ pub fn session_free(
     method: &str,
     params: &Value,
 ) -> Option<Result<Value, ErrorObject>> {
+    // Decided before the features are read: every request of a session
+    // passes here first, and a call must not pay for a snapshot it does
+    // not use.
+    if !matches!(
+        method,
+        methods::TOOLS_LIST
+            | methods::RESOURCES_LIST
+            | methods::RESOURCES_TEMPLATES_LIST
+            | methods::PROMPTS_LIST
+            | methods::COMPLETION_COMPLETE
+    ) {
+        return None;
+    }
     let server = replica.server();
     let size = replica.config.page_size;
     Some(match method {
