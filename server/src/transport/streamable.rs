@@ -180,7 +180,8 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A request of the era without sessions, answered as one JSON body.
+/// A request of the era without sessions: one JSON body, or the SSE
+/// stream of that request alone.
 async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Value) -> Response {
     let params = headers
         .iter()
@@ -205,22 +206,9 @@ async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Va
                 stateless::Status::Accepted => return StatusCode::ACCEPTED.into_response(),
                 stateless::Status::BadRequest => StatusCode::BAD_REQUEST,
                 stateless::Status::NotFound => StatusCode::NOT_FOUND,
-                stateless::Status::Unavailable => {
-                    let mut res = (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        )],
-                        body,
-                    )
-                        .into_response();
-                    res.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return res;
-                }
+                stateless::Status::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             };
-            (
+            let mut res = (
                 status,
                 [(
                     header::CONTENT_TYPE,
@@ -228,7 +216,12 @@ async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Va
                 )],
                 body,
             )
-                .into_response()
+                .into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            res
         }
     }
 }
