@@ -26,11 +26,16 @@ const SENTINEL_START: &str = "=?base64?";
 const SENTINEL_END: &str = "?=";
 
 /// What `Mcp-Name` must mirror for `method`: `params.name` of
-/// `tools/call` and `prompts/get`, `params.uri` of `resources/read`.
+/// `tools/call` and `prompts/get`, `params.uri` of `resources/read`,
+/// `params.taskId` of the tasks extension's methods (so that a balancer
+/// can send them to the replica that holds the task).
 pub fn name_source<'a>(method: &str, params: &'a Value) -> Option<&'a Value> {
     match method {
         crate::methods::TOOLS_CALL | crate::methods::PROMPTS_GET => params.get("name"),
         crate::methods::RESOURCES_READ => params.get("uri"),
+        crate::methods::TASKS_GET | crate::methods::TASKS_UPDATE | crate::methods::TASKS_CANCEL => {
+            params.get("taskId")
+        }
         _ => None,
     }
 }

@@ -82,35 +82,26 @@
 //! and [`ServerCapabilities`]), and a client holds content blocks as JSON
 //! (`CallToolResult<Value>`) so that blocks it does not know pass through.
 //!
-//! ## Where 2026-07-28 goes
+//! ## 2026-07-28
 //!
-//! The next revision removes sessions: every request carries its revision
-//! and the client's capabilities in `params._meta`, `server/discover`
-//! replaces the handshake, server-to-client requests become multi
-//! round-trip results. Each of its shapes has a place already:
+//! The newest revision removes sessions: every request carries its
+//! revision and the client's capabilities in `params._meta`,
+//! `server/discover` replaces the handshake, server-to-client requests
+//! become multi round-trip results. Its vocabulary:
 //!
-//! - the revision: a `ProtocolVersion::V2026_07_28` in [`version`], with a
-//!   method that tells the two eras apart, so that the edge classifies a
-//!   request once;
-//! - the `_meta` envelope (`io.modelcontextprotocol/protocolVersion`,
+//! - the revisions served without a session, and how to tell a request's
+//!   era from the revision it names: [`version`];
+//! - the `_meta` keys (`io.modelcontextprotocol/protocolVersion`,
 //!   `clientCapabilities`, `clientInfo`, `logLevel`; `serverInfo` on
-//!   results; `subscriptionId` on notifications): its keys and typed
-//!   request, result and notification meta objects in [`meta`]; the
-//!   params structs then gain a `_meta` member;
-//! - `resultType` (`"complete"`, `"input_required"`; absent reads as
-//!   complete): a `ResultType` in a `result` module, with the members every
-//!   result shares (`_meta`, `resultType`);
-//! - `InputRequiredResult` (`inputRequests`, `requestState`) and the retry's
-//!   `inputResponses`: a module `mrtr` (multi round-trip), beside the
-//!   sampling, elicitation and roots params its input requests carry;
-//! - `server/discover` and `subscriptions/listen`: their names in
-//!   [`methods`], `DiscoverResult` in [`lifecycle`] beside
-//!   [`InitializeResult`], the `extensions` capability in [`capabilities`]
-//!   (kept in `other` until then);
+//!   results; `subscriptionId` on notifications): [`meta`];
+//! - `resultType` and the caching hints of results: [`envelope`];
+//! - the headers that mirror the body (`Mcp-Method`, `Mcp-Name`,
+//!   `Mcp-Param-*`, base64 values): [`http_mirror`];
+//! - `server/discover`, `subscriptions/listen`, the removed methods and the
+//!   tasks extension's methods: [`methods`];
 //! - the new error codes (`-32020` header mismatch, `-32021` missing client
-//!   capability, `-32022` unsupported protocol version): in [`jsonrpc`]
-//!   beside MCP's others;
-//! - the tasks extension: a `tasks` module.
+//!   capability, `-32022` unsupported protocol version): [`jsonrpc`];
+//! - the tasks extension (`io.modelcontextprotocol/tasks`): [`tasks`].
 
 #![deny(missing_docs)]
 
@@ -126,6 +117,7 @@ pub mod meta;
 pub mod methods;
 pub mod prompts;
 pub mod resources;
+pub mod tasks;
 pub mod tools;
 pub mod utilities;
 pub mod version;

@@ -18,6 +18,15 @@ pub const SERVER_DISCOVER: &str = "server/discover";
 /// 2026-07-28: a stream of the notifications a client asks for, in place
 /// of the session's GET stream and `resources/subscribe`.
 pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+/// The tasks extension (2026-07-28): a task's state, and its result once
+/// it has one.
+pub const TASKS_GET: &str = "tasks/get";
+/// The tasks extension: the client's answers to a task's questions.
+pub const TASKS_UPDATE: &str = "tasks/update";
+/// The tasks extension: the client asks for a task to be stopped.
+pub const TASKS_CANCEL: &str = "tasks/cancel";
+/// The methods of the tasks extension, each about the task `params.taskId`.
+pub const TASKS: [&str; 3] = [TASKS_GET, TASKS_UPDATE, TASKS_CANCEL];
 /// Lists the server's resources (paginated).
 pub const RESOURCES_LIST: &str = "resources/list";
 /// Reads a resource by URI.
@@ -71,6 +80,9 @@ pub const NOTIFY_ELICITATION_COMPLETE: &str = "notifications/elicitation/complet
 /// 2026-07-28: the first frame of a `subscriptions/listen` stream, saying
 /// which of the asked notifications it will carry.
 pub const NOTIFY_SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
+/// The tasks extension: a task's state changed (on listen streams that
+/// asked for its id); the params are what `tasks/get` would answer.
+pub const NOTIFY_TASKS: &str = "notifications/tasks";
 
 /// Methods that 2026-07-28 removed: there is no session to start, ping,
 /// set a level for, or subscribe within. A request of that era naming one

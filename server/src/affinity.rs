@@ -59,8 +59,10 @@ fn host_name() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// Mints a fresh session id owned by `route`.
-pub fn mint_session_id(route: &str) -> String {
+/// Mints a fresh id owned by `route`, `<route>.<128 random bits in hex>`:
+/// a session's, or a task's (2026-07-28), so that either names the
+/// replica that holds it.
+pub fn mint_id(route: &str) -> String {
     let mut bytes = [0u8; 16];
     // The OS generator only fails if the kernel cannot supply entropy at
     // all, in which case no session can be made safely.
@@ -122,8 +124,8 @@ mod tests {
 
     #[test]
     fn session_ids_carry_the_route_and_128_random_bits() {
-        let a = mint_session_id("r2");
-        let b = mint_session_id("r2");
+        let a = mint_id("r2");
+        let b = mint_id("r2");
         assert_ne!(a, b);
         assert_eq!(route_of(&a), Some("r2"));
         let random = a.split_once('.').unwrap().1;

@@ -202,6 +202,21 @@ pub struct Config {
     #[arg(long, env = "TETHER_MAX_LISTENERS", default_value_t = 10_000)]
     pub max_listeners: usize,
 
+    /// Seconds a task (the tasks extension of 2026-07-28) is kept after it
+    /// was created, its result included: the `ttlMs` it announces. A task
+    /// still running then is stopped.
+    #[arg(long, env = "TETHER_TASK_TTL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub task_ttl_secs: u64,
+
+    /// How often a client is asked to poll a task (`pollIntervalMs`).
+    #[arg(long, env = "TETHER_TASK_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub task_poll_ms: u64,
+
+    /// Most tasks kept at once; past it a tool that would go on as a task
+    /// runs within its request instead.
+    #[arg(long, env = "TETHER_MAX_TASKS", default_value_t = 10_000)]
+    pub max_tasks: usize,
+
     /// Write the bound port to this file once listening (with `--listen
     /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
     /// take first).

@@ -93,7 +93,17 @@ impl Context {
     }
 
     /// Reports progress; a no-op when the client sent no progress token.
+    /// In a task (see [`Context::escalate`]) the message becomes the
+    /// task's `statusMessage`, which the client sees when it polls.
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        if let Some(task) = self.task() {
+            if let Some(message) = message {
+                let (replica, task, message) =
+                    (self.replica.clone(), task.to_owned(), message.to_owned());
+                tokio::spawn(async move { replica.tasks.set_message(&task, message).await });
+            }
+            return;
+        }
         let Some(token) = &self.progress_token else {
             return;
         };
@@ -124,8 +134,13 @@ impl Context {
         self.notify(methods::NOTIFY_MESSAGE, params);
     }
 
-    /// Sends any notification on this request's stream.
+    /// Sends any notification on this request's stream. A task has no
+    /// stream (the tasks extension sends no progress or logs): there it is
+    /// dropped.
     pub fn notify(&self, method: &str, params: Value) {
+        if self.task().is_some() {
+            return;
+        }
         let msg = Arc::from(jsonrpc::notification(method, Some(&params)));
         match &self.origin {
             Origin::Session { sink, .. } => {
@@ -167,6 +182,53 @@ impl Context {
         let mut ctx = self.clone();
         ctx.ask_key = Some(Arc::from(key));
         ctx
+    }
+
+    /// Asks to go on as a task (the tasks extension of 2026-07-28): the
+    /// call is answered at once with a task, which the client polls, and
+    /// this handler runs on, its result going to the task. Call it once,
+    /// when the tool knows it will take a while, before its long part.
+    ///
+    /// Returns whether it did: only for a tool registered with
+    /// [`Tool::task_support`](crate::Tool::task_support), serving a request
+    /// of 2026-07-28 that declared the extension, on a replica that is not
+    /// draining and has room. Otherwise (a session above all) the tool just
+    /// goes on within its request, as without this call.
+    ///
+    /// In a task, questions to the client ([`Context::elicit`], ...) wait
+    /// for the client's `tasks/update` instead of ending the round, and the
+    /// handler does not run again: code after `escalate` runs once.
+    /// Progress messages become the task's status message; logs are
+    /// dropped. [`Context::cancellation`] then fires on `tasks/cancel`,
+    /// when the task expires, or when the replica stops.
+    pub async fn escalate(&self) -> bool {
+        let Origin::Stateless(call) = &self.origin else {
+            return false;
+        };
+        if call.task().is_some() {
+            return true;
+        }
+        if !call.may_escalate() || self.replica.lifecycle.is_draining() {
+            return false;
+        }
+        match self.replica.tasks.create(self.cancel.clone()).await {
+            Ok(record) => {
+                call.escalated(record.id);
+                true
+            }
+            Err(e) => {
+                tracing::warn!("a call goes on within its request, not as a task: {e}");
+                false
+            }
+        }
+    }
+
+    /// The task this call went on as, if it did.
+    pub fn task(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::Stateless(call) => call.task(),
+            Origin::Session { .. } => None,
+        }
     }
 
     /// Asks the client's model for a completion (`sampling/createMessage`).
@@ -257,6 +319,26 @@ impl Context {
             Some(key) => key.to_string(),
             None => call.next_key(question_kind(method)),
         };
+        if let Some(task) = call.task() {
+            // A task's question waits for the client's `tasks/update`; one
+            // answered before the task began (by a retry) is answered.
+            let answer = match call.answers().get(&key) {
+                Some(answer) => answer.clone(),
+                None => {
+                    let question = json!({"method": method, "params": params});
+                    self.replica
+                        .tasks
+                        .ask(task, &key, question)
+                        .await
+                        .ok_or(ClientRequestError::TaskEnded)?
+                }
+            };
+            return if answer_fits(method, &answer) {
+                Ok(answer)
+            } else {
+                Err(ClientRequestError::InvalidAnswer(key))
+            };
+        }
         match call.answer_or_ask(&key, method, params) {
             Some(answer) if answer_fits(method, &answer) => Ok(answer),
             Some(_) => Err(ClientRequestError::InvalidAnswer(key)),

@@ -59,12 +59,15 @@
 //! - [`era`]: which era of MCP a request speaks (sessions, or 2026-07-28
 //!   without them), decided once at the edge.
 //! - [`stateless`]: the era without sessions (behind
-//!   `--serve-2026-07-28` until the tasks extension is in): the envelope
-//!   and mirrored-header checks, `server/discover`, calls with a context of
-//!   their own, questions to the client as `input_required` results with a
-//!   sealed `requestState` (MRTR), `subscriptions/listen`, and the one
-//!   place that stamps `resultType`, the server's identity and caching
-//!   hints. It never touches the session registry.
+//!   `--serve-2026-07-28` for now): the envelope and mirrored-header
+//!   checks, `server/discover`, calls with a context of their own,
+//!   questions to the client as `input_required` results with a sealed
+//!   `requestState` (MRTR), `subscriptions/listen`, calls that go on as
+//!   tasks, and the one place that stamps `resultType`, the server's
+//!   identity and caching hints. It never touches the session registry.
+//! - [`tasks`]: the tasks extension of 2026-07-28: what a task is (kept
+//!   behind the small [`TaskStore`](tasks::TaskStore) trait, in memory for
+//!   now), what runs it on this replica, and `tasks/get|update|cancel`.
 //! - [`inbound`]: what becomes of each message a client sends, whatever
 //!   the transport: requests run as tasks (polled inline first, spawned
 //!   only if they wait) whose output goes to a stream; responses settle
@@ -112,6 +115,7 @@ pub mod server;
 pub mod session;
 pub mod stateless;
 pub mod task_protection;
+pub mod tasks;
 pub mod transport;
 
 pub use config::Config;

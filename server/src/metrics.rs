@@ -200,8 +200,13 @@ impl Metrics {
     }
 }
 
+/// The method label of a tool call's work after it went on as a task (the
+/// call itself is counted under `tools/call` when it is answered).
+pub const TASK_WORK: &str = "tools/call:task";
+
 fn known_method(method: &str) -> &'static str {
     const KNOWN: &[&str] = &[
+        TASK_WORK,
         methods::INITIALIZE,
         methods::PING,
         methods::TOOLS_LIST,

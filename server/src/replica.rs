@@ -15,6 +15,7 @@ use crate::session::SessionLimits;
 use crate::session::registry::Registry;
 use crate::stateless::listen::{Event, Listeners};
 use crate::stateless::state::Sealer;
+use crate::tasks::{MemoryTaskStore, Tasks};
 use bytes::Bytes;
 use serde_json::json;
 use std::sync::{Arc, RwLock};
@@ -36,6 +37,8 @@ pub struct Replica {
     pub sealer: Sealer,
     /// The open `subscriptions/listen` streams (2026-07-28).
     pub listeners: Arc<Listeners>,
+    /// The tasks of the tasks extension (2026-07-28).
+    pub tasks: Tasks,
     /// The `Set-Cookie` value of every initialize answer, formatted once;
     /// `None` when the configured name is no cookie name (see
     /// [`Replica::check_config`]).
@@ -86,11 +89,20 @@ impl Replica {
                 Sealer::new(&[key], config.mrtr_state_ttl())
             }
         };
+        let listeners = Arc::<Listeners>::default();
+        let tasks = Tasks::new(
+            Arc::new(MemoryTaskStore::new(config.max_tasks)),
+            sessions.route(),
+            config.task_ttl_secs.saturating_mul(1000),
+            config.task_poll_ms,
+            listeners.clone(),
+        );
         Arc::new(Replica {
             affinity_cookie,
             peers,
             sealer,
-            listeners: Arc::default(),
+            listeners,
+            tasks,
             config,
             sessions,
             allowed,
@@ -281,8 +293,9 @@ impl Replica {
         self.metrics.encode()
     }
 
-    /// Expires idle sessions in the background until the handle is
-    /// dropped (see `--session-idle-secs`).
+    /// Expires idle sessions (see `--session-idle-secs`) and tasks past
+    /// their time to live (`--task-ttl-secs`) in the background until the
+    /// handle is dropped.
     pub fn start_reaper(self: &Arc<Self>) -> Background {
         Background::spawn(reap_idle_sessions(self.clone()))
     }
@@ -317,6 +330,7 @@ async fn reap_idle_sessions(replica: Arc<Replica>) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        replica.tasks.reap().await;
         let expired = replica.sessions.reap(idle);
         if expired > 0 {
             replica

@@ -10,14 +10,15 @@
 //! - 0.2.0-alpha.12 `--requirements 2025-11-25`, in both answer modes, on a
 //!   replica that serves 2026-07-28 too (`--serve-2026-07-28`): the session
 //!   revisions must not notice the new era. Every check pinned, none fails.
-//! - 0.2.0-alpha.12 `--requirements 2026-07-28` on that replica: the ratchet
-//!   of issue 12 (see [`requirements_2026_07_28_fail_exactly_as_listed`]).
+//! - 0.2.0-alpha.12 `--requirements 2026-07-28` on that replica, scored
+//!   and unscored scenarios alike (the tasks extension, the pending header
+//!   and JSON Schema scenarios): every check pinned, none fails.
 //!
 //! `tests/run.sh` installs the suites with `npm ci` before the tests run.
 
 mod common;
 
-use common::suite::{Answers, Suite, assert_failures_as_listed, assert_verdicts};
+use common::suite::{Answers, Suite, assert_verdicts};
 use common::{TestReplica, start_tweaked};
 
 /// A replica answering in `answers` mode; `new_era`: with
@@ -57,29 +58,9 @@ async fn requirements_2025_11_25_give_the_expected_verdicts_with_json_responses(
     verdicts(Suite::Requirements("2025-11-25"), Answers::Json, true).await;
 }
 
-/// The referee of issue 12, as a ratchet: `--requirements 2026-07-28`
-/// runs whole (scored and unscored scenarios) against a replica with
-/// `--serve-2026-07-28`, and the checks that FAIL must be exactly those
-/// listed in `tests/conformance/expected-failures-2026-07-28.txt`. It fails
-/// when a check fails that is not listed, and when a listed check passes
-/// ("now passing, remove from the list"), so the list can only shrink; the
-/// issue is done when it is empty.
-///
-/// After a change that makes checks pass, regenerate the list:
-/// `TETHER_UPDATE_EXPECTED_FAILURES=1 cargo nextest run -p tether-tests
-/// --test conformance requirements_2026_07_28_fail_exactly_as_listed`.
-///
-/// One replica, SSE answers, for now: the same ratchet through the
-/// balancers (`cluster_conformance.rs`) comes with the cluster step of the
-/// plan (`docs/mcp-2026-07-28-plan.md`, step 8).
+/// The referee of issue 12 on one replica. The answer mode of sessions
+/// does not change how this revision is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requirements_2026_07_28_fail_exactly_as_listed() {
-    let r = replica(Answers::Sse, true).await;
-    assert_failures_as_listed(
-        &r.url,
-        "2026-07-28",
-        "requirements_2026_07_28_fail_exactly_as_listed",
-    )
-    .await;
-    r.replica.shutdown();
+async fn requirements_2026_07_28_pass() {
+    verdicts(Suite::Requirements("2026-07-28"), Answers::Sse, true).await;
 }

@@ -1,8 +1,10 @@
-//! MCP 2026-07-28 on the same endpoint as the sessions (issue 12, first
-//! step): requests without sessions, each carrying its revision and the
-//! client's capabilities in `params._meta`, classified once at the edge and
-//! never touching the session registry. Served so far: `server/discover`,
-//! the lists, completion, and the refusals of the era (each mistake its own
+//! MCP 2026-07-28 on the same endpoint as the sessions (issue 12):
+//! requests without sessions, each carrying its revision and the client's
+//! capabilities in `params._meta`, classified once at the edge and never
+//! touching the session registry: `server/discover`, the lists,
+//! completion, calls with progress and logs on their own answer, questions
+//! to the client as `input_required` results (MRTR), `subscriptions/listen`,
+//! the tasks extension, and the refusals of the era (each mistake its own
 //! code and status). Off unless `--serve-2026-07-28`.
 
 mod common;
@@ -55,6 +57,7 @@ fn era_headers(method: &str, params: &Value) -> Vec<(&'static str, String)> {
     if let Some(name) = params
         .get("name")
         .or(params.get("uri"))
+        .or(params.get("taskId"))
         .and_then(Value::as_str)
     {
         h.push(("mcp-name", name.to_owned()));
@@ -896,4 +899,229 @@ async fn a_draining_replica_takes_no_new_work_of_the_era() {
     );
     assert_eq!(header(resp.headers(), "retry-after").as_deref(), Some("1"));
     assert_eq!(body_json(resp).await["error"]["code"], -32000);
+}
+
+// --- The tasks extension -------------------------------------------------
+
+const TASKS: &str = "io.modelcontextprotocol/tasks";
+
+/// Client capabilities with the tasks extension and elicitation.
+fn with_tasks() -> Value {
+    json!({"elicitation": {}, "extensions": { TASKS: {} }})
+}
+
+/// A `tools/call` of `tool` with `arguments` from a client that declares
+/// the tasks extension: the result.
+async fn call_declaring_tasks(r: &TestReplica, tool: &str, arguments: Value) -> Value {
+    let resp = post_with_meta(
+        r,
+        50,
+        "tools/call",
+        tool_params(tool, arguments),
+        json!({ ALL_CAPS: with_tasks() }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    body_json(resp).await["result"].clone()
+}
+
+/// `method` (`tasks/get`, ...) on task `id`, declaring the extension.
+async fn task_rpc(r: &TestReplica, method: &str, params: Value) -> Value {
+    let resp = post_with_meta(r, 51, method, params, json!({ ALL_CAPS: with_tasks() })).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{method}");
+    body_json(resp).await
+}
+
+async fn task_state(r: &TestReplica, id: &str) -> Value {
+    task_rpc(r, "tasks/get", json!({"taskId": id})).await["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_call_goes_on_as_a_task_that_listeners_and_polls_follow_to_its_result() {
+    let r = new_era().await;
+    let created =
+        call_declaring_tasks(&r, "slow_compute", json!({"seconds": 1, "label": "report"})).await;
+    assert_eq!(created["resultType"], "task", "{created}");
+    assert_eq!(created["status"], "working");
+    assert!(created.get("content").is_none(), "{created}");
+    let id = created["taskId"].as_str().expect("a task id").to_owned();
+    assert!(
+        id.starts_with(&format!("{}.", r.replica.route())),
+        "the task id names its replica: {id}"
+    );
+    // The call itself ended; its work did not.
+    let mut stream = {
+        let resp = post_with_meta(
+            &r,
+            52,
+            "subscriptions/listen",
+            json!({"notifications": {"taskIds": [id, "not-a-task"]}}),
+            json!({ ALL_CAPS: with_tasks() }),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        SseStream::new(resp)
+    };
+    let (_, ack) = stream.next_message().await;
+    assert_eq!(
+        ack["params"]["notifications"]["taskIds"],
+        json!([id]),
+        "only a task that may still change is honoured: {ack}"
+    );
+    let working = task_state(&r, &id).await;
+    assert_eq!(working["status"], "working", "{working}");
+    assert_eq!(working["resultType"], "complete");
+    wait_for_status_message(&r, &id, "computing report").await;
+    // The listener hears the task end, with what tasks/get says.
+    let done = loop {
+        let (_, note) = stream.next_message().await;
+        assert_eq!(note["method"], "notifications/tasks", "{note}");
+        assert_eq!(note["params"]["taskId"], id.as_str());
+        assert_eq!(
+            note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+            52
+        );
+        if note["params"]["status"] == "completed" {
+            break note["params"].clone();
+        }
+    };
+    assert_eq!(result_text(&done["result"]), "computed report in 1s");
+    let polled = task_state(&r, &id).await;
+    assert_eq!(polled["status"], "completed");
+    assert_eq!(result_text(&polled["result"]), "computed report in 1s");
+    assert_eq!(r.replica.lifecycle.requests_in_flight(), 0);
+    assert_eq!(r.replica.sessions.len(), 0);
+}
+
+async fn wait_for_status_message(r: &TestReplica, id: &str, message: &str) {
+    for _ in 0..100 {
+        if task_state(r, id).await["statusMessage"] == message {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("task {id} never showed {message:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_asks_through_tasks_update_and_cancelling_stops_its_work() {
+    let r = new_era().await;
+    for (answer, said) in [
+        (
+            json!({"action": "accept", "content": {"confirm": true}}),
+            "Deleted a.txt",
+        ),
+        (json!({"action": "decline"}), "Kept a.txt"),
+    ] {
+        let created =
+            call_declaring_tasks(&r, "confirm_delete", json!({"filename": "a.txt"})).await;
+        let id = created["taskId"].as_str().expect("a task").to_owned();
+        let mut state = task_state(&r, &id).await;
+        for _ in 0..100 {
+            if state["status"] == "input_required" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            state = task_state(&r, &id).await;
+        }
+        assert_eq!(state["status"], "input_required", "{state}");
+        let question = &state["inputRequests"]["confirm"];
+        assert_eq!(question["method"], "elicitation/create", "{state}");
+        assert_eq!(question["params"]["message"], "Delete a.txt?");
+        let ack = task_rpc(
+            &r,
+            "tasks/update",
+            json!({"taskId": id, "inputResponses": {"confirm": answer}}),
+        )
+        .await;
+        assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+        assert!(ack["result"].get("status").is_none(), "{ack}");
+        for _ in 0..100 {
+            state = task_state(&r, &id).await;
+            if state["status"] == "completed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(result_text(&state["result"]), said, "{state}");
+    }
+
+    let created = call_declaring_tasks(&r, "slow_compute", json!({"seconds": 60})).await;
+    let id = created["taskId"].as_str().expect("a task").to_owned();
+    assert_eq!(r.replica.lifecycle.requests_in_flight(), 1);
+    let ack = task_rpc(&r, "tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    assert_eq!(task_state(&r, &id).await["status"], "cancelled");
+    wait_until("the cancelled work stops", || {
+        r.replica.lifecycle.requests_in_flight() == 0
+    })
+    .await;
+    assert_eq!(task_state(&r, &id).await["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn without_the_extension_or_in_a_session_a_task_tool_answers_within_its_call() {
+    let r = new_era().await;
+    // A request of the era that does not declare the extension.
+    let (status, msg) = call_with(
+        &r,
+        "slow_compute",
+        json!({}),
+        json!({"arguments": {"seconds": 0}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        result_text(&msg["result"]),
+        "computed result in 0s",
+        "{msg}"
+    );
+    assert_eq!(msg["result"]["resultType"], "complete");
+    // One that only runs as a task is refused before it runs, naming the
+    // extension.
+    let (status, msg) = call_with(&r, "failing_job", json!({}), json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(msg["error"]["code"], -32021);
+    assert_eq!(
+        msg["error"]["data"]["requiredCapabilities"]["extensions"][TASKS],
+        json!({})
+    );
+    // The task methods need the extension too.
+    let resp = post(&r, 3, "tasks/get", json!({"taskId": "r.x"})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(resp).await["error"]["code"], -32021);
+    // A session has no such extension: both run within the call.
+    let s = r.connect().await;
+    let plain = s
+        .result(
+            "tools/call",
+            tool_params("slow_compute", json!({"seconds": 0})),
+        )
+        .await;
+    assert_eq!(result_text(&plain), "computed result in 0s", "{plain}");
+    let failed = s
+        .result("tools/call", tool_params("failing_job", json!({})))
+        .await;
+    assert_eq!(failed["isError"], true, "{failed}");
+    assert_eq!(result_text(&failed), "job failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_is_forgotten_after_its_time_to_live_and_its_work_stopped() {
+    let r = start_tweaked(|c| {
+        c.serve_2026_07_28 = true;
+        c.task_ttl_secs = 1;
+        c.session_idle_secs = 1;
+    })
+    .await;
+    let created = call_declaring_tasks(&r, "slow_compute", json!({"seconds": 60})).await;
+    assert_eq!(created["ttlMs"], 1000, "{created}");
+    let id = created["taskId"].as_str().expect("a task").to_owned();
+    assert_eq!(task_state(&r, &id).await["status"], "working");
+    wait_until("the expired task's work stops", || {
+        r.replica.lifecycle.requests_in_flight() == 0
+    })
+    .await;
+    let gone = task_rpc(&r, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(gone["error"]["code"], -32602, "{gone}");
 }

@@ -55,7 +55,7 @@ pub struct ElicitationArgs {
 /// All the conformance fixtures, as one mergeable catalog.
 pub fn server() -> Server {
     let mut server = Server::new("tether-conformance", env!("CARGO_PKG_VERSION"));
-    for tool in tools() {
+    for tool in tools().into_iter().chain(super::conformance_tasks::tools()) {
         server = server.tool(tool);
     }
     for resource in resources() {

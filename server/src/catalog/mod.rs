@@ -2,6 +2,7 @@
 //! conformance suite calls, and a small stateful demo.
 
 pub mod conformance;
+pub mod conformance_tasks;
 pub mod demo;
 
 use crate::server::Server;

@@ -12,6 +12,7 @@ use crate::jsonrpc::ErrorObject;
 use crate::protocol::http_mirror::{HeaderParam, header_params};
 use crate::protocol::{ToolAnnotations, ToolResult};
 use crate::session::ClientRequestError;
+use crate::tasks::TaskSupport;
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -87,6 +88,8 @@ pub struct Tool {
     /// The arguments its schema asks to have mirrored in `Mcp-Param-*`
     /// headers (2026-07-28), found once at registration.
     pub(crate) header_params: Arc<[HeaderParam]>,
+    /// Whether it may go on as a task (the tasks extension, 2026-07-28).
+    pub task_support: TaskSupport,
     handler: Handler,
 }
 
@@ -153,8 +156,18 @@ impl Tool {
             output_schema: None,
             annotations: None,
             validator: Arc::new(validator),
+            task_support: TaskSupport::Forbidden,
             handler,
         }
+    }
+
+    /// Lets the tool go on as a task when its request allows
+    /// (`Optional`), or only as one (`Required`): see
+    /// [`Context::escalate`], which the tool calls once it knows it will
+    /// take a while.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.task_support = support;
+        self
     }
 
     pub fn annotations(mut self, a: ToolAnnotations) -> Self {

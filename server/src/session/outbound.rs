@@ -26,6 +26,8 @@ pub enum ClientRequestError {
     Rejected(ErrorObject),
     #[error("the session ended")]
     SessionClosed,
+    #[error("the task ended")]
+    TaskEnded,
     #[error("the client's answer to {0:?} is not a result of the question asked")]
     InvalidAnswer(String),
 }

@@ -52,7 +52,7 @@ impl Registry {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return Err(Full(self.max));
         }
-        let id: Arc<str> = Arc::from(affinity::mint_session_id(&self.route));
+        let id: Arc<str> = Arc::from(affinity::mint_id(&self.route));
         let session = Arc::new(Session::new(
             id.clone(),
             legacy,

@@ -15,7 +15,7 @@ use crate::session::ClientInfo;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use tokio::sync::mpsc;
 
@@ -54,6 +54,11 @@ pub struct Call {
     /// when a question is recorded: a question may come from a task the
     /// runner does not poll.
     runner: Mutex<Option<Waker>>,
+    /// Whether the call may go on as a task: its request declared the
+    /// tasks extension and its tool allows it.
+    may_escalate: bool,
+    /// The task it went on as, once it did.
+    task: OnceLock<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,6 +71,7 @@ impl Call {
         client: ClientInfo,
         log_level: Option<LogLevel>,
         answers: Map<String, Value>,
+        may_escalate: bool,
     ) -> (Arc<Call>, mpsc::Receiver<Frame>) {
         let (frames, rx) = mpsc::channel(FRAMES);
         let call = Call {
@@ -78,6 +84,8 @@ impl Call {
             asks: Mutex::default(),
             unkeyed: Mutex::default(),
             runner: Mutex::default(),
+            may_escalate,
+            task: OnceLock::new(),
         };
         (Arc::new(call), rx)
     }
@@ -130,7 +138,26 @@ impl Call {
         None
     }
 
-    /// Who to wake when a question is asked.
+    /// Whether the call may go on as a task.
+    pub fn may_escalate(&self) -> bool {
+        self.may_escalate
+    }
+
+    /// The task the call went on as, if it did.
+    pub fn task(&self) -> Option<&str> {
+        self.task.get().map(String::as_str)
+    }
+
+    /// The call goes on as task `id`: its runner answers with the task.
+    pub fn escalated(&self, id: String) {
+        if self.task.set(id).is_ok()
+            && let Some(runner) = lock(&self.runner).take()
+        {
+            runner.wake();
+        }
+    }
+
+    /// Who to wake when a question is asked or the call goes on as a task.
     pub fn wake_on_ask(&self, waker: &Waker) {
         *lock(&self.runner) = Some(waker.clone());
     }

@@ -32,6 +32,8 @@ struct Filter {
     prompts: bool,
     resources: bool,
     uris: HashSet<String>,
+    /// Tasks (the tasks extension) whose changes the listener hears.
+    tasks: HashSet<String>,
 }
 
 struct Listener {
@@ -54,6 +56,9 @@ pub enum Event<'a> {
     ListChanged(&'static str),
     /// `notifications/resources/updated` of a URI.
     ResourceUpdated(&'a str),
+    /// `notifications/tasks`: task `id` changed; the params are what
+    /// `tasks/get` answers for it now.
+    Task(&'a str, &'a Map<String, Value>),
 }
 
 /// A listen stream just opened.
@@ -100,14 +105,17 @@ impl Listeners {
     }
 
     /// Registers a listener for `request`'s `notifications`, whose URIs
-    /// are honoured when `serves(uri)`. Returns the acknowledgement, the
-    /// frames to come, and the registration.
+    /// are honoured when `serves(uri)`, and whose task ids when the
+    /// request declared the tasks extension (`tasks` is then given) and
+    /// `tasks(id)` (a task that may still change). Returns the
+    /// acknowledgement, the frames to come, and the registration.
     pub fn listen(
         self: &Arc<Self>,
         id: &RequestId,
         params: &Value,
         max: usize,
         serves: impl Fn(&str) -> bool,
+        tasks: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Opened, (Status, ErrorObject)> {
         let asked = params
             .get("notifications")
@@ -118,12 +126,11 @@ impl Listeners {
                     ErrorObject::invalid_params("`notifications` must be an object"),
                 )
             })?;
-        if asked.get("taskIds").is_some_and(|t| !t.is_null()) {
+        let task_ids = asked.get("taskIds").filter(|t| !t.is_null());
+        if task_ids.is_some() && tasks.is_none() {
             return Err((
                 Status::BadRequest,
-                ErrorObject::missing_capability(
-                    json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}),
-                ),
+                ErrorObject::missing_capability(crate::protocol::tasks::capability()),
             ));
         }
         if self.open.len() >= max {
@@ -146,6 +153,14 @@ impl Listeners {
                 .filter(|u| serves(u))
                 .map(str::to_owned)
                 .collect(),
+            tasks: task_ids
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|id| tasks.is_some_and(|known| known(id)))
+                .map(str::to_owned)
+                .collect(),
         };
         let mut honoured = Map::new();
         for (name, on) in [
@@ -161,6 +176,11 @@ impl Listeners {
             let mut uris: Vec<&String> = filter.uris.iter().collect();
             uris.sort();
             honoured.insert("resourceSubscriptions".into(), json!(uris));
+        }
+        if task_ids.is_some() {
+            let mut ids: Vec<&String> = filter.tasks.iter().collect();
+            ids.sort();
+            honoured.insert("taskIds".into(), json!(ids));
         }
         let mut ack = Map::new();
         ack.insert("notifications".into(), Value::Object(honoured));
@@ -212,6 +232,11 @@ impl Listeners {
                         p,
                     )
                 }
+                Event::Task(id, task) => (
+                    l.filter.tasks.contains(id),
+                    methods::NOTIFY_TASKS,
+                    task.clone(),
+                ),
             };
             if !wanted {
                 continue;

@@ -38,6 +38,7 @@ use crate::jsonrpc::{
 use crate::protocol::{meta, methods};
 use crate::replica::Replica;
 use crate::session::ClientInfo;
+use crate::tasks::{self, TaskSupport};
 use call::{Call, Frame};
 use envelope::Envelope;
 use serde_json::{Map, Value, json};
@@ -114,6 +115,11 @@ impl Frames {
             Frame::Note(message) => Some(message),
             Frame::Final { body, .. } => {
                 self.done = true;
+                // The response went out: closing the stream now cancels
+                // nothing (a call that went on as a task runs on).
+                if let Some(guard) = self._cancel_on_drop.take() {
+                    guard.disarm();
+                }
                 Some(Arc::from(body))
             }
         }
@@ -205,11 +211,16 @@ async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -
         return call(replica, envelope, request).await;
     }
     if method == methods::SUBSCRIPTIONS_LISTEN {
-        return listen(replica, &request);
+        return listen(replica, envelope, &request);
     }
     let params = request.params.unwrap_or(Value::Null);
     let outcome = if method == methods::SERVER_DISCOVER {
         Ok(discover::result(replica))
+    } else if methods::TASKS.contains(&method) {
+        replica
+            .tasks
+            .serve(method, &params, &envelope.client_capabilities)
+            .await
     } else if let Some(outcome) = handler::session_free(replica, method, &params) {
         outcome
     } else {
@@ -225,17 +236,25 @@ async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -
 
 /// Opens a listen stream: its acknowledgement first, then what it asked
 /// for, until the client closes it or the replica stops.
-fn listen(replica: &Arc<Replica>, request: &Request) -> Answer {
+fn listen(replica: &Arc<Replica>, envelope: &Envelope, request: &Request) -> Answer {
     let params = request.params.clone().unwrap_or(Value::Null);
     let server = replica.server();
     let serves = |uri: &str| {
         server.find_resource(uri).is_some()
             || server.templates().iter().any(|t| t.matches(uri).is_some())
     };
-    match replica
-        .listeners
-        .listen(&request.id, &params, replica.config.max_listeners, serves)
-    {
+    // Only a task that runs here may still change, and only this replica
+    // hears of its changes.
+    let runs_here = |id: &str| replica.tasks.runs_here(id);
+    let tasks: Option<&dyn Fn(&str) -> bool> =
+        tasks::declared(&envelope.client_capabilities).then_some(&runs_here);
+    match replica.listeners.listen(
+        &request.id,
+        &params,
+        replica.config.max_listeners,
+        serves,
+        tasks,
+    ) {
         Ok(listen::Opened {
             ack,
             frames: rest,
@@ -300,6 +319,19 @@ fn era_error(error: ErrorObject) -> ErrorObject {
 /// [`Context::ask`]).
 async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> Answer {
     let params = request.params.unwrap_or(Value::Null);
+    let may_escalate = match task_support(replica, &request.method, &params) {
+        TaskSupport::Forbidden => false,
+        TaskSupport::Optional => tasks::declared(&envelope.client_capabilities),
+        TaskSupport::Required if tasks::declared(&envelope.client_capabilities) => true,
+        // Refused before the tool runs: it only runs as a task.
+        TaskSupport::Required => {
+            return Answer::refusal(
+                Status::BadRequest,
+                Some(&request.id),
+                &ErrorObject::missing_capability(tasks::capability()),
+            );
+        }
+    };
     let answers = match earlier_answers(replica, &request.method, &params) {
         Ok(answers) => answers,
         Err(error) => return Answer::refusal(Status::BadRequest, Some(&request.id), &error),
@@ -308,7 +340,7 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         capabilities: envelope.client_capabilities.clone(),
         info: envelope.client_info.clone().unwrap_or_else(|| json!({})),
     };
-    let (call, mut frames) = Call::new(client, envelope.log_level, answers);
+    let (call, mut frames) = Call::new(client, envelope.log_level, answers, may_escalate);
     let progress_token = params
         .get(meta::META)
         .and_then(|m| m.get(meta::PROGRESS_TOKEN))
@@ -331,14 +363,21 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         async move {
             // A call in flight keeps a draining replica up.
             let _in_flight = in_flight;
-            let work = UntilAsks {
+            let mut work = UntilAsks {
                 handler: Box::pin(handler::dispatch(ctx, &method, params)),
                 call: &call,
+                in_task: false,
             };
-            let Some(outcome) = inbound::run_handler(&replica, &method, work, &cancel).await else {
+            let first = inbound::run_handler(&replica, &method, &mut work, &cancel).await;
+            if let Some(task) = call.task() {
+                return run_as_task(&replica, &call, &id, task, first, work, &cancel).await;
+            }
+            let Some(outcome) = first else {
                 return;
             };
             let (status, body) = match outcome {
+                // Only a call that went on as a task escalates (above).
+                Ok(Round::Escalated) => return,
                 Ok(Round::Done(result)) => response(&replica, &method, &id, Ok(result)),
                 Ok(Round::Asks(asks)) => {
                     let sealed = replica.sealer.seal(&method, digest, call.answers().clone());
@@ -357,7 +396,12 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
     inbound::run_inline_first(task);
     let cancel_on_drop = cancel.drop_guard();
     match frames.recv().await {
-        Some(Frame::Final { status, body }) => Answer::Whole { status, body },
+        Some(Frame::Final { status, body }) => {
+            // Answered: nothing is left to cancel, unless the call went on
+            // as a task, which its client may still need.
+            cancel_on_drop.disarm();
+            Answer::Whole { status, body }
+        }
         Some(Frame::Note(first)) => Answer::Stream(Frames {
             first: Some(first),
             rest: frames,
@@ -411,20 +455,91 @@ fn earlier_answers(
     Ok(answers)
 }
 
+/// How `method`'s handler may go on as a task: only a tool may, as it was
+/// registered.
+fn task_support(replica: &Replica, method: &str, params: &Value) -> TaskSupport {
+    if method != methods::TOOLS_CALL {
+        return TaskSupport::Forbidden;
+    }
+    params
+        .get("name")
+        .and_then(Value::as_str)
+        .and_then(|name| replica.server().find_tool(name).map(|t| t.task_support))
+        .unwrap_or_default()
+}
+
+/// The rest of a call that went on as task `task` in its first run, which
+/// ended with `first`: it is answered with the task (its state once the
+/// first run's end is written, if it ended), then the handler runs on to
+/// its end, written to the task. `cancel` is the task's: `tasks/cancel`
+/// fires it, the client closing the call's answer no longer does.
+async fn run_as_task<F>(
+    replica: &Arc<Replica>,
+    call: &Call,
+    id: &jsonrpc::RequestId,
+    task: &str,
+    first: Option<Result<Round, ErrorObject>>,
+    mut work: UntilAsks<'_, F>,
+    cancel: &CancellationToken,
+) where
+    F: std::future::Future<Output = Result<Value, ErrorObject>>,
+{
+    let ended = match first {
+        Some(Ok(Round::Escalated)) => None,
+        other => Some(task_outcome(other)),
+    };
+    let runs_on = ended.is_none();
+    if let Some(outcome) = ended {
+        replica.tasks.settle(task, outcome).await;
+    }
+    let body = match replica.tasks.record(task).await {
+        Some(record) => {
+            let mut result = tasks::created(&record);
+            stamp::task(replica, &mut result);
+            jsonrpc::result(id, &result)
+        }
+        // Expired or lost between its creation and now.
+        None => jsonrpc::error(Some(id), &ErrorObject::internal("the task was lost")),
+    };
+    call.finish(Status::Ok, body).await;
+    if runs_on {
+        work.in_task = true;
+        let end = inbound::run_handler(replica, crate::metrics::TASK_WORK, &mut work, cancel).await;
+        replica.tasks.settle(task, task_outcome(end)).await;
+    }
+}
+
+/// What a task's handler's end makes of the task.
+fn task_outcome(end: Option<Result<Round, ErrorObject>>) -> tasks::Outcome {
+    match end {
+        Some(Ok(Round::Done(result))) => tasks::Outcome::Completed(result),
+        Some(Err(error)) => tasks::Outcome::Failed(era_error(error)),
+        Some(Ok(Round::Asks(_) | Round::Escalated)) => tasks::Outcome::Failed(
+            ErrorObject::internal("the tool asked the client before it went on as a task"),
+        ),
+        None => tasks::Outcome::Cancelled,
+    }
+}
+
 /// How one run of a handler ended.
 enum Round {
     /// It returned.
     Done(Value),
     /// It stopped at questions the client has not answered yet.
     Asks(Map<String, Value>),
+    /// It goes on as a task ([`Context::escalate`]).
+    Escalated,
 }
 
 /// Runs a handler until it returns, or until it waits with questions
 /// asked: every question asked within one poll (`join!` polls all its
-/// branches) goes out in the same round.
+/// branches) goes out in the same round. Until it goes on as a task: the
+/// round ends then too, and once `in_task` it runs to its end (a task's
+/// questions wait for their answers instead).
 struct UntilAsks<'a, F> {
     handler: std::pin::Pin<Box<F>>,
     call: &'a Call,
+    in_task: bool,
 }
 
 impl<F> std::future::Future for UntilAsks<'_, F>
@@ -440,6 +555,10 @@ where
         self.call.wake_on_ask(cx.waker());
         match self.handler.as_mut().poll(cx) {
             std::task::Poll::Ready(outcome) => std::task::Poll::Ready(outcome.map(Round::Done)),
+            std::task::Poll::Pending if self.in_task => std::task::Poll::Pending,
+            std::task::Poll::Pending if self.call.task().is_some() => {
+                std::task::Poll::Ready(Ok(Round::Escalated))
+            }
             std::task::Poll::Pending if self.call.has_asks() => {
                 std::task::Poll::Ready(Ok(Round::Asks(self.call.take_asks())))
             }

@@ -39,6 +39,15 @@ pub fn input_required(replica: &Replica, result: &mut Value) {
     server_info(replica, map);
 }
 
+/// Stamps a `CreateTaskResult`: the call goes on as a task.
+pub fn task(replica: &Replica, result: &mut Value) {
+    let Some(map) = result.as_object_mut() else {
+        return;
+    };
+    map.insert(RESULT_TYPE.into(), json!(ResultType::Task.as_str()));
+    server_info(replica, map);
+}
+
 fn server_info(replica: &Replica, map: &mut Map<String, Value>) {
     let meta = map
         .entry(meta::META)

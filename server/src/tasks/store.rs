@@ -1,0 +1,199 @@
+//! Where tasks are kept: a small trait, so that the memory of one replica
+//! (here) and a store shared by every replica (the shared-state work) are
+//! interchangeable. A record holds only what can be written down (no
+//! futures, no channels): what runs a task stays on the replica running
+//! it ([`super::Tasks`]).
+
+use crate::jsonrpc::ErrorObject;
+use crate::protocol::tasks::TaskStatus;
+use dashmap::DashMap;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One task, as kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub id: String,
+    pub status: TaskStatus,
+    pub status_message: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// How long after its creation the task may be forgotten; `None`:
+    /// kept until the server decides otherwise.
+    pub ttl_ms: Option<u64>,
+    /// How often the client is asked to poll.
+    pub poll_ms: u64,
+    /// The questions waiting for the client's answer, by key.
+    pub input_requests: Map<String, Value>,
+    /// The client's answers, by key (kept, so that a key is answered once).
+    pub answers: Map<String, Value>,
+    /// The tool's result, once `completed`.
+    pub result: Option<Value>,
+    /// The JSON-RPC error, once `failed`.
+    pub error: Option<ErrorObject>,
+}
+
+impl TaskRecord {
+    /// Whether it is past its time to live at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.ttl_ms
+            .is_some_and(|ttl| now_ms >= self.created_ms.saturating_add(ttl))
+    }
+}
+
+/// A change to a record, applied by the store as one step.
+pub type Change = Box<dyn FnOnce(&mut TaskRecord) + Send>;
+
+/// The store refused a new task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("too many tasks are kept; try again later")]
+    Full,
+    #[error("the task store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Keeps tasks. Every method is one step of the store: a task created is
+/// visible to the next `get`, from any replica sharing the store.
+pub trait TaskStore: Send + Sync {
+    /// Keeps a new task; done only once a `get` of its id would find it.
+    fn create(&self, record: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The task `id`, unless unknown or expired.
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<TaskRecord>>;
+    /// Applies `change` to task `id` and returns the record after it;
+    /// `None` when unknown or expired (nothing changed).
+    fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Option<TaskRecord>>;
+    /// Forgets the tasks expired at `now_ms`; returns their ids.
+    fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>>;
+}
+
+/// The tasks of one replica, in its memory, at most `max` at once.
+pub struct MemoryTaskStore {
+    tasks: DashMap<String, TaskRecord>,
+    max: usize,
+}
+
+impl MemoryTaskStore {
+    pub fn new(max: usize) -> Self {
+        MemoryTaskStore {
+            tasks: DashMap::new(),
+            max,
+        }
+    }
+
+    fn now_ms() -> u64 {
+        super::now_ms()
+    }
+}
+
+impl TaskStore for MemoryTaskStore {
+    fn create(&self, record: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        let outcome = if self.tasks.len() >= self.max {
+            Err(StoreError::Full)
+        } else {
+            self.tasks.insert(record.id.clone(), record);
+            Ok(())
+        };
+        Box::pin(std::future::ready(outcome))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<TaskRecord>> {
+        let now = Self::now_ms();
+        let found = self
+            .tasks
+            .get(id)
+            .filter(|r| !r.expired(now))
+            .map(|r| r.clone());
+        Box::pin(std::future::ready(found))
+    }
+
+    fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Option<TaskRecord>> {
+        let now = Self::now_ms();
+        let after = self
+            .tasks
+            .get_mut(id)
+            .filter(|r| !r.expired(now))
+            .map(|mut r| {
+                change(&mut r);
+                r.clone()
+            });
+        Box::pin(std::future::ready(after))
+    }
+
+    fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>> {
+        let mut gone = Vec::new();
+        self.tasks.retain(|id, r| {
+            let keep = !r.expired(now_ms);
+            if !keep {
+                gone.push(id.clone());
+            }
+            keep
+        });
+        Box::pin(std::future::ready(gone))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, created_ms: u64, ttl_ms: Option<u64>) -> TaskRecord {
+        TaskRecord {
+            id: id.into(),
+            status: TaskStatus::Working,
+            status_message: None,
+            created_ms,
+            updated_ms: created_ms,
+            ttl_ms,
+            poll_ms: 1000,
+            input_requests: Map::new(),
+            answers: Map::new(),
+            result: None,
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_created_task_is_found_changed_and_forgotten_after_its_ttl() {
+        let store = MemoryTaskStore::new(10);
+        let now = super::super::now_ms();
+        store.create(record("a", now, Some(60_000))).await.unwrap();
+        assert_eq!(store.get("a").await.unwrap().status, TaskStatus::Working);
+        let after = store
+            .update("a", Box::new(|r| r.status = TaskStatus::Completed))
+            .await
+            .unwrap();
+        assert_eq!(after.status, TaskStatus::Completed);
+        assert_eq!(store.get("a").await, Some(after));
+        assert!(store.get("b").await.is_none());
+        assert!(store.update("b", Box::new(|_| {})).await.is_none());
+        assert!(store.remove_expired(now).await.is_empty());
+        assert_eq!(
+            store.remove_expired(now + 60_000).await,
+            vec!["a".to_owned()]
+        );
+        assert!(store.get("a").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_expired_task_is_not_found_even_before_it_is_removed() {
+        let store = MemoryTaskStore::new(10);
+        store.create(record("old", 1, Some(1))).await.unwrap();
+        store.create(record("kept", 1, None)).await.unwrap();
+        assert!(store.get("old").await.is_none());
+        assert!(store.update("old", Box::new(|_| {})).await.is_none());
+        assert!(store.get("kept").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_a_new_task() {
+        let store = MemoryTaskStore::new(1);
+        store.create(record("a", 1, None)).await.unwrap();
+        assert_eq!(
+            store.create(record("b", 1, None)).await,
+            Err(StoreError::Full)
+        );
+    }
+}
