@@ -46,6 +46,7 @@ pub struct Metrics {
     pub client_requests_pending: Gauge,
     pub misrouted_requests: Counter,
     pub forwarded_requests: Family<OutcomeLabels, Counter>,
+    pub shared_events: Family<OutcomeLabels, Counter>,
     pub forward_seconds: Histogram,
     pub peer_routes: Gauge,
     pub peer_requests_refused: Counter,
@@ -73,6 +74,7 @@ impl Metrics {
             client_requests_pending: Gauge::default(),
             misrouted_requests: Counter::default(),
             forwarded_requests: Family::default(),
+            shared_events: Family::default(),
             // 100 µs to about 26 s: a hop on one network, up to an owner
             // that takes its time to answer.
             forward_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
@@ -133,6 +135,13 @@ impl Metrics {
             m.forwarded_requests.clone(),
         );
         registry.register(
+            "shared_events",
+            "Changes passed between replicas for their clients to hear (a resource updated, a list \
+             change announced), by outcome (sent, per peer; failed: a peer did not take it; lagged: \
+             dropped before it could be sent; received)",
+            m.shared_events.clone(),
+        );
+        registry.register(
             "forward_seconds",
             "Time from forwarding a request to the owner's response head: the hop's added latency \
              plus the owner's time to start answering",
@@ -165,6 +174,12 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    pub fn shared_event(&self, outcome: &'static str, n: u64) {
+        self.shared_events
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc_by(n);
     }
 
     pub fn forwarded(&self, outcome: &'static str) {

@@ -112,6 +112,11 @@ impl Peers {
         }
     }
 
+    /// Every live peer's address (a change to tell them all of).
+    pub fn all(&self) -> Vec<SocketAddr> {
+        self.read().values().map(|p| p.addr).collect()
+    }
+
     /// How many other live replicas this one knows.
     pub fn known(&self) -> usize {
         self.read().len()

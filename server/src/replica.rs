@@ -39,6 +39,9 @@ pub struct Replica {
     pub listeners: Arc<Listeners>,
     /// The tasks of the tasks extension (2026-07-28).
     pub tasks: Tasks,
+    /// The changes the other replicas' clients must hear of too, for the
+    /// transport to pass on to the peers (see [`SharedEvent`]).
+    shared: tokio::sync::broadcast::Sender<SharedEvent>,
     /// The `Set-Cookie` value of every initialize answer, formatted once;
     /// `None` when the configured name is no cookie name (see
     /// [`Replica::check_config`]).
@@ -103,6 +106,7 @@ impl Replica {
             sealer,
             listeners,
             tasks,
+            shared: tokio::sync::broadcast::channel(SHARED_EVENTS).0,
             config,
             sessions,
             allowed,
@@ -171,13 +175,64 @@ impl Replica {
     /// Tells every session and every listener that asked that a list
     /// (`notifications/{tools,prompts,resources}/list_changed`) changed.
     pub fn notify_list_changed(&self, method: &'static str) {
+        self.list_changed_here(method);
+        self.share(SharedEvent::ListChanged {
+            method: method.to_owned(),
+        });
+    }
+
+    fn list_changed_here(&self, method: &'static str) {
         self.broadcast(method, |_| true);
         self.listeners.publish(Event::ListChanged(method));
     }
 
     /// Sends `notifications/resources/updated` to every session subscribed
-    /// to `uri`, on its standalone stream. Returns how many were told.
+    /// to `uri`, on its standalone stream, and every listener that asked
+    /// for it, on this replica and (with peers) on the others. Returns how
+    /// many were told here.
     pub fn notify_resource_updated(&self, uri: &str) -> usize {
+        let told = self.resource_updated_here(uri);
+        self.share(SharedEvent::ResourceUpdated {
+            uri: uri.to_owned(),
+        });
+        told
+    }
+
+    /// The changes to pass on to the peers, as they happen.
+    pub fn shared_events(&self) -> tokio::sync::broadcast::Receiver<SharedEvent> {
+        self.shared.subscribe()
+    }
+
+    /// A change a peer passed on: told to this replica's clients, and to
+    /// no other replica (the peer told them).
+    pub fn apply_shared(&self, event: &SharedEvent) -> Result<(), UnknownEvent> {
+        match event {
+            SharedEvent::ListChanged { method } => {
+                let method = [
+                    methods::NOTIFY_TOOL_LIST_CHANGED,
+                    methods::NOTIFY_PROMPT_LIST_CHANGED,
+                    methods::NOTIFY_RESOURCE_LIST_CHANGED,
+                ]
+                .into_iter()
+                .find(|m| m == method)
+                .ok_or(UnknownEvent)?;
+                self.list_changed_here(method);
+            }
+            SharedEvent::ResourceUpdated { uri } => {
+                self.resource_updated_here(uri);
+            }
+        }
+        Ok(())
+    }
+
+    fn share(&self, event: SharedEvent) {
+        // No receiver (no peers): nothing to pass on.
+        if self.shared.receiver_count() > 0 {
+            let _ = self.shared.send(event);
+        }
+    }
+
+    fn resource_updated_here(&self, uri: &str) -> usize {
         let params = json!({"uri": uri});
         let msg: Arc<str> = Arc::from(jsonrpc::notification(
             methods::NOTIFY_RESOURCE_UPDATED,
@@ -300,6 +355,29 @@ impl Replica {
         Background::spawn(reap_idle_sessions(self.clone()))
     }
 }
+
+/// Changes that may wait to be passed on to the peers; past it the oldest
+/// are dropped (peers that do not keep up).
+const SHARED_EVENTS: usize = 1024;
+
+/// A change that the clients of every replica of a deployment may need to
+/// hear of, not only those of the replica where it happened: a resource
+/// updated, or an announced list change (`Replica::notify_list_changed`).
+/// A replica's own feature changes (`Replica::update`) stay its own: every
+/// replica of a deployment changes alike, and tells its own clients.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SharedEvent {
+    /// `notifications/{tools,prompts,resources}/list_changed`.
+    ListChanged { method: String },
+    /// `notifications/resources/updated`.
+    ResourceUpdated { uri: String },
+}
+
+/// A shared event naming no notification this replica sends.
+#[derive(Debug, thiserror::Error)]
+#[error("not a list change this server announces")]
+pub struct UnknownEvent;
 
 /// Whether a replica takes new sessions, for readiness probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,9 @@
 //! replica is served through the others (calls with their progress, the
 //! GET stream, resumption, answers to sampling, DELETE), and what must not
 //! be forwarded is not (unknown routes, forged forwarding, a dead owner).
+//! For MCP 2026-07-28: a task is followed through any replica, and a
+//! change made on one replica reaches the sessions and listeners of the
+//! others.
 //!
 //! Three replicas in this process, each given the others' addresses as
 //! `--peers`; the requests here pick the replica themselves, as a round
@@ -13,7 +16,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::time::Duration;
-use tether_server::transport::forward::{FORWARDED_BY, PEER_PATH, PEER_SECRET};
+use tether_server::transport::forward::{FORWARDED_BY, PEER_EVENT_PATH, PEER_PATH, PEER_SECRET};
 
 const SECRET: &str = "an-example-peer-secret-of-32-bytes-or-more";
 
@@ -379,4 +382,129 @@ async fn a_draining_replica_passes_requests_of_the_stateless_era_to_a_ready_peer
     let answer = body_json(resp).await;
     let served_by = answer["result"]["structuredContent"]["replica"].clone();
     assert!(served_by == "f2" || served_by == "f3", "{answer}");
+}
+
+/// A request of 2026-07-28 to `r`, from a client that declares the tasks
+/// extension, with the headers such a client sends (`name`: `Mcp-Name`).
+async fn new_era(
+    r: &TestReplica,
+    method: &str,
+    mut params: serde_json::Value,
+    name: &str,
+) -> reqwest::Response {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {
+            "extensions": {"io.modelcontextprotocol/tasks": {}},
+        },
+    });
+    send(with_headers(
+        r.post(&request(1, method, params)),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", method),
+            ("mcp-name", name),
+        ],
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_is_followed_through_any_replica_until_its_own_is_gone() {
+    let mut r = peers_with(|c| c.serve_2026_07_28 = true).await;
+    let created = new_era(
+        &r[0],
+        "tools/call",
+        json!({"name": "slow_compute", "arguments": {"seconds": 60}}),
+        "slow_compute",
+    )
+    .await;
+    let created = body_json(created).await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .expect("a task")
+        .to_owned();
+    assert!(id.starts_with("f1."), "{created}");
+    for via in [&r[1], &r[2]] {
+        let got = body_json(new_era(via, "tasks/get", json!({"taskId": id}), &id).await).await;
+        assert_eq!(got["result"]["status"], "working", "{got}");
+    }
+    assert_eq!(forwarded(&r[1], "forwarded"), 1.0);
+    // Cancelled through f3, on f1.
+    let ack = body_json(new_era(&r[2], "tasks/cancel", json!({"taskId": id}), &id).await).await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    wait_until("the cancelled task's work on f1 stops", || {
+        r[0].replica.lifecycle.requests_in_flight() == 0
+    })
+    .await;
+    let got = body_json(new_era(&r[1], "tasks/get", json!({"taskId": id}), &id).await).await;
+    assert_eq!(got["result"]["status"], "cancelled", "{got}");
+    // f1 stops, and its tasks with it: unknown, as the spec words it.
+    r[0].replica.shutdown_token().cancel();
+    assert!(r[0].stopped_within(WAIT).await, "f1 did not stop");
+    let resp = new_era(&r[1], "tasks/get", json!({"taskId": id}), &id).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let gone = body_json(resp).await;
+    assert_eq!(gone["error"]["code"], -32602, "{gone}");
+    assert_eq!(gone["id"], 1);
+    drop(r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_on_one_replica_reaches_the_clients_of_the_others() {
+    let r = peers_with(|c| c.serve_2026_07_28 = true).await;
+    // A session subscribed on f2, a listener on f3.
+    let s = r[1].connect().await;
+    s.call("resources/subscribe", json!({"uri": "demo://note"}))
+        .await;
+    let mut session_stream = s.open_stream(None).await;
+    let listen = new_era(
+        &r[2],
+        "subscriptions/listen",
+        json!({"notifications": {"resourceSubscriptions": ["demo://note"]}}),
+        "",
+    )
+    .await;
+    let mut listener = SseStream::new(listen);
+    listener.next_message().await;
+    // The note changes on f1.
+    let set = new_era(
+        &r[0],
+        "tools/call",
+        json!({"name": "set_note", "arguments": {"text": "shared"}}),
+        "set_note",
+    )
+    .await;
+    assert_eq!(set.status(), reqwest::StatusCode::OK);
+    let (_, heard) = session_stream.next_message().await;
+    assert_eq!(
+        heard["method"], "notifications/resources/updated",
+        "{heard}"
+    );
+    assert_eq!(heard["params"]["uri"], "demo://note");
+    let (_, heard) = listener.next_message().await;
+    assert_eq!(
+        heard["method"], "notifications/resources/updated",
+        "{heard}"
+    );
+    // Only a peer with the secret may announce a change, and only a change
+    // the replica knows.
+    let url = format!("{}{PEER_EVENT_PATH}", r[1].base);
+    let event = json!({"kind": "resource_updated", "uri": "demo://note"});
+    let resp = send(r[1].http.post(&url).json(&event)).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN);
+    for bad in [
+        json!({"kind": "nonsense"}),
+        json!({"kind": "list_changed", "method": "x"}),
+    ] {
+        let resp = send(
+            r[1].http
+                .post(&url)
+                .header(PEER_SECRET.as_str(), SECRET)
+                .json(&bad),
+        )
+        .await;
+        assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST, "{bad}");
+    }
+    session_stream.assert_no_message().await;
 }

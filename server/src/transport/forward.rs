@@ -22,6 +22,16 @@
 //!   replica finishes relaying it; relayed streams end when it stops.
 //! - A draining replica passes requests for a new session to a ready peer
 //!   instead of refusing them (`Forwarding::elsewhere`).
+//! - MCP 2026-07-28 has no sessions: its requests are served where they
+//!   land, except `tasks/get|update|cancel`, which go to the replica whose
+//!   route their task id (in `Mcp-Name`) carries; when that replica is
+//!   gone, the task is unknown here too (`-32602`).
+//! - Changes that every replica's clients must hear of (a resource
+//!   updated, a list change announced: [`SharedEvent`]) are passed on to
+//!   every live peer (`POST /tether/peer/event`, with the secret), whose
+//!   sessions and listeners hear them as if made there.
+//!
+//! [`SharedEvent`]: crate::replica::SharedEvent
 
 use super::error::HttpError;
 use super::guards::SESSION_HEADER;
@@ -30,6 +40,7 @@ use crate::affinity;
 use crate::jsonrpc::ErrorObject;
 use crate::lifecycle::{Background, InFlight};
 use crate::peers::{Identity, Peers};
+use crate::protocol::{http_mirror, methods};
 use crate::replica::Replica;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -54,6 +65,13 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 /// Where a replica says which route it serves, to a peer that knows the
 /// secret.
 pub const PEER_PATH: &str = "/tether/peer";
+
+/// Where a replica takes the changes a peer's clients made that its own
+/// clients must hear of ([`crate::replica::SharedEvent`]).
+pub const PEER_EVENT_PATH: &str = "/tether/peer/event";
+
+/// A shared event is a few hundred bytes of JSON (a URI at most).
+const MAX_EVENT_BODY: usize = 64 * 1024;
 
 /// The deployment's shared secret, on every replica-to-replica request.
 pub static PEER_SECRET: HeaderName = HeaderName::from_static("tether-peer-secret");
@@ -146,6 +164,62 @@ impl Forwarding {
         })
     }
 
+    /// Passes every [`SharedEvent`] of this replica on to every live peer,
+    /// in order, until the handle is dropped.
+    ///
+    /// [`SharedEvent`]: crate::replica::SharedEvent
+    pub fn start_sharing(self: &Arc<Self>) -> Background {
+        let this = self.clone();
+        let mut events = self.replica.shared_events();
+        Background::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            dropped = n,
+                            "shared events came faster than peers took them"
+                        );
+                        this.replica.metrics.shared_event("lagged", n);
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Ok(body) = serde_json::to_vec(&event) else {
+                    continue;
+                };
+                let body = Bytes::from(body);
+                let sends = this
+                    .peers()
+                    .all()
+                    .into_iter()
+                    .map(|peer| this.send_event(peer, body.clone()));
+                futures::future::join_all(sends).await;
+            }
+        })
+    }
+
+    async fn send_event(&self, peer: SocketAddr, body: Bytes) {
+        let req = Request::post(format!("http://{peer}{PEER_EVENT_PATH}"))
+            .header(&PEER_SECRET, self.secret.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body));
+        let Ok(req) = req else { return };
+        let sent = tokio::time::timeout(PROBE_TIMEOUT, self.client.request(req)).await;
+        let outcome = match sent {
+            Ok(Ok(res)) if res.status() == StatusCode::NO_CONTENT => "sent",
+            Ok(Ok(res)) => {
+                tracing::warn!(peer = %peer, status = res.status().as_u16(), "a peer refused a shared event");
+                "failed"
+            }
+            _ => {
+                tracing::warn!(peer = %peer, "a peer did not take a shared event");
+                "failed"
+            }
+        };
+        self.replica.metrics.shared_event(outcome, 1);
+    }
+
     /// Asks the replica at `addr` which route it serves, and whether it
     /// takes new sessions.
     async fn probe(&self, addr: SocketAddr) -> Option<Identity> {
@@ -203,6 +277,45 @@ impl Forwarding {
                 self.peers().forget(route, owner);
                 self.replica.metrics.forwarded("owner_unreachable");
                 HttpError::session_not_found().into_response()
+            }
+            Err(e) => self.broke_off(route, owner, &e),
+        }
+    }
+
+    /// Passes a request about a task to the replica `owner` that holds
+    /// it. Its body (a few bytes) is read first, so that when the owner is
+    /// gone, and its tasks with it, this replica answers the request
+    /// itself: the task is unknown (`-32602`), as the spec words it.
+    async fn forward_task(
+        &self,
+        route: &str,
+        owner: SocketAddr,
+        req: Request,
+        next: Next,
+    ) -> Response {
+        let (parts, body) = req.into_parts();
+        let limit = self.replica.config.max_body_bytes;
+        let Ok(body) = axum::body::to_bytes(body, limit).await else {
+            return HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorObject::invalid_request("the request body is too large"),
+            )
+            .into_response();
+        };
+        let mut outbound = parts.clone();
+        if let Err(refused) = self.address_to(owner, &mut outbound) {
+            return refused;
+        }
+        let started = Instant::now();
+        let in_flight = Some(self.replica.lifecycle.request_started());
+        let req = Request::from_parts(outbound, Body::from(body.clone()));
+        match self.client.request(req).await {
+            Ok(res) => self.relay(res, started, in_flight),
+            Err(e) if e.is_connect() => {
+                tracing::warn!(owner = route, peer = %owner, "owner unreachable: {e}");
+                self.peers().forget(route, owner);
+                self.replica.metrics.forwarded("owner_unreachable");
+                next.run(Request::from_parts(parts, Body::from(body))).await
             }
             Err(e) => self.broke_off(route, owner, &e),
         }
@@ -314,7 +427,7 @@ impl Forwarding {
         self.replica.metrics.forwarded("owner_failed");
         HttpError::new(
             StatusCode::BAD_GATEWAY,
-            ErrorObject::internal("the replica that owns this session stopped answering"),
+            ErrorObject::internal("the replica that owns this session or task stopped answering"),
         )
         .into_response()
     }
@@ -338,6 +451,21 @@ fn session_route<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
     affinity::route_of(id)
 }
 
+/// The route of the task a request of 2026-07-28 is about: `tasks/get`,
+/// `tasks/update` and `tasks/cancel` name their task in `Mcp-Name` (which
+/// the owner checks against the body, as for any request), and a task id
+/// names the replica that holds it.
+fn task_route(req: &Request) -> Option<String> {
+    let headers = req.headers();
+    let method = headers.get(http_mirror::MCP_METHOD)?.to_str().ok()?;
+    if !methods::TASKS.contains(&method.trim_matches([' ', '\t'])) {
+        return None;
+    }
+    let name = headers.get(http_mirror::MCP_NAME)?.to_str().ok()?;
+    let id = http_mirror::decode_header_value(name).ok()?;
+    affinity::route_of(&id).map(str::to_owned)
+}
+
 /// The middleware: requests for another live replica's session go to it;
 /// everything else goes on to this replica's handlers (which answer an
 /// unknown session with `404`).
@@ -351,12 +479,12 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
     let stateless = fwd.replica.config.serve_2026_07_28
         && crate::era::hint(version) == crate::era::Era::Stateless;
     let named = if stateless {
-        None
+        task_route(&req)
     } else {
-        session_route(&req, &fwd.replica.config.path)
+        session_route(&req, &fwd.replica.config.path).map(str::to_owned)
     };
     let route = match named {
-        Some(route) if route != fwd.replica.route() => route.to_owned(),
+        Some(route) if route != fwd.replica.route() => route,
         Some(_) => return next.run(req).await,
         None => {
             // New work (a new session, or a request of the era without
@@ -391,6 +519,7 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
         }
     };
     match owner {
+        Some(owner) if stateless => fwd.forward_task(&route, owner, req, next).await,
         Some(owner) => fwd.forward(&route, owner, req).await,
         None => {
             fwd.replica.metrics.forwarded("unknown_route");
@@ -407,6 +536,38 @@ pub async fn identify(State(fwd): State<Arc<Forwarding>>, headers: HeaderMap) ->
     }
     let ready = fwd.replica.readiness() == crate::replica::Readiness::Ready;
     axum::Json(serde_json::json!({ "route": fwd.replica.route(), "ready": ready })).into_response()
+}
+
+/// `POST /tether/peer/event`: a change a peer's clients made, for this
+/// replica's clients to hear of.
+pub async fn receive_event(
+    State(fwd): State<Arc<Forwarding>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !fwd.authentic(&headers) {
+        return refuse_unauthenticated(&fwd.replica);
+    }
+    let Ok(body) = axum::body::to_bytes(body, MAX_EVENT_BODY).await else {
+        return HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorObject::invalid_request("a shared event is at most 64 KiB"),
+        )
+        .into_response();
+    };
+    let event: crate::replica::SharedEvent = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(e) => {
+            return HttpError::bad_request(format!("not a shared event: {e}")).into_response();
+        }
+    };
+    match fwd.replica.apply_shared(&event) {
+        Ok(()) => {
+            fwd.replica.metrics.shared_event("received", 1);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => HttpError::bad_request(e.to_string()).into_response(),
+    }
 }
 
 fn refuse_unauthenticated(replica: &Replica) -> Response {

@@ -41,6 +41,7 @@ pub fn router(replica: Arc<Replica>, forwarding: Option<Arc<forward::Forwarding>
         ));
         peer = Router::new()
             .route(forward::PEER_PATH, get(forward::identify))
+            .route(forward::PEER_EVENT_PATH, post(forward::receive_event))
             .with_state(fwd);
     }
     let mcp = mcp

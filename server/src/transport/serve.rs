@@ -33,9 +33,10 @@ pub async fn serve(
     let reaper = replica.start_reaper();
     let forwarding = super::forward::Forwarding::new(&replica);
     let refresh = forwarding.as_ref().map(|f| f.start_refresh());
+    let sharing = forwarding.as_ref().map(|f| f.start_sharing());
     let app = super::router(replica.clone(), forwarding);
     let result = accept_until_drained(&replica, app, listener, stop).await;
-    drop((reaper, refresh));
+    drop((reaper, refresh, sharing));
     replica.shutdown();
     tracing::info!("stopped");
     result
