@@ -12,12 +12,17 @@
 //!   elsewhere), right after the kill, and never with a `404`;
 //! - the survivors create no session for them at any time.
 //!
+//! And when a replica drains (SIGTERM): the clients see nothing at all. A
+//! draining replica answers requests of the era `503` with `Retry-After`,
+//! which nginx and HAProxy retry on another replica; behind a round robin,
+//! which does not, the replica passes them to a ready peer itself.
+//!
 //! The driver is the fault tests' (`tests/python/fault_client.py`, see
 //! `common::sdk`); a failure prints what each client saw.
 
 mod common;
 
-use common::cluster::start_cluster_args;
+use common::cluster::{start_cluster_args, start_forwarding_cluster};
 use common::sdk::{ClientLog, Fleet, Mode, Sdk, now_ms, t};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -133,6 +138,93 @@ fn judge(c: &ClientLog, dead_route: &str, t_kill: f64) -> Vec<String> {
         v.push("no successful call in the second half of the time after the kill".into());
     }
     v
+}
+
+/// Bound on the drained replica's exit (it has nothing in flight for
+/// long: `counter` answers at once).
+const DRAIN_EXIT: Duration = Duration::from_secs(10);
+
+async fn drain(balancer: Balancer) {
+    let args = ["--serve-2026-07-28"];
+    let mut cluster = match balancer {
+        // It retries only refused connections: the replicas pass on.
+        Balancer::RoundRobin => start_forwarding_cluster(balancer, &args).await,
+        _ => start_cluster_args(balancer, &args).await,
+    };
+    let mut fleet = Fleet::start(
+        &[Sdk::Python2],
+        Mode::Loop,
+        &cluster.mcp_url(),
+        CLIENTS,
+        &[
+            ("interval-ms", INTERVAL_MS.to_string()),
+            ("call-timeout", "5".into()),
+            ("max-secs", "60".into()),
+        ],
+    )
+    .await;
+    fleet.command("go").await;
+    tokio::time::sleep(BEFORE).await;
+    let draining = 1;
+    let t_term = now_ms();
+    // No call of the era stays long in flight: the replica may drain and
+    // exit before its readiness could be read.
+    cluster.terminate(draining);
+    let exited = cluster.wait(draining, DRAIN_EXIT).await;
+    tokio::time::sleep(AFTER).await;
+    fleet.stop().await;
+    fleet.print_report_if_asked(t_term, "SIGTERM");
+
+    let mut violations = Vec::new();
+    if !exited.is_some_and(|s| s.success()) {
+        violations.push(format!(
+            "the drained replica did not exit cleanly: {exited:?}"
+        ));
+    }
+    for c in fleet.clients() {
+        for f in c.failures() {
+            violations.push(format!(
+                "{}: an error at {:+.0} ms after SIGTERM: {}",
+                c.name(),
+                t(f) - t_term,
+                f["error"]
+            ));
+        }
+        if c.of("session").count() != 1 {
+            violations.push(format!("{}: the client had to be opened anew", c.name()));
+        }
+        if !c
+            .of("ok")
+            .any(|e| t(e) > t_term + AFTER.as_millis() as f64 / 2.0)
+        {
+            violations.push(format!(
+                "{}: no successful call late after SIGTERM",
+                c.name()
+            ));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "{balancer:?}, a replica drained (SIGTERM) at +0; {}:\n{}\n{}",
+        fleet.versions(),
+        violations.join("\n"),
+        fleet.report_since(t_term, "SIGTERM")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_era_clients_see_nothing_of_a_draining_replica_nginx() {
+    drain(Balancer::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_era_clients_see_nothing_of_a_draining_replica_haproxy() {
+    drain(Balancer::Haproxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_era_clients_see_nothing_of_a_draining_replica_round_robin() {
+    drain(Balancer::RoundRobin).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
