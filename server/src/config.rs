@@ -171,10 +171,13 @@ pub struct Config {
     pub task_protection: bool,
 
     /// Serve MCP 2026-07-28 (requests without sessions) beside the session
-    /// revisions. Incomplete, hence off: so far `server/discover`, the
-    /// lists and completion (see `docs/mcp-2026-07-28-plan.md`). An
-    /// official SDK client in its default mode adopts 2026-07-28 as soon as
-    /// discovery answers, so this stays off until tools can be called.
+    /// revisions: discovery, calls, MRTR, `subscriptions/listen`, the tasks
+    /// extension (the official conformance suite passes whole). Still off
+    /// by default: an official SDK client in its default mode (Python SDK
+    /// 2.x) adopts 2026-07-28 as soon as discovery answers, and gives up
+    /// its session (and the per-session state of the tools) with it; a
+    /// deployment that serves 2026-07-28 gives its replicas a shared MRTR
+    /// key, and peers for listeners to hear changes made elsewhere.
     #[arg(long, env = "TETHER_SERVE_2026_07_28", default_value_t = false)]
     pub serve_2026_07_28: bool,
 
