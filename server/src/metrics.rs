@@ -49,6 +49,10 @@ pub struct Metrics {
     pub shared_events: Family<OutcomeLabels, Counter>,
     pub forward_seconds: Histogram,
     pub peer_routes: Gauge,
+    /// Open `subscriptions/listen` streams (2026-07-28).
+    pub listeners_open: Gauge,
+    /// Tasks (the tasks extension) whose work runs on this replica.
+    pub tasks_running: Gauge,
     pub peer_requests_refused: Counter,
     pub request_states_refused: Family<ReasonLabels, Counter>,
 }
@@ -79,6 +83,8 @@ impl Metrics {
             // that takes its time to answer.
             forward_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
             peer_routes: Gauge::default(),
+            listeners_open: Gauge::default(),
+            tasks_running: Gauge::default(),
             peer_requests_refused: Counter::default(),
             request_states_refused: Family::default(),
         };
@@ -116,6 +122,16 @@ impl Metrics {
             "rpc_requests",
             "JSON-RPC requests served, by MCP method and outcome (ok, error, cancelled)",
             m.rpc_requests.clone(),
+        );
+        registry.register(
+            "listeners_open",
+            "subscriptions/listen streams open (MCP 2026-07-28)",
+            m.listeners_open.clone(),
+        );
+        registry.register(
+            "tasks_running",
+            "Tasks (the tasks extension of MCP 2026-07-28) whose work runs on this replica",
+            m.tasks_running.clone(),
         );
         registry.register(
             "client_requests_pending",

@@ -345,6 +345,8 @@ impl Replica {
         self.metrics.client_requests_pending.set(pending as i64);
         let peers = self.peers.as_ref().map_or(0, Peers::known);
         self.metrics.peer_routes.set(peers as i64);
+        self.metrics.listeners_open.set(self.listeners.len() as i64);
+        self.metrics.tasks_running.set(self.tasks.running() as i64);
         self.metrics.encode()
     }
 

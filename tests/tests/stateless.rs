@@ -1049,6 +1049,13 @@ async fn a_task_asks_through_tasks_update_and_cancelling_stops_its_work() {
     let created = call_declaring_tasks(&r, "slow_compute", json!({"seconds": 60})).await;
     let id = created["taskId"].as_str().expect("a task").to_owned();
     assert_eq!(r.replica.lifecycle.requests_in_flight(), 1);
+    assert!(
+        r.replica
+            .metrics_text()
+            .lines()
+            .any(|l| l == "tether_tasks_running 1"),
+        "the running task is counted"
+    );
     let ack = task_rpc(&r, "tasks/cancel", json!({"taskId": id})).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
     assert_eq!(task_state(&r, &id).await["status"], "cancelled");
