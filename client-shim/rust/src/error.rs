@@ -56,6 +56,25 @@ pub enum Error {
     #[error("the server chose protocol version {0:?}, which this client does not speak")]
     UnsupportedVersion(String),
 
+    /// [`Mode::Stateless`](crate::Mode::Stateless): the server does not
+    /// speak MCP 2026-07-28 (why, as `server/discover` showed).
+    #[error(
+        "the server does not speak MCP 2026-07-28 ({0}); Mode::Auto or Mode::Legacy start a session instead"
+    )]
+    NotStateless(String),
+
+    /// 2026-07-28: a callback could not answer one of the server's
+    /// `inputRequests` (the request is not retried).
+    #[error("the client cannot answer the server's {method} ({key:?}): {error}")]
+    Input {
+        /// The key of the input request.
+        key: String,
+        /// Its method (`sampling/createMessage`, `elicitation/create`, ...).
+        method: String,
+        /// What the callback answered, or "method not found" without one.
+        error: RpcError,
+    },
+
     /// The client was closed.
     #[error("the client is closed")]
     Closed,

@@ -225,8 +225,8 @@ pub mod http;
 pub mod sse;
 
 pub use client::{
-    Callback, Client, ClientBuilder, ProgressFn, Reinit, RequestOptions, SAFE_TO_RETRY, callback,
-    replica_of,
+    Callback, Client, ClientBuilder, MAX_INPUT_ROUNDS, Mode, ProgressFn, Reinit, RequestOptions,
+    SAFE_TO_RETRY, STATELESS_REVISION, callback, replica_of,
 };
 pub use cookies::{CookieJar, CookiePolicy, CookieRejected, CookieScope, Stored};
 pub use error::{Error, Result, SessionLost};

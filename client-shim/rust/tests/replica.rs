@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_server::{Config, Context, NoArgs, Replica, Tool, ToolResult};
 use tether_shim::{
-    Client, ClientBuilder, Error, Event, LogLevel, Reinit, RequestOptions, SessionLost,
+    Client, ClientBuilder, Error, Event, LogLevel, Mode, Reinit, RequestOptions, SessionLost,
 };
 use tokio::sync::broadcast::Receiver;
 
@@ -363,7 +363,9 @@ async fn plain_json_answers_and_older_revisions_work() {
     for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
         let client = within(
             "connect",
+            // Sessions only: the tap counts every request.
             Client::builder(tap.url())
+                .mode(Mode::Legacy)
                 .protocol_version(version)
                 .connect(),
         )

@@ -4,7 +4,7 @@ use super::callbacks::{Callback, Callbacks, ProgressFn, callback};
 use super::{Client, Inner, Settings};
 use crate::cookies::{CookieJar, CookiePolicy};
 use crate::error::{Error, Result};
-use crate::{Event, ProgressParams, RpcError};
+use crate::{Event, LogLevel, ProgressParams, RpcError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::future::Future;
@@ -12,6 +12,60 @@ use std::sync::Arc;
 use std::time::Duration;
 use tether_protocol::{Implementation, ProtocolVersion, methods};
 use tokio::sync::broadcast;
+
+/// Which era of MCP the client speaks; see the crate docs, "Two eras".
+/// The names follow the official SDKs' (`auto`, `legacy`, and the
+/// revision itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Ask the server first (`server/discover` with the 2026-07-28
+    /// `_meta`): if it lists `2026-07-28` among its `supportedVersions`,
+    /// speak that revision, without a session; if it answers anything
+    /// else (an HTTP error, a JSON-RPC error, other versions), start a
+    /// session as [`Mode::Legacy`] does. A server that cannot be reached
+    /// is an error, not a reason to fall back. The default.
+    #[default]
+    Auto,
+    /// Sessions only (`initialize`, `Mcp-Session-Id`, the GET stream), as
+    /// before 2026-07-28: the same bytes on the wire, and no `server/discover`.
+    Legacy,
+    /// 2026-07-28 only: never a session; [`ClientBuilder::connect`] fails
+    /// with [`Error::UnsupportedVersion`] if the server does not speak it.
+    Stateless,
+}
+
+impl Mode {
+    /// The mode's name: `auto`, `legacy` or `2026-07-28`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Legacy => "legacy",
+            Mode::Stateless => "2026-07-28",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    /// `auto`, `legacy`, or `2026-07-28` (also `stateless`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Mode::Auto),
+            "legacy" | "session" | "sessions" => Ok(Mode::Legacy),
+            "2026-07-28" | "stateless" => Ok(Mode::Stateless),
+            other => Err(format!(
+                "unknown mode {other:?}: auto, legacy or 2026-07-28"
+            )),
+        }
+    }
+}
 
 /// What the client does when the server answers `404` (session not found).
 /// See the crate docs, "Lost sessions".
@@ -64,6 +118,7 @@ pub struct RequestOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) on_progress: Option<ProgressFn>,
     pub(crate) retry_on_new_session: Option<bool>,
+    pub(crate) log_level: Option<LogLevel>,
 }
 
 impl RequestOptions {
@@ -85,6 +140,16 @@ impl RequestOptions {
         self
     }
 
+    /// 2026-07-28: asks for this request's log messages from `level` up
+    /// (`_meta["io.modelcontextprotocol/logLevel"]`), overriding the
+    /// client's level ([`Client::set_log_level`](crate::Client::set_log_level)).
+    /// They arrive as [`Event::Notification`]s while the request runs. In a
+    /// session the level is the session's: use `set_log_level`.
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log_level = Some(level);
+        self
+    }
+
     /// Whether to retry this request once on a new session after a `404`,
     /// whatever the client's [`Reinit`] policy says (unless it is `Off`).
     pub fn retry_on_new_session(mut self, retry: bool) -> Self {
@@ -99,6 +164,7 @@ impl std::fmt::Debug for RequestOptions {
             .field("timeout", &self.timeout)
             .field("on_progress", &self.on_progress.is_some())
             .field("retry_on_new_session", &self.retry_on_new_session)
+            .field("log_level", &self.log_level)
             .finish()
     }
 }
@@ -106,6 +172,8 @@ impl std::fmt::Debug for RequestOptions {
 /// Builds a [`Client`]; [`ClientBuilder::connect`] runs the handshake.
 pub struct ClientBuilder {
     url: String,
+    mode: Mode,
+    tasks: bool,
     http: Option<reqwest::Client>,
     jar: Option<Arc<CookieJar>>,
     cookies: bool,
@@ -131,6 +199,8 @@ impl ClientBuilder {
     pub fn new(url: impl Into<String>) -> Self {
         ClientBuilder {
             url: url.into(),
+            mode: Mode::default(),
+            tasks: true,
             http: None,
             jar: None,
             cookies: true,
@@ -154,6 +224,27 @@ impl ClientBuilder {
             server_request_timeout: Duration::from_secs(300),
             busy_retries: 3,
         }
+    }
+
+    /// Which era to speak (default [`Mode::Auto`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// 2026-07-28: whether requests declare the tasks extension
+    /// (`extensions: {"io.modelcontextprotocol/tasks": {}}` in their client
+    /// capabilities; default: yes). A server may then answer a `tools/call`
+    /// with a task, which the client follows to its end by itself: it polls
+    /// `tasks/get` at the task's `pollIntervalMs`, answers the task's
+    /// questions with the callbacks (`tasks/update`), reports its
+    /// `statusMessage` as progress, returns the task's result, and cancels
+    /// the task (`tasks/cancel`) if the call times out or is dropped.
+    /// Without it, a tool that only runs as a task is refused (`-32021`).
+    /// Sessions never declare it.
+    pub fn tasks(mut self, declare: bool) -> Self {
+        self.tasks = declare;
+        self
     }
 
     /// Shares a reqwest client (and its connection pool) with other
@@ -346,7 +437,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects: `initialize`, `notifications/initialized`, then the
+    /// Connects: by the [`Mode`], `server/discover` (2026-07-28) or
+    /// `initialize` and `notifications/initialized` (a session), then the
     /// standalone stream (if enabled) in the background.
     pub async fn connect(self) -> Result<Client> {
         let url = reqwest::Url::parse(&self.url)
@@ -364,7 +456,12 @@ impl ClientBuilder {
             .callbacks
             .capabilities(&self.capabilities)
             .map_err(|e| Error::Protocol(format!("a capability that does not fit: {e}")))?;
+        let era_capabilities = super::era::capabilities(&capabilities, self.tasks)
+            .map_err(|e| Error::Protocol(format!("a capability that does not fit: {e}")))?;
         let settings = Settings {
+            mode: self.mode,
+            era_capabilities,
+            tasks: self.tasks,
             client_info: self.client_info,
             protocol_version: self.protocol_version,
             capabilities,

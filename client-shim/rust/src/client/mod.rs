@@ -9,10 +9,12 @@
 
 pub mod builder;
 pub mod callbacks;
+mod era;
 mod streams;
 
-pub use builder::{ClientBuilder, Reinit, RequestOptions, SAFE_TO_RETRY};
+pub use builder::{ClientBuilder, Mode, Reinit, RequestOptions, SAFE_TO_RETRY};
 pub use callbacks::{BoxFuture, Callback, ProgressFn, callback};
+pub use era::{MAX_INPUT_ROUNDS, REVISION as STATELESS_REVISION};
 
 use crate::cookies::CookieJar;
 use crate::error::{Error, Result, SessionLost};
@@ -41,10 +43,16 @@ pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 const POST_ACCEPT: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
-const MAX_PAGES: usize = 1000;
+pub(crate) const MAX_PAGES: usize = 1000;
 
 /// Fixed knobs, resolved by the builder.
 pub(crate) struct Settings {
+    pub mode: Mode,
+    /// The client capabilities of a 2026-07-28 request (`_meta`).
+    pub era_capabilities: Value,
+    /// Whether 2026-07-28 requests declare the tasks extension.
+    #[allow(dead_code)]
+    pub tasks: bool,
     pub client_info: Implementation,
     pub protocol_version: String,
     pub capabilities: ClientCapabilities,
@@ -71,6 +79,11 @@ pub(crate) struct Session {
     replaced: Option<Arc<str>>,
     version: Option<HeaderValue>,
     pub info: Arc<InitializeResult>,
+    /// 2026-07-28: no session at all (this one only carries what
+    /// `server/discover` said); every request is one of that era.
+    pub stateless: bool,
+    /// 2026-07-28: the `server/discover` result.
+    discover: Option<Arc<Value>>,
 }
 
 impl Session {
@@ -82,6 +95,26 @@ impl Session {
             replaced: None,
             version: None,
             info: Arc::default(),
+            stateless: false,
+            discover: None,
+        }
+    }
+
+    /// What a client of the era without sessions keeps.
+    pub(crate) fn stateless(
+        generation: u64,
+        info: Arc<InitializeResult>,
+        discover: Option<Arc<Value>>,
+    ) -> Self {
+        Session {
+            id: None,
+            header: None,
+            generation,
+            replaced: None,
+            version: Some(HeaderValue::from_static(era::REVISION)),
+            info,
+            stateless: true,
+            discover,
         }
     }
 
@@ -116,6 +149,10 @@ pub(crate) struct Inner {
     progress_routes: Mutex<HashMap<i64, ProgressFn>>,
     closed: AtomicBool,
     standalone: Mutex<Option<tokio::task::AbortHandle>>,
+    /// 2026-07-28: the log level every request asks for (`set_log_level`).
+    log_level: Mutex<Option<LogLevel>>,
+    /// 2026-07-28: the mirrored arguments of each tool, once listed.
+    tool_headers: RwLock<Option<Arc<era::ToolHeaders>>>,
 }
 
 impl Inner {
@@ -143,7 +180,24 @@ impl Inner {
             progress_routes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             standalone: Mutex::new(None),
+            log_level: Mutex::new(None),
+            tool_headers: RwLock::new(None),
         })
+    }
+
+    pub(crate) fn log_level(&self) -> Option<LogLevel> {
+        *self.log_level.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn known_tool_headers(&self) -> Option<Arc<era::ToolHeaders>> {
+        self.tool_headers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_tool_headers(&self, all: era::ToolHeaders) {
+        *self.tool_headers.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(all));
     }
 
     pub(crate) fn current(&self) -> Arc<Session> {
@@ -310,6 +364,8 @@ impl Inner {
             replaced,
             version: Some(version),
             info: Arc::new(info),
+            stateless: false,
+            discover: None,
         });
         let body = notification_body(methods::NOTIFY_INITIALIZED, None);
         let resp = self.send(&session, self.post(&session, body)).await?;
@@ -600,12 +656,34 @@ impl Client {
     }
 
     pub(crate) async fn start(inner: Arc<Inner>) -> Result<Client> {
-        let session = tokio::time::timeout(inner.cfg.request_timeout, inner.handshake(1, None))
-            .await
-            .map_err(|_| Error::Timeout {
-                method: "initialize".into(),
-                after: inner.cfg.request_timeout,
-            })??;
+        let limit = inner.cfg.request_timeout;
+        let timeout = |method: &str| Error::Timeout {
+            method: method.into(),
+            after: limit,
+        };
+        let new_era = match inner.cfg.mode {
+            Mode::Legacy => None,
+            Mode::Auto | Mode::Stateless => Some(
+                tokio::time::timeout(limit, inner.discover())
+                    .await
+                    .map_err(|_| timeout(methods::SERVER_DISCOVER))??,
+            ),
+        };
+        let session = match new_era {
+            Some(Ok(session)) => session,
+            Some(Err(why)) if inner.cfg.mode == Mode::Stateless => {
+                return Err(Error::NotStateless(why));
+            }
+            Some(Err(why)) => {
+                tracing::debug!(%why, "the server does not speak 2026-07-28: starting a session");
+                tokio::time::timeout(limit, inner.handshake(1, None))
+                    .await
+                    .map_err(|_| timeout(methods::INITIALIZE))??
+            }
+            None => tokio::time::timeout(limit, inner.handshake(1, None))
+                .await
+                .map_err(|_| timeout(methods::INITIALIZE))??,
+        };
         inner.set_current(session.clone());
         if inner.cfg.standalone_stream && session.id.is_some() {
             let task = tokio::spawn(streams::standalone(inner.clone()));
@@ -620,7 +698,25 @@ impl Client {
         &self.handle.inner
     }
 
-    /// The current session id (`None` for a server without sessions).
+    /// Whether the client speaks 2026-07-28, without a session (the mode
+    /// was [`Mode::Stateless`], or [`Mode::Auto`] and the server speaks it).
+    pub fn is_stateless(&self) -> bool {
+        self.inner().current().stateless
+    }
+
+    /// The mode the client was built with (see [`Client::is_stateless`]
+    /// for the era [`Mode::Auto`] chose).
+    pub fn mode(&self) -> Mode {
+        self.inner().cfg.mode
+    }
+
+    /// 2026-07-28: the server's `server/discover` result, as it came.
+    pub fn discover_result(&self) -> Option<Arc<Value>> {
+        self.inner().current().discover.clone()
+    }
+
+    /// The current session id (`None` for a server without sessions, and
+    /// always in 2026-07-28).
     pub fn session_id(&self) -> Option<String> {
         self.inner().current().id_string()
     }
@@ -636,7 +732,10 @@ impl Client {
             .map(str::to_owned)
     }
 
-    /// What the server said at `initialize` (for the current session).
+    /// What the server said at `initialize` (for the current session). In
+    /// 2026-07-28, what `server/discover` said, in the same shape: its
+    /// capabilities and instructions, the server's identity from its
+    /// `_meta`, and `protocolVersion` `2026-07-28`.
     pub fn server_info(&self) -> Arc<InitializeResult> {
         self.inner().current().info.clone()
     }
@@ -698,9 +797,21 @@ impl Client {
                 .insert(id, f.clone());
             route.token = Some(id);
         }
+        let limit = opts.timeout.unwrap_or(inner.cfg.request_timeout);
+        let s = inner.current();
+        if s.stateless {
+            // No session to cancel in: a request left behind is cancelled
+            // by closing its connection (dropping the future), a task by
+            // `tasks/cancel`.
+            return tokio::time::timeout(limit, inner.run_stateless(&s, method, params, &opts))
+                .await
+                .map_err(|_| Error::Timeout {
+                    method: method.to_owned(),
+                    after: limit,
+                })?;
+        }
         let params = (!params.is_null()).then_some(&params);
         let body = request_body(id, method, params);
-        let limit = opts.timeout.unwrap_or(inner.cfg.request_timeout);
         let mut cancel = CancelGuard {
             inner: inner.clone(),
             id,
@@ -764,14 +875,26 @@ impl Client {
         Ok(())
     }
 
-    /// `ping`.
+    /// `ping`. 2026-07-28 has no `ping`: there it is a `server/discover`
+    /// round trip.
     pub async fn ping(&self) -> Result<()> {
-        self.request(methods::PING, Value::Null).await.map(|_| ())
+        let method = if self.is_stateless() {
+            methods::SERVER_DISCOVER
+        } else {
+            methods::PING
+        };
+        self.request(method, Value::Null).await.map(|_| ())
     }
 
-    /// Every tool (all pages of `tools/list`).
+    /// Every tool (all pages of `tools/list`). In 2026-07-28 the client
+    /// also keeps which arguments each tool mirrors in headers
+    /// (`x-mcp-header`) for its calls.
     pub async fn list_tools(&self) -> Result<Vec<Value>> {
-        self.list_all(methods::TOOLS_LIST, "tools").await
+        let tools = self.list_all(methods::TOOLS_LIST, "tools").await?;
+        if self.is_stateless() {
+            self.inner().set_tool_headers(era::tool_headers(&tools));
+        }
+        Ok(tools)
     }
 
     /// `tools/call`.
@@ -843,8 +966,20 @@ impl Client {
         self.request(methods::PROMPTS_GET, params).await
     }
 
-    /// `logging/setLevel`.
+    /// Asks for log messages from `level` up: in a session,
+    /// `logging/setLevel` (the session's level); in 2026-07-28, which has no
+    /// such method, the level every request from now on names in its
+    /// `_meta` (override it per request with [`RequestOptions::log_level`]).
+    /// Log messages arrive as [`Event::Notification`]s.
     pub async fn set_log_level(&self, level: LogLevel) -> Result<()> {
+        if self.is_stateless() {
+            *self
+                .inner()
+                .log_level
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(level);
+            return Ok(());
+        }
         let params = to_params(methods::LOGGING_SET_LEVEL, &SetLevelParams { level })?;
         self.request(methods::LOGGING_SET_LEVEL, params)
             .await

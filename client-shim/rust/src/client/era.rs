@@ -1,0 +1,543 @@
+//! MCP 2026-07-28, the era without sessions: `server/discover` instead of
+//! the handshake, the request's own `_meta` and mirroring headers on every
+//! request, `input_required` results answered by the callbacks and the
+//! request retried (MRTR), and tasks followed to their end.
+//!
+//! Nothing here touches the session machinery: a client of this era has a
+//! [`Session`] without an id, made once by [`Inner::discover`] and never
+//! replaced.
+
+use super::builder::RequestOptions;
+use super::callbacks::ProgressFn;
+use super::{Inner, Session, request_body, streams};
+use crate::error::{Error, Result};
+use crate::{InitializeResult, ProgressParams, RpcError};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tether_protocol::capabilities::ClientCapabilities;
+use tether_protocol::envelope::{RESULT_TYPE, ResultType};
+use tether_protocol::http_mirror::{self, HeaderParam};
+use tether_protocol::jsonrpc::{HEADER_MISMATCH, RequestId};
+use tether_protocol::{meta, methods, tasks};
+
+/// The revision of this era that the client speaks.
+pub const REVISION: &str = "2026-07-28";
+
+/// Rounds of `input_required` one request may take before the client
+/// gives up (a server that keeps asking is broken or hostile).
+pub const MAX_INPUT_ROUNDS: usize = 16;
+
+/// Bounds on a task's `pollIntervalMs` as the client follows it.
+const MIN_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_secs(10);
+/// Hard bound on `tasks/get` polls of one task (the request's timeout
+/// bounds them in time).
+const MAX_POLLS: usize = 1_000_000;
+
+/// The tool arguments each tool asks to have mirrored in `Mcp-Param-*`
+/// headers, by tool name (from `tools/list`).
+pub(crate) type ToolHeaders = HashMap<String, Vec<HeaderParam>>;
+
+/// The client capabilities new-era requests declare: a session's, plus
+/// the tasks extension when `tasks` is on.
+pub(crate) fn capabilities(
+    caps: &ClientCapabilities,
+    tasks: bool,
+) -> std::result::Result<Value, serde_json::Error> {
+    let mut v = serde_json::to_value(caps)?;
+    if tasks && let Some(all) = v.as_object_mut() {
+        let ext = all.entry("extensions").or_insert_with(|| json!({}));
+        if !ext.is_object() {
+            *ext = json!({});
+        }
+        if let Some(ext) = ext.as_object_mut() {
+            ext.entry(tasks::EXTENSION).or_insert_with(|| json!({}));
+        }
+    }
+    Ok(v)
+}
+
+/// The `resultType` of a result (`complete` when absent, as before the era).
+fn result_type(r: &Value) -> Option<ResultType> {
+    match r.get(RESULT_TYPE) {
+        None => Some(ResultType::Complete),
+        Some(t) => serde_json::from_value(t.clone()).ok(),
+    }
+}
+
+/// The mirrored tool arguments of `tools` (a `tools/list` page or all).
+pub(crate) fn tool_headers<'a>(tools: impl IntoIterator<Item = &'a Value>) -> ToolHeaders {
+    tools
+        .into_iter()
+        .filter_map(|t| {
+            let name = t.get("name")?.as_str()?;
+            let params = t
+                .get("inputSchema")
+                .and_then(|s| http_mirror::header_params(s).ok())
+                .unwrap_or_default();
+            Some((name.to_owned(), params))
+        })
+        .collect()
+}
+
+/// The headers that mirror a request's body: `Mcp-Method`, `Mcp-Name`,
+/// and `Mcp-Param-<Name>` for each mirrored argument of a `tools/call`.
+fn mirror(method: &str, params: &Value, mirrored: &[HeaderParam]) -> Result<HeaderMap> {
+    let bad = |what: &str| Error::Protocol(format!("{method}: cannot mirror {what} in a header"));
+    let mut h = HeaderMap::new();
+    h.insert(
+        http_mirror::MCP_METHOD,
+        HeaderValue::from_str(method).map_err(|_| bad("the method"))?,
+    );
+    if let Some(name) = http_mirror::name_source(method, params).and_then(Value::as_str) {
+        let v = http_mirror::encode_header_value(name);
+        h.insert(
+            http_mirror::MCP_NAME,
+            HeaderValue::from_str(&v).map_err(|_| bad("the name"))?,
+        );
+    }
+    if method == methods::TOOLS_CALL {
+        let arguments = params.get("arguments").unwrap_or(&Value::Null);
+        for p in mirrored {
+            let Some(value) = p.value_in(arguments) else {
+                continue;
+            };
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let name = format!(
+                "{}{}",
+                http_mirror::MCP_PARAM_PREFIX,
+                p.header.to_ascii_lowercase()
+            );
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(&p.header))?;
+            let v = http_mirror::encode_header_value(&text);
+            h.insert(name, HeaderValue::from_str(&v).map_err(|_| bad(&p.header))?);
+        }
+    }
+    Ok(h)
+}
+
+impl Inner {
+    /// Puts the era's envelope in `params._meta`: the revision, the
+    /// capabilities, the client's identity, and the log level asked for.
+    fn envelope(&self, params: &mut Value, opts: &RequestOptions) {
+        if !params.is_object() {
+            *params = json!({});
+        }
+        let Some(obj) = params.as_object_mut() else {
+            return;
+        };
+        let m = obj.entry(meta::META).or_insert_with(|| json!({}));
+        if !m.is_object() {
+            *m = json!({});
+        }
+        let Some(m) = m.as_object_mut() else {
+            return;
+        };
+        m.insert(meta::PROTOCOL_VERSION.into(), json!(REVISION));
+        m.insert(
+            meta::CLIENT_CAPABILITIES.into(),
+            self.cfg.era_capabilities.clone(),
+        );
+        m.insert(meta::CLIENT_INFO.into(), json!(self.cfg.client_info));
+        if let Some(level) = opts.log_level.or_else(|| self.log_level()) {
+            m.entry(meta::LOG_LEVEL)
+                .or_insert_with(|| json!(level.as_str()));
+        }
+    }
+
+    /// One POST of this era and its answer (JSON, or the request's own
+    /// SSE stream, whose progress goes to `progress` and whose logs become
+    /// events). A `503` (a draining or full replica) is sent again after
+    /// its `Retry-After`, `busy_retries` times: it did not run.
+    async fn round(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+        method: &str,
+        params: &Value,
+        mirrored: &[HeaderParam],
+        progress: Option<&ProgressFn>,
+    ) -> Result<Value> {
+        let headers = mirror(method, params, mirrored)?;
+        let id = self.next_id();
+        let body = request_body(id, method, Some(params));
+        let mut busy = 0;
+        let resp = loop {
+            let rb = self.post(s, body.clone()).headers(headers.clone());
+            let resp = self.send(s, rb).await?;
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < self.cfg.busy_retries {
+                busy += 1;
+                let wait = streams::retry_after(resp.headers())
+                    .unwrap_or(Duration::from_millis(200))
+                    .min(Duration::from_secs(5));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            break resp;
+        };
+        match self.read_answer(s, resp, id, method, progress).await? {
+            streams::Answer::Done(r) => r.map_err(Error::Rpc),
+            streams::Answer::Lost { .. } => {
+                Err(Error::Protocol(format!("{method}: 404 without a session")))
+            }
+        }
+    }
+
+    /// `server/discover`: the new era's session, if the server speaks
+    /// 2026-07-28; `Ok(Err(why))` if it answered but does not.
+    pub(crate) async fn discover(
+        self: &Arc<Self>,
+    ) -> Result<std::result::Result<Arc<Session>, String>> {
+        let pre = Arc::new(Session::stateless(1, Arc::default(), None));
+        let mut params = json!({});
+        self.envelope(&mut params, &RequestOptions::default());
+        let r = match self
+            .round(&pre, methods::SERVER_DISCOVER, &params, &[], None)
+            .await
+        {
+            Ok(r) => r,
+            Err(e @ (Error::Transport(_) | Error::Timeout { .. } | Error::Closed)) => {
+                return Err(e);
+            }
+            Err(e) => return Ok(Err(format!("server/discover: {e}"))),
+        };
+        let supported: Vec<&str> = r
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !supported.contains(&REVISION) {
+            return Ok(Err(format!(
+                "server/discover lists {supported:?} as supportedVersions"
+            )));
+        }
+        let info = InitializeResult {
+            protocol_version: REVISION.to_owned(),
+            capabilities: r
+                .get("capabilities")
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or_default(),
+            server_info: r
+                .get(meta::META)
+                .and_then(|m| m.get(meta::SERVER_INFO))
+                .and_then(|i| serde_json::from_value(i.clone()).ok())
+                .unwrap_or_default(),
+            instructions: r
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+        tracing::debug!(server = %info.server_info.name, "the server speaks 2026-07-28");
+        Ok(Ok(Arc::new(Session::stateless(
+            1,
+            Arc::new(info),
+            Some(Arc::new(r)),
+        ))))
+    }
+
+    /// The mirrored arguments of tool `name`, listing the tools first if
+    /// the client has not yet (or `refresh`).
+    async fn mirrored_arguments(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+        name: &str,
+        refresh: bool,
+    ) -> Vec<HeaderParam> {
+        if !refresh && let Some(known) = self.known_tool_headers() {
+            return known.get(name).cloned().unwrap_or_default();
+        }
+        let mut all = ToolHeaders::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..super::MAX_PAGES {
+            let mut params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            self.envelope(&mut params, &RequestOptions::default());
+            let page = match self.round(s, methods::TOOLS_LIST, &params, &[], None).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot list the tools for their x-mcp-header arguments");
+                    return Vec::new();
+                }
+            };
+            if let Some(tools) = page.get("tools").and_then(Value::as_array) {
+                all.extend(tool_headers(tools));
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let found = all.get(name).cloned().unwrap_or_default();
+        self.set_tool_headers(all);
+        found
+    }
+
+    /// A request of this era to its complete result: the envelope, the
+    /// mirroring headers, then as many rounds as the server asks for input
+    /// (answered by the callbacks), then the task it became, if it did.
+    pub(crate) async fn run_stateless(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+        method: &str,
+        mut params: Value,
+        opts: &RequestOptions,
+    ) -> Result<Value> {
+        self.envelope(&mut params, opts);
+        let tool = (method == methods::TOOLS_CALL)
+            .then(|| {
+                params
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten();
+        let had_schemas = self.known_tool_headers().is_some();
+        let mut mirrored = match &tool {
+            Some(name) => self.mirrored_arguments(s, name, false).await,
+            None => Vec::new(),
+        };
+        let mut refreshed = !had_schemas;
+        let progress = opts.on_progress.as_ref();
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let r = match self.round(s, method, &params, &mirrored, progress).await {
+                // The tool's schema changed since it was listed: list again, once.
+                Err(e) if e.rpc_code() == Some(HEADER_MISMATCH) && tool.is_some() && !refreshed => {
+                    refreshed = true;
+                    let name = tool.as_deref().unwrap_or_default();
+                    mirrored = self.mirrored_arguments(s, name, true).await;
+                    continue;
+                }
+                other => other?,
+            };
+            match result_type(&r) {
+                Some(ResultType::InputRequired) => {
+                    let asked = r.get("inputRequests").cloned().unwrap_or_default();
+                    let answers = self.answer_inputs(&asked, &HashSet::new()).await?;
+                    let obj = params.as_object_mut().ok_or_else(|| {
+                        Error::Protocol(format!("{method}: params are not an object"))
+                    })?;
+                    obj.insert("inputResponses".into(), Value::Object(answers));
+                    match r.get("requestState") {
+                        Some(state) => obj.insert("requestState".into(), state.clone()),
+                        None => obj.remove("requestState"),
+                    };
+                }
+                Some(ResultType::Task) if method == methods::TOOLS_CALL => {
+                    let token = params
+                        .get(meta::META)
+                        .and_then(|m| m.get(meta::PROGRESS_TOKEN))
+                        .and_then(|t| serde_json::from_value(t.clone()).ok());
+                    return self.follow_task(s, r, token, opts).await;
+                }
+                Some(ResultType::Task) => {
+                    return Err(Error::Protocol(format!(
+                        "{method}: the server answered with a task, which only tools/call may become"
+                    )));
+                }
+                Some(ResultType::Complete) => return Ok(r),
+                None => {
+                    return Err(Error::Protocol(format!(
+                        "{method}: unknown resultType {}",
+                        r[RESULT_TYPE]
+                    )));
+                }
+            }
+        }
+        Err(Error::Protocol(format!(
+            "{method}: the server still asked for input after {MAX_INPUT_ROUNDS} rounds"
+        )))
+    }
+
+    /// Answers the `inputRequests` of a result (or a task) with the
+    /// callbacks, all at once; skips the keys in `done`.
+    async fn answer_inputs(
+        self: &Arc<Self>,
+        asked: &Value,
+        done: &HashSet<String>,
+    ) -> Result<Map<String, Value>> {
+        let Some(asked) = asked.as_object() else {
+            return Err(Error::Protocol(
+                "an input_required answer without inputRequests".into(),
+            ));
+        };
+        let pending = asked
+            .iter()
+            .filter(|(k, _)| !done.contains(*k))
+            .map(|(key, req)| {
+                let method = req
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let params = req.get("params").cloned().unwrap_or_else(|| json!({}));
+                async move {
+                    let outcome = self
+                        .callbacks
+                        .answer(&method, params, self.cfg.server_request_timeout)
+                        .await;
+                    (key.clone(), method, outcome)
+                }
+            });
+        let mut answers = Map::new();
+        for (key, method, outcome) in futures::future::join_all(pending).await {
+            match outcome {
+                Ok(v) => {
+                    answers.insert(key, v);
+                }
+                Err(error) => return Err(Error::Input { key, method, error }),
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Follows the task a `tools/call` became to its end: polls
+    /// `tasks/get`, answers its questions with `tasks/update`, reports its
+    /// status messages as progress, and returns its result.
+    async fn follow_task(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+        created: Value,
+        token: Option<RequestId>,
+        opts: &RequestOptions,
+    ) -> Result<Value> {
+        let Some(task_id) = created
+            .get("taskId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return Err(Error::Protocol("a task without a taskId".into()));
+        };
+        tracing::debug!(task = %task_id, "the call goes on as a task");
+        let mut guard = TaskGuard {
+            inner: self.clone(),
+            session: s.clone(),
+            task_id: Some(task_id.clone()),
+        };
+        let mut reported: Option<(String, Option<String>)> = None;
+        let mut step = 0.0;
+        let mut answered = HashSet::new();
+        let mut poll = MIN_POLL.max(Duration::from_millis(100));
+        let mut task = created;
+        let mut polled = false;
+        for _ in 0..MAX_POLLS {
+            let status = task
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let message = task
+                .get("statusMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let now = (status.clone(), message.clone());
+            if let Some(f) = &opts.on_progress
+                && reported.as_ref() != Some(&now)
+            {
+                step += 1.0;
+                f(ProgressParams {
+                    progress_token: token.clone().unwrap_or(RequestId::Number(0)),
+                    progress: step,
+                    total: None,
+                    message: Some(message.unwrap_or_else(|| format!("task {status}"))),
+                });
+            }
+            reported = Some(now);
+            if let Some(ms) = task.get("pollIntervalMs").and_then(Value::as_u64) {
+                poll = Duration::from_millis(ms).clamp(MIN_POLL, MAX_POLL);
+            }
+            match status.as_str() {
+                "completed" => {
+                    guard.task_id = None;
+                    return task.get("result").cloned().ok_or_else(|| {
+                        Error::Protocol(format!("task {task_id} completed without a result"))
+                    });
+                }
+                "failed" => {
+                    guard.task_id = None;
+                    let error = task
+                        .get("error")
+                        .and_then(|e| serde_json::from_value::<RpcError>(e.clone()).ok())
+                        .unwrap_or_else(|| RpcError::internal(format!("task {task_id} failed")));
+                    return Err(Error::Rpc(error));
+                }
+                "cancelled" => {
+                    guard.task_id = None;
+                    return Err(Error::Protocol(format!("task {task_id} was cancelled")));
+                }
+                // A CreateTaskResult names no questions: tasks/get does.
+                "input_required" if task.get("inputRequests").is_none() && !polled => {
+                    polled = true;
+                    task = self.task_get(s, &task_id).await?;
+                    continue;
+                }
+                "input_required" => {
+                    let asked = task.get("inputRequests").cloned().unwrap_or_default();
+                    let answers = self.answer_inputs(&asked, &answered).await?;
+                    if !answers.is_empty() {
+                        answered.extend(answers.keys().cloned());
+                        let mut params = json!({"taskId": task_id, "inputResponses": answers});
+                        self.envelope(&mut params, &RequestOptions::default());
+                        self.round(s, methods::TASKS_UPDATE, &params, &[], None)
+                            .await?;
+                        polled = true;
+                        task = self.task_get(s, &task_id).await?;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            tokio::time::sleep(poll).await;
+            polled = true;
+            task = self.task_get(s, &task_id).await?;
+        }
+        Err(Error::Protocol(format!(
+            "task {task_id}: still running after {MAX_POLLS} polls"
+        )))
+    }
+
+    async fn task_get(self: &Arc<Self>, s: &Arc<Session>, task_id: &str) -> Result<Value> {
+        let mut params = json!({ "taskId": task_id });
+        self.envelope(&mut params, &RequestOptions::default());
+        self.round(s, methods::TASKS_GET, &params, &[], None).await
+    }
+}
+
+/// Cancels a task (`tasks/cancel`) its caller stopped waiting for (a
+/// timeout, a dropped future, an error of ours), unless disarmed by the
+/// task's end.
+struct TaskGuard {
+    inner: Arc<Inner>,
+    session: Arc<Session>,
+    task_id: Option<String>,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let Some(task_id) = self.task_id.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = self.inner.clone();
+        let s = self.session.clone();
+        rt.spawn(async move {
+            let mut params = json!({ "taskId": task_id });
+            inner.envelope(&mut params, &RequestOptions::default());
+            let sent = tokio::time::timeout(
+                Duration::from_secs(5),
+                inner.round(&s, methods::TASKS_CANCEL, &params, &[], None),
+            )
+            .await;
+            tracing::debug!(task = %task_id, ?sent, "cancelled the task its caller left");
+        });
+    }
+}
