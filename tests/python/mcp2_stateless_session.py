@@ -7,12 +7,14 @@ tests/requirements-mcp2.txt) against a tether endpoint that serves MCP
 elicitation) come back as `input_required` results that the SDK answers
 and retries. Then resources (a static one, one from a template), prompts
 (a plain one, one with arguments, one that asks through `input_required`)
-and a subscription: the era's `Client.listen()` on `demo://note`, whose
-update, made by the `set_note` tool, must reach the listener.
+and a subscription: the era's `Client.listen()` on `demo://note` and on
+the tool list, where the update of the note made by the `set_note` tool,
+and the change of the tool list announced by `test_trigger_tool_change`,
+must reach the listener (after which the tools are listed again).
 
 With `--mode legacy` the same client is told to take the initialize
 handshake (a session): the same steps, where the subscription is the old
-`resources/subscribe` with the update on the session's stream, plus two
+`resources/subscribe` with the updates on the session's stream, plus two
 `counter` calls that only count within one session.
 
 It prints one JSON summary line; the Rust test
@@ -29,7 +31,7 @@ import warnings
 
 import mcp.types as types
 from mcp import Client
-from mcp.client.subscriptions import ResourceUpdated
+from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 
 LIMIT_SECS = 30
 UPDATE_SECS = 10
@@ -56,7 +58,9 @@ async def run(url: str, mode: str) -> dict:
     errors: list[str] = []
     updates: list[str] = []
     listened: list[str] = []
+    list_changes: list[str] = []
     updated = asyncio.Event()
+    tools_changed = asyncio.Event()
 
     async def on_sampling(context, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
         content = params.messages[0].content
@@ -85,6 +89,9 @@ async def run(url: str, mode: str) -> dict:
         elif isinstance(message, types.ResourceUpdatedNotification):
             updates.append(message.params.uri)
             updated.set()
+        elif isinstance(message, types.ToolListChangedNotification):
+            list_changes.append(message.method)
+            tools_changed.set()
 
     async with Client(
         url,
@@ -117,14 +124,21 @@ async def run(url: str, mode: str) -> dict:
                 await client.subscribe_resource(NOTE_URI)
             set_note = await client.call_tool("set_note", {"text": note})
             await asyncio.wait_for(updated.wait(), UPDATE_SECS)
+            await client.call_tool("test_trigger_tool_change", {})
+            await asyncio.wait_for(tools_changed.wait(), UPDATE_SECS)
             honored: list[str] = []
+            honored_tools = False
         else:
-            async with client.listen(resource_subscriptions=[NOTE_URI]) as sub:
+            async with client.listen(tools_list_changed=True, resource_subscriptions=[NOTE_URI]) as sub:
                 honored = list(sub.honored.resource_subscriptions or [])
+                honored_tools = bool(sub.honored.tools_list_changed)
                 set_note = await client.call_tool("set_note", {"text": note})
                 event = await asyncio.wait_for(anext(sub), UPDATE_SECS)
-                if isinstance(event, ResourceUpdated):
-                    listened.append(event.uri)
+                listened.append(event.uri if isinstance(event, ResourceUpdated) else repr(event))
+                await client.call_tool("test_trigger_tool_change", {})
+                event = await asyncio.wait_for(anext(sub), UPDATE_SECS)
+                listened.append("tools/list_changed" if isinstance(event, ToolsListChanged) else repr(event))
+        tools_again = await client.list_tools()
         after = await client.read_resource(NOTE_URI)
         return {
             "sdk_version": importlib.metadata.version("mcp"),
@@ -151,6 +165,9 @@ async def run(url: str, mode: str) -> dict:
             "note_before": resource_texts(before),
             "set_note": texts(set_note),
             "honored": honored,
+            "honored_tools_list_changed": honored_tools,
+            "list_changes": list_changes,
+            "tools_again": len(tools_again.tools),
             "updates": updates,
             "listened": listened,
             "note_after": resource_texts(after),

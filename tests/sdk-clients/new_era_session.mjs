@@ -10,8 +10,11 @@
 // static one, one from a template), prompts (a plain one, one with
 // arguments, one that asks through `input_required`), and a subscription to
 // `demo://note` (the era's `listen()`, a session's `resources/subscribe`)
-// whose update, made by `set_note`, must arrive. In 'legacy' mode two
-// `counter` calls also count within the session.
+// whose update, made by `set_note`, must arrive, as must the change of the
+// tool list announced by `test_trigger_tool_change` (the listen stream's
+// filter asks for both; a session hears it on its stream); then the tools
+// are listed again. In 'legacy' mode two `counter` calls also count within
+// the session.
 //
 // It prints one JSON summary line; tests/tests/new_era_clients.rs judges it.
 //
@@ -48,9 +51,14 @@ async function run(url, mode) {
   const progress = [];
   const errors = [];
   const updates = [];
+  const listChanges = [];
   let updated;
   const update = new Promise((resolve) => {
     updated = resolve;
+  });
+  let toolsChanged;
+  const toolsChange = new Promise((resolve) => {
+    toolsChanged = resolve;
   });
 
   const client = new Client(
@@ -78,6 +86,10 @@ async function run(url, mode) {
     updates.push(notification.params.uri);
     updated();
   });
+  client.setNotificationHandler("notifications/tools/list_changed", (notification) => {
+    listChanges.push(notification.method);
+    toolsChanged();
+  });
 
   const transport = new StreamableHTTPClientTransport(new URL(url));
   await client.connect(transport);
@@ -101,6 +113,7 @@ async function run(url, mode) {
     const note = `from the typescript client (${mode})`;
     const counter = [];
     let honored = [];
+    let honoredTools = false;
     let setNote;
     if (mode === "legacy") {
       for (let i = 0; i < 2; i++) {
@@ -110,13 +123,19 @@ async function run(url, mode) {
       await client.subscribeResource({ uri: NOTE_URI });
       setNote = await client.callTool({ name: "set_note", arguments: { text: note } });
       await within(UPDATE_MS, "resource update", update);
+      await client.callTool({ name: "test_trigger_tool_change", arguments: {} });
+      await within(UPDATE_MS, "tools/list_changed", toolsChange);
     } else {
-      const sub = await client.listen({ resourceSubscriptions: [NOTE_URI] });
+      const sub = await client.listen({ toolsListChanged: true, resourceSubscriptions: [NOTE_URI] });
       honored = sub.honoredFilter.resourceSubscriptions ?? [];
+      honoredTools = sub.honoredFilter.toolsListChanged === true;
       setNote = await client.callTool({ name: "set_note", arguments: { text: note } });
       await within(UPDATE_MS, "resource update on the listen stream", update);
+      await client.callTool({ name: "test_trigger_tool_change", arguments: {} });
+      await within(UPDATE_MS, "tools/list_changed on the listen stream", toolsChange);
       await sub.close();
     }
+    const toolsAgain = await client.listTools();
     const after = await client.readResource({ uri: NOTE_URI });
     return {
       sdk_version: SDK_VERSION,
@@ -145,6 +164,9 @@ async function run(url, mode) {
       input_required_prompt: promptTexts(askingPrompt),
       set_note: texts(setNote),
       honored,
+      honored_tools_list_changed: honoredTools,
+      list_changes: listChanges,
+      tools_again: toolsAgain.tools.length,
       updates,
       note_after: resourceTexts(after),
       note_set: note,

@@ -11,11 +11,12 @@
 //! Each discovers the era, lists and calls tools, gets progress, answers
 //! sampling and elicitation through `input_required` results (on a tool
 //! and on a prompt), reads a resource and one from a template, lists and
-//! gets prompts, and listens (`subscriptions/listen`) on `demo://note`
-//! while the `set_note` tool changes it: the update must reach the
-//! listener. No session is ever made. With `mode: legacy` the same steps
-//! run in a session (its `counter` counts 1, 2), and the subscription is
-//! the old `resources/subscribe`.
+//! gets prompts, and listens (`subscriptions/listen`) on `demo://note` and
+//! on the tool list while the `set_note` tool changes the note and
+//! `test_trigger_tool_change` announces a change of the tools: both must
+//! reach the listener. No session is ever made. With `mode: legacy` the
+//! same steps run in a session (its `counter` counts 1, 2), and the
+//! subscription is the old `resources/subscribe`.
 //!
 //! Against one replica, and through a plain round robin in front of three
 //! replicas with peers (no affinity, no cookies): every request may land on
@@ -23,7 +24,9 @@
 //! not ask (the replicas share the sealing key, derived from their peer
 //! secret), the listener may sit on another replica than the one `set_note`
 //! ran on (replicas pass resource updates on to their peers), and a legacy
-//! session's requests are forwarded to the replica that owns it.
+//! session's requests are forwarded to the replica that owns it. And
+//! through nginx and HAProxy with the policies of `deploy/` (replicas with
+//! peers): the listen stream comes through the balancer unbuffered.
 
 mod common;
 
@@ -190,9 +193,16 @@ fn assert_features(summary: &Value, client: Client) {
         "{summary}"
     );
 
-    // The update reached the client once (the Python SDK hands a listen
-    // stream's notifications to its message handler too).
+    // The update and the list change reached the client once each (the
+    // Python SDK hands a listen stream's notifications to its message
+    // handler too), and the tools listed again are the same.
     assert_eq!(summary["updates"], json!([NOTE_URI]), "{summary}");
+    assert_eq!(
+        summary["list_changes"],
+        json!(["notifications/tools/list_changed"]),
+        "{summary}"
+    );
+    assert_eq!(summary["tools_again"], tools.len(), "{summary}");
     assert_eq!(
         summary["errors"],
         json!([]),
@@ -201,15 +211,21 @@ fn assert_features(summary: &Value, client: Client) {
 }
 
 /// A run in the new era: 2026-07-28 adopted, the listen stream
-/// acknowledged `demo://note` and delivered its update, no session id.
+/// acknowledged `demo://note` and the tool list and delivered their
+/// changes, no session id.
 /// With `one_replica`, the note read after the update is the new one (in a
 /// cluster each replica process keeps a note of its own).
 fn assert_new_era(summary: &Value, client: Client, one_replica: bool) {
     assert_eq!(summary["protocol_version"], "2026-07-28", "{summary}");
     assert_features(summary, client);
     assert_eq!(summary["honored"], json!([NOTE_URI]), "{summary}");
+    assert_eq!(summary["honored_tools_list_changed"], true, "{summary}");
     match client {
-        Client::Python2 => assert_eq!(summary["listened"], json!([NOTE_URI]), "{summary}"),
+        Client::Python2 => assert_eq!(
+            summary["listened"],
+            json!([NOTE_URI, "tools/list_changed"]),
+            "{summary}"
+        ),
         Client::TypeScript2 => {
             assert_eq!(summary["era"], "modern", "{summary}");
             assert_eq!(summary["session_id"], Value::Null, "{summary}");
@@ -337,4 +353,37 @@ async fn typescript_sdk_2_in_legacy_mode_gets_a_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typescript_sdk_2_runs_2026_07_28_through_round_robin_with_no_affinity() {
     through_round_robin(Client::TypeScript2).await;
+}
+
+/// Both clients in their default mode through `balancer` in front of three
+/// replicas with peers: no session, and the changes made on one replica
+/// reached a listener wherever it was.
+async fn through_balancer(balancer: Balancer) {
+    let cluster = start_forwarding_cluster(balancer, &["--serve-2026-07-28"]).await;
+    for client in [Client::Python2, Client::TypeScript2] {
+        let summary = client.run(&cluster.mcp_url(), Mode::Auto).await;
+        assert_new_era(&summary, client, false);
+    }
+    assert_eq!(
+        sessions_created(&cluster).await,
+        0.0,
+        "no session was made on any replica"
+    );
+    assert!(
+        cluster
+            .sum_running("tether_shared_events_total", &[("outcome", "received")])
+            .await
+            > 0.0,
+        "no replica heard of a change made on another"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sdks_run_2026_07_28_through_nginx() {
+    through_balancer(Balancer::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sdks_run_2026_07_28_through_haproxy() {
+    through_balancer(Balancer::Haproxy).await;
 }
