@@ -5,12 +5,15 @@ tests/requirements-mcp2.txt) against a tether endpoint that serves MCP
 `echo`, `long_task` with a progress callback, and `ask_model` and
 `test_input_required_result_elicitation`, whose questions (sampling,
 elicitation) come back as `input_required` results that the SDK answers
-and retries. Then resources (a static one, one from a template), prompts
-(a plain one, one with arguments, one that asks through `input_required`)
-and a subscription: the era's `Client.listen()` on `demo://note` and on
-the tool list, where the update of the note made by the `set_note` tool,
-and the change of the tool list announced by `test_trigger_tool_change`,
-must reach the listener (after which the tools are listed again).
+and retries, and `test_header_param`, whose argument the SDK mirrors in
+an `Mcp-Param-Region` header. Then resources (a static one, a binary one,
+one from a template, completion of the template's `{id}`), prompts (a plain
+one, one with arguments and their completion, one that asks through
+`input_required`) and a subscription: the era's `Client.listen()` on
+`demo://note` and on the tool list, where the update of the note made by
+the `set_note` tool, and the change of the tool list announced by
+`test_trigger_tool_change`, must reach the listener (after which the tools
+are listed again).
 
 With `--mode legacy` the same client is told to take the initialize
 handshake (a session): the same steps, where the subscription is the old
@@ -25,6 +28,7 @@ Usage: python mcp2_stateless_session.py <mcp url> [--mode auto|legacy]
 
 import argparse
 import asyncio
+import base64
 import importlib.metadata
 import json
 import warnings
@@ -37,6 +41,9 @@ LIMIT_SECS = 30
 UPDATE_SECS = 10
 NOTE_URI = "demo://note"
 TEMPLATE_URI = "test://template/42/data"
+# Values of a tool argument that 2026-07-28 clients mirror in a header
+# (`Mcp-Param-Region`): plain, and one the client must encode.
+REGIONS = ["eu-west-1", "Zürich"]
 
 
 def texts(result) -> list[str]:
@@ -105,14 +112,26 @@ async def run(url: str, mode: str) -> dict:
         long = await client.call_tool("long_task", {"steps": 3, "step_ms": 10}, progress_callback=on_progress)
         asked = await client.call_tool("ask_model", {"question": "What is 2+2?"})
         elicit = await client.call_tool("test_input_required_result_elicitation", {})
+        regions = [
+            texts(await client.call_tool("test_header_param", {"region": region})) for region in REGIONS
+        ]
         resources = await client.list_resources()
         templates = await client.list_resource_templates()
         static = await client.read_resource("test://static-text")
         templated = await client.read_resource(TEMPLATE_URI)
+        binary = await client.read_resource("test://static-binary")
+        completed_template = await client.complete(
+            types.ResourceTemplateReference(type="ref/resource", uri="test://template/{id}/data"),
+            {"name": "id", "value": "4"},
+        )
         prompts = await client.list_prompts()
         simple = await client.get_prompt("test_simple_prompt")
         with_args = await client.get_prompt("test_prompt_with_arguments", {"arg1": "a", "arg2": "b"})
         asking_prompt = await client.get_prompt("test_input_required_result_prompt")
+        completed_prompt = await client.complete(
+            types.PromptReference(type="ref/prompt", name="test_prompt_with_arguments"),
+            {"name": "arg1", "value": "te"},
+        )
         before = await client.read_resource(NOTE_URI)
         note = f"from the python client ({mode})"
         counts: list[dict] = []
@@ -153,11 +172,19 @@ async def run(url: str, mode: str) -> dict:
             "sampled": sampled,
             "elicitation": texts(elicit),
             "elicited": elicited,
+            "regions": regions,
             "counter": counts,
             "resources": sorted(r.uri for r in resources.resources),
             "templates": sorted(t.uri_template for t in templates.resource_templates),
             "static_text": resource_texts(static),
             "template_read": [json.loads(t) for t in resource_texts(templated)],
+            "binary": [
+                {"mime_type": c.mime_type, "bytes": len(base64.b64decode(c.blob))}
+                for c in binary.contents
+                if isinstance(c, types.BlobResourceContents)
+            ],
+            "template_completion": completed_template.completion.values,
+            "prompt_completion": completed_prompt.completion.values,
             "prompts": sorted(p.name for p in prompts.prompts),
             "simple_prompt": prompt_texts(simple),
             "prompt_with_arguments": prompt_texts(with_args),

@@ -6,9 +6,11 @@
 // lists and calls tools (`echo`, `long_task` with progress, `ask_model`
 // whose sampling and `test_input_required_result_elicitation` whose
 // elicitation come back, in the era, as `input_required` results the SDK
-// answers through the same request handlers and retries), resources (a
-// static one, one from a template), prompts (a plain one, one with
-// arguments, one that asks through `input_required`), and a subscription to
+// answers through the same request handlers and retries;
+// `test_header_param`, whose argument the SDK mirrors in `Mcp-Param-Region`),
+// resources (a static one, a binary one, one from a template, completion of
+// the template's `{id}`), prompts (a plain one, one with arguments and their
+// completion, one that asks through `input_required`), and a subscription to
 // `demo://note` (the era's `listen()`, a session's `resources/subscribe`)
 // whose update, made by `set_note`, must arrive, as must the change of the
 // tool list announced by `test_trigger_tool_change` (the listen stream's
@@ -28,6 +30,9 @@ const SDK_VERSION = JSON.parse(
 ).version;
 const NOTE_URI = "demo://note";
 const TEMPLATE_URI = "test://template/42/data";
+// Values of a tool argument that 2026-07-28 clients mirror in a header
+// (`Mcp-Param-Region`): plain, and one the client must encode.
+const REGIONS = ["eu-west-1", "Zürich"];
 // Every wait of the run together; the Rust side bounds the process too.
 const LIMIT_MS = 30_000;
 const UPDATE_MS = 10_000;
@@ -102,14 +107,27 @@ async function run(url, mode) {
     );
     const asked = await client.callTool({ name: "ask_model", arguments: { question: "What is 2+2?" } });
     const elicit = await client.callTool({ name: "test_input_required_result_elicitation", arguments: {} });
+    const regions = [];
+    for (const region of REGIONS) {
+      regions.push(texts(await client.callTool({ name: "test_header_param", arguments: { region } })));
+    }
     const resources = await client.listResources();
     const templates = await client.listResourceTemplates();
     const staticText = await client.readResource({ uri: "test://static-text" });
     const templated = await client.readResource({ uri: TEMPLATE_URI });
+    const binary = await client.readResource({ uri: "test://static-binary" });
+    const completedTemplate = await client.complete({
+      ref: { type: "ref/resource", uri: "test://template/{id}/data" },
+      argument: { name: "id", value: "4" },
+    });
     const prompts = await client.listPrompts();
     const simple = await client.getPrompt({ name: "test_simple_prompt" });
     const withArgs = await client.getPrompt({ name: "test_prompt_with_arguments", arguments: { arg1: "a", arg2: "b" } });
     const askingPrompt = await client.getPrompt({ name: "test_input_required_result_prompt" });
+    const completedPrompt = await client.complete({
+      ref: { type: "ref/prompt", name: "test_prompt_with_arguments" },
+      argument: { name: "arg1", value: "te" },
+    });
     const note = `from the typescript client (${mode})`;
     const counter = [];
     let honored = [];
@@ -153,11 +171,17 @@ async function run(url, mode) {
       sampled,
       elicitation: texts(elicit),
       elicited,
+      regions,
       counter,
       resources: resources.resources.map((r) => r.uri).sort(),
       templates: templates.resourceTemplates.map((t) => t.uriTemplate).sort(),
       static_text: resourceTexts(staticText),
       template_read: resourceTexts(templated).map((t) => JSON.parse(t)),
+      binary: (binary.contents ?? [])
+        .filter((c) => typeof c.blob === "string")
+        .map((c) => ({ mime_type: c.mimeType, bytes: Buffer.from(c.blob, "base64").length })),
+      template_completion: completedTemplate.completion.values,
+      prompt_completion: completedPrompt.completion.values,
       prompts: prompts.prompts.map((p) => p.name).sort(),
       simple_prompt: promptTexts(simple),
       prompt_with_arguments: promptTexts(withArgs),

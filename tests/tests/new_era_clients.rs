@@ -10,11 +10,12 @@
 //!
 //! Each discovers the era, lists and calls tools, gets progress, answers
 //! sampling and elicitation through `input_required` results (on a tool
-//! and on a prompt), reads a resource and one from a template, lists and
-//! gets prompts, and listens (`subscriptions/listen`) on `demo://note` and
-//! on the tool list while the `set_note` tool changes the note and
-//! `test_trigger_tool_change` announces a change of the tools: both must
-//! reach the listener. No session is ever made. With `mode: legacy` the
+//! and on a prompt), mirrors a tool argument in an `Mcp-Param-*` header,
+//! reads resources (text, binary, from a template), lists and gets prompts,
+//! completes a prompt's argument and a template's variable, and listens
+//! (`subscriptions/listen`) on `demo://note` and on the tool list while the
+//! `set_note` tool changes the note and `test_trigger_tool_change`
+//! announces a change of the tools: both must reach the listener. No session is ever made. With `mode: legacy` the
 //! same steps run in a session (its `counter` counts 1, 2), and the
 //! subscription is the old `resources/subscribe`.
 //!
@@ -145,6 +146,13 @@ fn assert_features(summary: &Value, client: Client) {
         "{summary}"
     );
     assert_eq!(summary["elicitation"], json!(["Hello, Ada!"]), "{summary}");
+    // In the era the argument travels in `Mcp-Param-Region` too (encoded
+    // when it is not plain ASCII), and the server checks it matches.
+    assert_eq!(
+        summary["regions"],
+        json!([["Region: eu-west-1"], ["Region: Zürich"]]),
+        "{summary}"
+    );
 
     let resources = summary["resources"].as_array().expect("resources");
     for uri in [NOTE_URI, "test://static-text"] {
@@ -163,6 +171,11 @@ fn assert_features(summary: &Value, client: Client) {
         json!(["This is the content of the static text resource."]),
         "{summary}"
     );
+    let binary = summary["binary"].as_array().expect("binary");
+    assert_eq!(binary.len(), 1, "{summary}");
+    assert_eq!(binary[0]["mime_type"], "image/png", "{summary}");
+    assert!(binary[0]["bytes"].as_u64() > Some(8), "{summary}");
+    assert_eq!(summary["template_completion"], json!(["456"]), "{summary}");
     assert_eq!(
         summary["template_read"],
         json!([{"id": "42", "templateTest": true, "data": "Data for ID: 42"}]),
@@ -185,6 +198,11 @@ fn assert_features(summary: &Value, client: Client) {
     assert_eq!(
         summary["prompt_with_arguments"],
         json!(["Prompt with arguments: arg1='a', arg2='b'"]),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["prompt_completion"],
+        json!(["test", "testValue1", "testValue2", "testing"]),
         "{summary}"
     );
     assert_eq!(
