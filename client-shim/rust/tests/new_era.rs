@@ -441,3 +441,79 @@ async fn a_call_that_goes_on_as_a_task_is_followed_to_its_result() {
     assert_eq!(done.text(), "computed result in 0s");
     r.assert_sessionless();
 }
+
+/// Sum, per running replica, of the metric lines of `cluster` that start
+/// with `prefix`.
+async fn per_replica(cluster: &tether_cluster::Cluster, prefix: &str) -> Vec<f64> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for r in cluster.replicas.iter().filter(|r| r.is_running()) {
+        let text = within("the metrics", async {
+            http.get(format!("{}/metrics", r.url()))
+                .send()
+                .await
+                .expect("metrics answer")
+                .text()
+                .await
+                .expect("metrics body")
+        })
+        .await;
+        out.push(
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+                .sum(),
+        );
+    }
+    out
+}
+
+/// Three replicas with peers behind a plain round robin (no affinity, no
+/// cookies): every request of the client may land elsewhere, so the
+/// retries of one call that asks twice complete on replicas that did not
+/// ask, and no replica makes a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_round_robin_a_call_s_retries_complete_on_other_replicas() {
+    use tether_cluster::{Balancer, Cluster, Spec};
+    let mut spec = Spec::new(3, Balancer::RoundRobin);
+    spec.forwarding = true;
+    spec.replica_args = vec!["--serve-2026-07-28".into()];
+    let cluster = within("the cluster to start", Cluster::start(spec))
+        .await
+        .expect("the cluster starts (build the server first: cargo build --workspace --bins)");
+    let (on_elicit, asked) = accept(json!({"name": "ada", "color": "teal"}));
+    let client = within(
+        "connect",
+        Client::builder(cluster.mcp_url())
+            .request_timeout(WAIT)
+            .callback("elicitation/create", on_elicit)
+            .on_sampling(echo_sampling)
+            .connect(),
+    )
+    .await
+    .expect("connects");
+    assert!(client.is_stateless());
+    let done = within(
+        "test_input_required_result_multi_round",
+        client.call_tool("test_input_required_result_multi_round", json!({})),
+    )
+    .await
+    .expect("multi round");
+    assert_eq!(done.text(), "Multi-round complete for ada who likes teal");
+    assert_eq!(asked.lock().unwrap().len(), 2);
+    let calls = per_replica(&cluster, "tether_rpc_requests_total{method=\"tools/call\"").await;
+    assert_eq!(calls.iter().sum::<f64>(), 3.0, "three rounds: {calls:?}");
+    assert!(
+        calls.iter().filter(|n| **n > 0.0).count() >= 2,
+        "one replica served every round: {calls:?}"
+    );
+    let sampled = within(
+        "ask_model",
+        client.call_tool("ask_model", json!({"question": "where?"})),
+    )
+    .await
+    .expect("ask_model");
+    assert_eq!(sampled.text(), "answer to where?");
+    let sessions = per_replica(&cluster, "tether_sessions_created_total").await;
+    assert_eq!(sessions.iter().sum::<f64>(), 0.0, "{sessions:?}");
+}
