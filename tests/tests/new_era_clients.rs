@@ -113,8 +113,9 @@ impl Client {
 }
 
 /// What every run shows, in either mode: tools with progress, sampling and
-/// elicitation answered, resources, a template, prompts (one that asks),
-/// and the update of `demo://note` that the client subscribed to, once.
+/// elicitation answered, a header-mirrored argument, resources (text,
+/// binary, a template), prompts (one that asks), completions, and the
+/// update of `demo://note` and the tool-list change, each heard once.
 fn assert_features(summary: &Value, client: Client) {
     assert_eq!(summary["server_name"], "tether", "{summary}");
     let tools = summary["tools"].as_array().expect("tools");
