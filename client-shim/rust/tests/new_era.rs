@@ -517,3 +517,81 @@ async fn through_a_round_robin_a_call_s_retries_complete_on_other_replicas() {
     let sessions = per_replica(&cluster, "tether_sessions_created_total").await;
     assert_eq!(sessions.iter().sum::<f64>(), 0.0, "{sessions:?}");
 }
+
+/// The next notification `method` among `events`, within [`WAIT`].
+async fn next_notification(events: &mut Receiver<Event>, method: &str) -> Value {
+    within(method, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Notification(n)) if n.method == method => return n.params,
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn subscriptions_and_list_changes_come_on_the_listen_stream() {
+    let r = new_era().await;
+    let b = r.builder().mode(Mode::Stateless);
+    let mut events = b.events();
+    let client = r.connect(b).await;
+    within("subscribe", client.subscribe("demo://note"))
+        .await
+        .expect("subscribed");
+    within(
+        "set_note",
+        client.call_tool("set_note", json!({"text": "new"})),
+    )
+    .await
+    .expect("set_note");
+    let updated = next_notification(&mut events, "notifications/resources/updated").await;
+    assert_eq!(updated["uri"], "demo://note");
+    within(
+        "test_trigger_tool_change",
+        client.call_tool("test_trigger_tool_change", json!({})),
+    )
+    .await
+    .expect("trigger");
+    next_notification(&mut events, "notifications/tools/list_changed").await;
+
+    let err = within("subscribe", client.subscribe("nope://nothing"))
+        .await
+        .expect_err("not served");
+    assert_eq!(err.rpc_code(), Some(-32602), "{err}");
+    within("unsubscribe", client.unsubscribe("demo://note"))
+        .await
+        .expect("unsubscribed");
+    within(
+        "set_note",
+        client.call_tool("set_note", json!({"text": "newer"})),
+    )
+    .await
+    .expect("set_note");
+    // The tool change is announced after the note changed: had the update
+    // come, it would come first.
+    within(
+        "test_trigger_tool_change",
+        client.call_tool("test_trigger_tool_change", json!({})),
+    )
+    .await
+    .expect("trigger");
+    within("the second list change", async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Notification(n)) if n.method == "notifications/tools/list_changed" => {
+                    return;
+                }
+                Ok(Event::Notification(n)) => {
+                    assert_ne!(n.method, "notifications/resources/updated", "{n:?}")
+                }
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await;
+    r.assert_sessionless();
+}

@@ -541,3 +541,236 @@ impl Drop for TaskGuard {
         });
     }
 }
+
+/// What a client of this era listens to (`subscriptions/listen`), and the
+/// acknowledgements of its stream.
+#[derive(Default)]
+pub(crate) struct Listening {
+    /// The resources subscribed to.
+    pub uris: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Bumped by each change of `uris`: the stream starts again with them.
+    pub filter: tokio::sync::watch::Sender<u64>,
+    /// The last acknowledgement: the filter generation it answers, and
+    /// what the server honours of it.
+    pub ack: tokio::sync::watch::Sender<(u64, Value)>,
+}
+
+impl Listening {
+    fn uris(&self) -> Vec<String> {
+        self.uris
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Failed listens in a row before the client gives the stream up.
+const MAX_LISTEN_FAILURES: u32 = 10;
+
+/// The `subscriptions/listen` stream of a client of this era, for as long
+/// as it lives: list changes always, and the resources subscribed to;
+/// opened again with the new filter when a subscription changes, after
+/// the server's end of it, and (with backoff) after failures.
+pub(crate) async fn listen(inner: Arc<Inner>) {
+    let s = inner.current();
+    let mut filter = inner.listening.filter.subscribe();
+    let mut failures: u32 = 0;
+    // Bounded by MAX_LISTEN_FAILURES failures in a row; a stream that
+    // delivers keeps the loop going for the life of the client.
+    loop {
+        if inner.is_closed() {
+            return;
+        }
+        let generation = *filter.borrow_and_update();
+        let uris = inner.listening.uris();
+        let mut notifications = json!({
+            "toolsListChanged": true,
+            "promptsListChanged": true,
+            "resourcesListChanged": true,
+        });
+        if !uris.is_empty() {
+            notifications["resourceSubscriptions"] = json!(uris);
+        }
+        let mut params = json!({ "notifications": notifications });
+        inner.envelope(&mut params, &RequestOptions::default());
+        let sent = async {
+            let headers = mirror(methods::SUBSCRIPTIONS_LISTEN, &params, &[])?;
+            let body = request_body(
+                inner.next_id(),
+                methods::SUBSCRIPTIONS_LISTEN,
+                Some(&params),
+            );
+            let rb = inner.post(&s, body).headers(headers);
+            Ok::<_, Error>(inner.send(&s, rb).await?)
+        };
+        let mut wait = inner.cfg.default_retry;
+        match sent.await {
+            Ok(r) if r.status().is_success() && streams::is_sse(r.headers()) => {
+                let (delivered, refiltered) = read_listen(&inner, r, generation, &mut filter).await;
+                if delivered {
+                    failures = 0;
+                } else {
+                    failures += 1;
+                }
+                if refiltered {
+                    wait = Duration::ZERO;
+                }
+            }
+            Ok(r) if matches!(r.status().as_u16(), 404 | 405) => {
+                inner.emit(crate::Event::StreamStopped {
+                    reason: format!("the server refuses subscriptions/listen ({})", r.status()),
+                });
+                return;
+            }
+            Ok(r) => {
+                failures += 1;
+                if let Some(ra) = streams::retry_after(r.headers()) {
+                    wait = ra;
+                }
+                tracing::debug!(status = %r.status(), "subscriptions/listen was refused");
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::debug!(error = %e, "subscriptions/listen cannot connect");
+            }
+        }
+        if failures > MAX_LISTEN_FAILURES {
+            inner.emit(crate::Event::StreamStopped {
+                reason: format!("{failures} failed subscriptions/listen in a row"),
+            });
+            return;
+        }
+        if failures > 1 {
+            let factor = 1u32 << failures.min(6);
+            wait = wait
+                .max(Duration::from_millis(100))
+                .saturating_mul(factor)
+                .min(MAX_POLL.saturating_mul(3));
+        }
+        if !wait.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = filter.changed() => {}
+            }
+        }
+    }
+}
+
+/// Reads one listen stream until its end, a new filter, or an error;
+/// whether it was acknowledged, and whether a new filter ended it.
+async fn read_listen(
+    inner: &Arc<Inner>,
+    mut resp: reqwest::Response,
+    generation: u64,
+    filter: &mut tokio::sync::watch::Receiver<u64>,
+) -> (bool, bool) {
+    let mut parser = crate::sse::SseParser::new(inner.cfg.max_message_bytes);
+    let mut acknowledged = false;
+    loop {
+        loop {
+            let ev = match parser.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "subscriptions/listen");
+                    return (acknowledged, false);
+                }
+            };
+            let Ok(msg) = serde_json::from_str::<Value>(&ev.data) else {
+                continue;
+            };
+            let Some(method) = msg.get("method").and_then(Value::as_str) else {
+                // The listen request's result: the server ended the stream.
+                return (acknowledged, false);
+            };
+            let params = msg.get("params").cloned().unwrap_or(Value::Null);
+            if method == methods::NOTIFY_SUBSCRIPTIONS_ACKNOWLEDGED {
+                acknowledged = true;
+                let honoured = params.get("notifications").cloned().unwrap_or_default();
+                inner.listening.ack.send_replace((generation, honoured));
+                continue;
+            }
+            inner.emit(crate::Event::Notification(crate::Notification {
+                method: method.to_owned(),
+                params,
+            }));
+        }
+        let chunk = tokio::select! {
+            c = resp.chunk() => c,
+            _ = filter.changed() => return (acknowledged, true),
+        };
+        match chunk {
+            Ok(Some(bytes)) => parser.push(&bytes),
+            Ok(None) | Err(_) => return (acknowledged, false),
+        }
+    }
+}
+
+impl Inner {
+    /// Starts the listen stream unless it runs.
+    pub(crate) fn ensure_listening(self: &Arc<Self>) {
+        let mut slot = self.standalone.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() && !self.is_closed() {
+            *slot = Some(tokio::spawn(listen(self.clone())).abort_handle());
+        }
+    }
+
+    /// Subscribes to (or from) `uri` through the listen stream, and waits
+    /// until the server acknowledges the new filter.
+    pub(crate) async fn listen_to(self: &Arc<Self>, uri: &str, on: bool) -> Result<()> {
+        let changed = {
+            let mut uris = self
+                .listening
+                .uris
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if on {
+                uris.insert(uri.to_owned())
+            } else {
+                uris.remove(uri)
+            }
+        };
+        if !changed {
+            return Ok(());
+        }
+        let mut ack = self.listening.ack.subscribe();
+        let mut want = 0;
+        self.listening.filter.send_modify(|g| {
+            *g += 1;
+            want = *g;
+        });
+        self.ensure_listening();
+        let method = if on {
+            methods::RESOURCES_SUBSCRIBE
+        } else {
+            methods::RESOURCES_UNSUBSCRIBE
+        };
+        let limit = self.cfg.request_timeout;
+        let honoured = tokio::time::timeout(limit, ack.wait_for(|(g, _)| *g >= want))
+            .await
+            .map_err(|_| Error::Timeout {
+                method: format!("{method} (subscriptions/listen)"),
+                after: limit,
+            })?
+            .map_err(|_| Error::Closed)?
+            .1
+            .clone();
+        let listed = honoured
+            .get("resourceSubscriptions")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|u| u.as_str() == Some(uri)));
+        if on && !listed {
+            self.listening
+                .uris
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(uri);
+            return Err(Error::Rpc(RpcError::invalid_params(format!(
+                "the server does not serve {uri}: no subscription"
+            ))));
+        }
+        Ok(())
+    }
+}

@@ -153,6 +153,9 @@ pub(crate) struct Inner {
     log_level: Mutex<Option<LogLevel>>,
     /// 2026-07-28: the mirrored arguments of each tool, once listed.
     tool_headers: RwLock<Option<Arc<era::ToolHeaders>>>,
+    /// 2026-07-28: the resources subscribed to, and the listen stream's
+    /// acknowledgements.
+    listening: era::Listening,
 }
 
 impl Inner {
@@ -182,6 +185,7 @@ impl Inner {
             standalone: Mutex::new(None),
             log_level: Mutex::new(None),
             tool_headers: RwLock::new(None),
+            listening: era::Listening::default(),
         })
     }
 
@@ -688,6 +692,8 @@ impl Client {
         if inner.cfg.standalone_stream && session.id.is_some() {
             let task = tokio::spawn(streams::standalone(inner.clone()));
             *inner.standalone.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+        } else if inner.cfg.standalone_stream && session.stateless {
+            inner.ensure_listening();
         }
         Ok(Client {
             handle: Arc::new(Handle { inner }),
@@ -937,15 +943,26 @@ impl Client {
         Ok(take_array(r, "contents"))
     }
 
-    /// `resources/subscribe`.
+    /// `resources/subscribe`. In 2026-07-28, which has no such method,
+    /// the client's `subscriptions/listen` stream (opened now if it is not
+    /// open) starts again with `uri` among its `resourceSubscriptions`; this
+    /// returns once the server acknowledged it, and fails if the server
+    /// does not serve `uri`.
     pub async fn subscribe(&self, uri: &str) -> Result<()> {
+        if self.is_stateless() {
+            return self.inner().listen_to(uri, true).await;
+        }
         self.resource_request(methods::RESOURCES_SUBSCRIBE, uri)
             .await
             .map(|_| ())
     }
 
-    /// `resources/unsubscribe`.
+    /// `resources/unsubscribe` (in 2026-07-28: the listen stream starts
+    /// again without `uri`).
     pub async fn unsubscribe(&self, uri: &str) -> Result<()> {
+        if self.is_stateless() {
+            return self.inner().listen_to(uri, false).await;
+        }
         self.resource_request(methods::RESOURCES_UNSUBSCRIBE, uri)
             .await
             .map(|_| ())

@@ -52,7 +52,7 @@ fn content_type(headers: &HeaderMap) -> &[u8] {
         .unwrap_or_default()
 }
 
-fn is_sse(headers: &HeaderMap) -> bool {
+pub(crate) fn is_sse(headers: &HeaderMap) -> bool {
     starts_with_ignore_case(content_type(headers), b"text/event-stream")
 }
 
