@@ -2,7 +2,9 @@
 //!
 //! MCP clients for servers that run as **several replicas behind a load
 //! balancer**, such as tether clusters, and for any server that speaks MCP
-//! over Streamable HTTP (revisions 2025-11-25, 2025-06-18, 2025-03-26).
+//! over Streamable HTTP: the revisions with sessions (2025-11-25,
+//! 2025-06-18, 2025-03-26) and 2026-07-28, which has none (see "Two
+//! eras").
 //!
 //! A stateful MCP session lives on one replica, and the balancer must send
 //! every request of the session there. Balancers that pin by the
@@ -78,6 +80,73 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Two eras
+//!
+//! [`ClientBuilder::mode`] picks the era, as the official SDKs name the
+//! modes:
+//!
+//! - [`Mode::Auto`] (the default) sends `server/discover` with the
+//!   2026-07-28 `_meta` first. If the server lists `2026-07-28` in its
+//!   `supportedVersions`, the client speaks that revision, without a
+//!   session; if it answers anything else (an HTTP error, a JSON-RPC
+//!   error, other versions), the client starts a session as
+//!   [`Mode::Legacy`] does. A server that cannot be reached is an error,
+//!   not a reason to fall back.
+//! - [`Mode::Legacy`]: a session, without asking first: the same bytes on
+//!   the wire as before 2026-07-28.
+//! - [`Mode::Stateless`] (`"2026-07-28"`): never a session;
+//!   [`ClientBuilder::connect`] fails with [`Error::NotStateless`] against a
+//!   server that does not speak it.
+//!
+//! [`Client::is_stateless`] says which era `Auto` chose. The API is the
+//! same in both; what changes on the wire in 2026-07-28:
+//!
+//! - Every request carries `params._meta`: the revision
+//!   (`io.modelcontextprotocol/protocolVersion`), the client capabilities
+//!   (from the callbacks, as a session's `initialize` declares them, plus
+//!   the tasks extension unless [`ClientBuilder::tasks`] is off), the
+//!   client's identity, and the log level asked for; and the headers
+//!   `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` (the tool or prompt
+//!   name, the resource URI, the task id) and `Mcp-Param-<Name>` for each
+//!   tool argument whose schema property carries `x-mcp-header` (the client
+//!   lists the tools once, on demand, for their schemas, and again if the
+//!   server finds a header wrong); values that cannot travel as they are
+//!   go in the base64 form. No session id, no GET stream, no `DELETE`.
+//! - The server asks for sampling, elicitation or roots by answering
+//!   `resultType: "input_required"`: the client answers every entry of
+//!   `inputRequests` with the same callbacks, at once, and sends the
+//!   request again (a new id) with `inputResponses` and the
+//!   `requestState` it was given, until a complete result, at most
+//!   [`MAX_INPUT_ROUNDS`] rounds. A callback's error ends the request with
+//!   [`Error::Input`], naming the question.
+//! - Progress and log messages come on the request's own answer (an SSE
+//!   stream, or plain JSON when nothing came before the result): progress
+//!   to [`RequestOptions::on_progress`], logs as [`Event`]s. There is no
+//!   `logging/setLevel`: [`Client::set_log_level`] sets the level every
+//!   request names from then on, [`RequestOptions::log_level`] one
+//!   request's; without a level, no logs.
+//! - With the tasks extension declared, the server may turn a `tools/call`
+//!   into a task (`resultType: "task"`): the client follows it to its end
+//!   by itself, polling `tasks/get` at the task's `pollIntervalMs`,
+//!   answering its questions with `tasks/update` and the callbacks,
+//!   reporting its `statusMessage` as progress, and returns the task's
+//!   result (a failed task is [`Error::Rpc`]); a call that times out or is
+//!   dropped cancels its task (`tasks/cancel`).
+//! - A request is cancelled by closing its connection (dropping its
+//!   future, or its timeout): there is no `notifications/cancelled`.
+//! - Resource subscriptions and list changes come on one
+//!   `subscriptions/listen` stream, opened at connect (unless
+//!   [`ClientBuilder::standalone_stream`] is off, then at the first
+//!   [`Client::subscribe`]) and started again with the new filter at each
+//!   subscribe or unsubscribe, which returns once the server acknowledged
+//!   it. `ping`, which the era does not have, is a `server/discover`.
+//! - Nothing is pinned: behind a round robin, a retry with answers may
+//!   reach a replica that did not ask, which tether serves when the
+//!   replicas share the key that seals `requestState`. Cookies are still
+//!   kept (a gateway may want them).
+//!
+//! ## In a session
+//!
 //! What the client does on the wire:
 //!
 //! - `initialize` (asking for 2025-11-25; the server may choose an older
@@ -105,7 +174,7 @@
 //!
 //! ## Lost sessions
 //!
-//! A `404` means the server does not know the session: it expired, was
+//! (Sessions only: 2026-07-28 has none to lose.) A `404` means the server does not know the session: it expired, was
 //! deleted, its replica died, or a balancer sent the request to a replica
 //! that does not own it. The client then:
 //!
@@ -207,7 +276,9 @@
 //!
 //! - [`cookies`]: the jar and its policy.
 //! - [`http`]: reqwest clients tuned for MCP (shared, or with a jar).
-//! - [`client`]: [`Client`], [`ClientBuilder`], callbacks, policies.
+//! - [`client`]: [`Client`], [`ClientBuilder`], [`Mode`], callbacks,
+//!   policies; the 2026-07-28 requests (MRTR, tasks, the listen stream) in
+//!   its private module `era`.
 //! - [`sse`]: the incremental SSE parser (event ids, `retry`, bounds).
 //! - [`event`]: [`Event`], what the client reports besides answers.
 //! - [`error`]: [`Error`] and [`SessionLost`].

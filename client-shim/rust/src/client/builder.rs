@@ -287,22 +287,27 @@ impl ClientBuilder {
         self
     }
 
-    /// The protocol revision to ask for (default: the latest, 2025-11-25).
+    /// The revision a session's `initialize` asks for (default: the latest
+    /// with sessions, 2025-11-25). It does not pick the era: [`Mode`] does.
     pub fn protocol_version(mut self, version: &str) -> Self {
         self.protocol_version = version.to_owned();
         self
     }
 
-    /// Bound on each request, resumptions and retries included (default
-    /// 60 s). On expiry the client sends `notifications/cancelled`.
+    /// Bound on each request, resumptions and retries included, and in
+    /// 2026-07-28 its `input_required` rounds and the task it became
+    /// (default 60 s). On expiry the client cancels it
+    /// (`notifications/cancelled` in a session, `tasks/cancel` for a task).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
     /// Whether to open the standalone GET stream for notifications and
-    /// requests unrelated to a request of ours (default: yes). Turning it
-    /// off saves a connection per session (benchmarks).
+    /// requests unrelated to a request of ours (default: yes); in 2026-07-28,
+    /// the `subscriptions/listen` stream for list changes and subscriptions
+    /// (opened at the first [`Client::subscribe`] when off). Turning it off
+    /// saves a connection per client (benchmarks).
     pub fn standalone_stream(mut self, open: bool) -> Self {
         self.standalone_stream = open;
         self

@@ -1,11 +1,14 @@
-//! The MCP client: one session with a Streamable HTTP server, its cookie
-//! jar, its requests, and its standalone stream.
+//! The MCP client: one session with a Streamable HTTP server (or, in
+//! 2026-07-28, none), its cookie jar, its requests, and its standalone
+//! stream.
 //!
 //! - [`builder`]: [`ClientBuilder`], the policies ([`Reinit`]) and per-request
 //!   [`RequestOptions`].
 //! - [`callbacks`]: answers to the server's requests.
 //! - `streams`: reading answers (JSON or SSE, with resumption) and the
 //!   standalone GET stream.
+//! - `era`: 2026-07-28: `server/discover`, the request envelope and
+//!   mirroring headers, MRTR rounds, tasks, `subscriptions/listen`.
 
 pub mod builder;
 pub mod callbacks;
