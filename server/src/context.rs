@@ -201,6 +201,24 @@ impl Context {
     /// Progress messages become the task's status message; logs are
     /// dropped. [`Context::cancellation`] then fires on `tasks/cancel`,
     /// when the task expires, or when the replica stops.
+    ///
+    /// ```
+    /// use tether_server::{Tool, ToolResult, tasks::TaskSupport};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Report { days: u32 }
+    ///
+    /// let tool = Tool::new("report", |ctx, args: Report| async move {
+    ///     // Answered with a task at once where the request allows;
+    ///     // elsewhere the call just goes on.
+    ///     ctx.escalate().await;
+    ///     ctx.progress(0.0, None, Some("crunching")); // the task's statusMessage
+    ///     tokio::time::sleep(std::time::Duration::from_secs(u64::from(args.days))).await;
+    ///     Ok(ToolResult::text("done"))
+    /// })
+    /// .task_support(TaskSupport::Optional);
+    /// assert_eq!(tool.task_support, TaskSupport::Optional);
+    /// ```
     pub async fn escalate(&self) -> bool {
         let Origin::Stateless(call) = &self.origin else {
             return false;
