@@ -595,3 +595,37 @@ async fn subscriptions_and_list_changes_come_on_the_listen_stream() {
     .await;
     r.assert_sessionless();
 }
+
+#[tokio::test]
+async fn a_task_whose_call_times_out_is_cancelled() {
+    let r = new_era().await;
+    let client = r.connect(r.builder().mode(Mode::Stateless)).await;
+    let call = tokio::spawn(async move {
+        client
+            .call_tool_with(
+                "slow_compute",
+                json!({"seconds": 60}),
+                RequestOptions::new().timeout(std::time::Duration::from_millis(1500)),
+            )
+            .await
+    });
+    let sleep = || tokio::time::sleep(std::time::Duration::from_millis(20));
+    within("the task to start", async {
+        while r.replica.tasks.running() == 0 {
+            sleep().await;
+        }
+    })
+    .await;
+    let err = within("slow_compute", call)
+        .await
+        .expect("no panic")
+        .expect_err("times out");
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    // The task would run for a minute: the client's tasks/cancel stops it.
+    within("the task to stop", async {
+        while r.replica.tasks.running() > 0 {
+            sleep().await;
+        }
+    })
+    .await;
+}
