@@ -35,12 +35,13 @@ const AFTER: Duration = Duration::from_millis(3000);
 /// A call cut by the kill fails this soon after it, or not at all.
 const CUT_WINDOW_MS: f64 = 1000.0;
 
-async fn crash(balancer: Balancer) {
-    let mut cluster = start_cluster_args(balancer, &["--serve-2026-07-28"]).await;
+/// The Python SDK 2.x clients, calling `counter` in a loop through `url`
+/// for [`BEFORE`] already.
+async fn calling(url: &str) -> Fleet {
     let mut fleet = Fleet::start(
         &[Sdk::Python2],
         Mode::Loop,
-        &cluster.mcp_url(),
+        url,
         CLIENTS,
         &[
             ("interval-ms", INTERVAL_MS.to_string()),
@@ -51,6 +52,12 @@ async fn crash(balancer: Balancer) {
     .await;
     fleet.command("go").await;
     tokio::time::sleep(BEFORE).await;
+    fleet
+}
+
+async fn crash(balancer: Balancer) {
+    let mut cluster = start_cluster_args(balancer, &["--serve-2026-07-28"]).await;
+    let mut fleet = calling(&cluster.mcp_url()).await;
     let dead = 1;
     let dead_route = cluster.replicas[dead].route.clone();
     let t_kill = now_ms();
@@ -151,20 +158,7 @@ async fn drain(balancer: Balancer) {
         Balancer::RoundRobin => start_forwarding_cluster(balancer, &args).await,
         _ => start_cluster_args(balancer, &args).await,
     };
-    let mut fleet = Fleet::start(
-        &[Sdk::Python2],
-        Mode::Loop,
-        &cluster.mcp_url(),
-        CLIENTS,
-        &[
-            ("interval-ms", INTERVAL_MS.to_string()),
-            ("call-timeout", "5".into()),
-            ("max-secs", "60".into()),
-        ],
-    )
-    .await;
-    fleet.command("go").await;
-    tokio::time::sleep(BEFORE).await;
+    let mut fleet = calling(&cluster.mcp_url()).await;
     let draining = 1;
     let t_term = now_ms();
     // No call of the era stays long in flight: the replica may drain and

@@ -707,10 +707,21 @@ fn starting_with(candidates: &[&str], prefix: &str) -> Vec<String> {
 
 /// An elicitation of a form with `properties`, all required.
 fn form(message: &str, properties: Value) -> Value {
-    let required: Vec<&String> = properties
+    let required: Vec<String> = properties
         .as_object()
-        .map(|m| m.keys().collect())
+        .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
+    form_requiring(message, properties, &required)
+}
+
+/// An elicitation of a form with `properties`, those named in `required`
+/// required.
+pub(super) fn form_requiring(
+    message: &str,
+    properties: Value,
+    required: &[impl AsRef<str>],
+) -> Value {
+    let required: Vec<&str> = required.iter().map(AsRef::as_ref).collect();
     json!({
         "message": message,
         "requestedSchema": {"type": "object", "properties": properties, "required": required},

@@ -8,6 +8,7 @@
 //! Each goes on as a task with [`Context::escalate`] and stays a plain
 //! call where it cannot (a session, or a request without the extension).
 
+use super::conformance::form_requiring;
 use crate::context::Context;
 use crate::handler::tools::{NoArgs, Tool, ToolError};
 use crate::jsonrpc::ErrorObject;
@@ -15,7 +16,7 @@ use crate::protocol::ToolResult;
 use crate::tasks::TaskSupport;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// How long `failing_job` works before it fails.
@@ -94,7 +95,7 @@ pub fn tools() -> Vec<Tool> {
                 ctx.escalate().await;
                 let answer = ctx
                     .ask("confirm")
-                    .elicit(form(
+                    .elicit(form_requiring(
                         &format!("Delete {}?", args.filename),
                         json!({"confirm": {"type": "boolean"}}),
                         &["confirm"],
@@ -111,7 +112,7 @@ pub fn tools() -> Vec<Tool> {
         Tool::new("multi_input", |ctx: Context, _: NoArgs| async move {
             ctx.escalate().await;
             let name = |text: &str| {
-                form(
+                form_requiring(
                     text,
                     json!({"name": {"type": "string"}, "confirm": {"type": "boolean"}}),
                     &["name"],
@@ -139,7 +140,7 @@ pub fn tools() -> Vec<Tool> {
                 // the retry with the answer goes on as a task.
                 let answer = ctx
                     .ask("user_name")
-                    .elicit(form(
+                    .elicit(form_requiring(
                         "What is your name?",
                         json!({"name": {"type": "string"}}),
                         &["name"],
@@ -153,12 +154,4 @@ pub fn tools() -> Vec<Tool> {
         .task_support(TaskSupport::Required)
         .description("Asks for a name, then greets as a task"),
     ]
-}
-
-/// A form elicitation of `properties`, `required` of them required.
-fn form(message: &str, properties: Value, required: &[&str]) -> Value {
-    json!({
-        "message": message,
-        "requestedSchema": {"type": "object", "properties": properties, "required": required},
-    })
 }
