@@ -18,7 +18,7 @@ log() { printf '\n==> %s\n' "$*"; }
 # balancers of the cluster tests; docker-compose checks the compose file.
 need_apt=()
 for pair in "node:nodejs" "npm:npm" "jq:jq" "nginx:nginx-light" "haproxy:haproxy" \
-            "docker-compose:docker-compose" "python3:python3" ; do
+            "docker-compose:docker-compose" "python3:python3" "wrk:wrk" ; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_apt+=("$pkg")
 done

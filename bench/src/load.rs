@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tether_shim::{Client, Reinit};
+use tether_shim::{Client, Mode, Reinit};
 
 /// Bound on each MCP request of the load generator.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,9 +22,11 @@ pub enum Expect {
     Fixed(&'static str),
 }
 
-/// Connects one session: no cookies (the session id pins it), no
-/// standalone stream unless asked, no silent re-initialization (a lost
-/// session is an error here, not something to hide).
+/// Connects one session (MCP 2025-11-25, `Mode::Legacy`: rmcp 3.11 also
+/// serves 2026-07-28, which the client's default mode would pick): no
+/// cookies (the session id pins it), no standalone stream unless asked, no
+/// silent re-initialization (a lost session is an error here, not
+/// something to hide).
 pub async fn connect(
     http: &reqwest::Client,
     url: &str,
@@ -32,6 +34,7 @@ pub async fn connect(
 ) -> tether_shim::Result<Client> {
     Client::builder(url)
         .http(http.clone())
+        .mode(Mode::Legacy)
         .cookies(false)
         .standalone_stream(standalone_stream)
         .reinit(Reinit::Off)
@@ -383,11 +386,13 @@ pub async fn churn(
     .await
 }
 
-/// A client that answers sampling with `a:<question>`, with its standalone
-/// stream open (a server may send its request there).
+/// A client that answers sampling with `a:<question>`, on a session
+/// (`Mode::Legacy`), with its standalone stream open (a server may send
+/// its request there).
 pub async fn sampling_client(http: &reqwest::Client, url: &str) -> tether_shim::Result<Client> {
     Client::builder(url)
         .http(http.clone())
+        .mode(Mode::Legacy)
         .cookies(false)
         .reinit(Reinit::Off)
         .event_capacity(1)

@@ -21,13 +21,17 @@
 mod load;
 mod procs;
 mod report;
+mod wrk;
 
 pub use tether_shim::reqwest;
 
 use clap::Parser;
 use load::{Expect, Run};
 use procs::Server;
-use report::{BARE, Fig, IdleSeries, RMCP, Results, TETHER_BASELINE, TETHER_JSON, TETHER_SSE};
+use report::{
+    BARE, Fig, IdleSeries, RMCP, RMCP_STATELESS, Results, TETHER_BASELINE, TETHER_JSON, TETHER_NEW,
+    TETHER_SSE,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -47,8 +51,10 @@ struct Args {
     /// Do not build the binaries (they must be beside this one).
     #[arg(long)]
     no_build: bool,
-    /// Only these workloads (comma separated): echo, churn, sampling,
-    /// forward, cluster, idle. Default: all.
+    /// Only these workloads (comma separated): echo, wrk (tools/call on
+    /// sessions with wrk), new (2026-07-28 with wrk: tools/call and the
+    /// MRTR round trip), churn, sampling, forward, cluster, idle. Default:
+    /// all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds of each throughput workload (servers interleaved per round).
@@ -57,11 +63,18 @@ struct Args {
     /// Seconds of each server's turn in each round.
     #[arg(long)]
     secs: Option<f64>,
+    /// Rounds of each wrk workload.
+    #[arg(long)]
+    wrk_rounds: Option<usize>,
+    /// Seconds of each wrk turn (whole seconds: wrk's unit).
+    #[arg(long)]
+    wrk_secs: Option<u64>,
     /// Echo concurrencies to measure.
     #[arg(long, value_delimiter = ',')]
     concurrency: Vec<usize>,
     /// Only these servers of the side-by-side workloads (comma separated:
-    /// sse, json, rmcp, bare), e.g. to profile one of them.
+    /// sse, json, rmcp, bare; new-era: tether2026, rmcpstateless), e.g. to
+    /// profile one of them.
     #[arg(long, value_delimiter = ',')]
     servers: Vec<String>,
     /// Environment for the tether replicas started directly (not the
@@ -100,6 +113,10 @@ struct Plan {
     warmup: Duration,
     max_ops: u64,
     concurrencies: Vec<usize>,
+    /// wrk: rounds, seconds per turn, and (smoke) every job at once.
+    wrk_rounds: usize,
+    wrk_secs: u64,
+    wrk_parallel: bool,
     churn_workers: usize,
     sampling_max: u64,
     cluster_concurrency: usize,
@@ -117,6 +134,9 @@ impl Plan {
                 warmup: Duration::from_millis(50),
                 max_ops: 2_000,
                 concurrencies: vec![1, 16, 64],
+                wrk_rounds: 1,
+                wrk_secs: 1,
+                wrk_parallel: true,
                 churn_workers: 16,
                 sampling_max: 20,
                 cluster_concurrency: 64,
@@ -139,6 +159,9 @@ impl Plan {
                 warmup: Duration::from_millis(500),
                 max_ops: 1_000_000,
                 concurrencies: vec![1, 16, 64],
+                wrk_rounds: 3,
+                wrk_secs: 2,
+                wrk_parallel: false,
                 churn_workers: 16,
                 sampling_max: 2_000,
                 cluster_concurrency: 64,
@@ -152,6 +175,12 @@ impl Plan {
         }
         if let Some(s) = a.secs {
             p.turn = Duration::from_secs_f64(s.clamp(0.05, 600.0));
+        }
+        if let Some(r) = a.wrk_rounds {
+            p.wrk_rounds = r.max(1);
+        }
+        if let Some(s) = a.wrk_secs {
+            p.wrk_secs = s.clamp(1, 600);
         }
         if !a.concurrency.is_empty() {
             p.concurrencies = a.concurrency.clone();
@@ -205,10 +234,13 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let plan = Plan::new(&args);
     let machine = report::Machine::read();
     let note = format!(
-        "Load generator (tether-shim over reqwest 0.13) and servers share the same {} cores; \
-         nothing is pinned. Throughput rounds interleave the servers ({} round(s) of {:.2} s \
-         each); ratios are within this run.",
+        "Load generators (wrk 4.1 with bench/wrk/*.lua, and tether-shim over reqwest 0.13) \
+         and servers share the same {} cores; nothing is pinned. Throughput rounds interleave \
+         the servers (wrk: {} round(s) of {} s each; our client: {} round(s) of {:.2} s each); \
+         ratios are within this run.",
         machine.nproc,
+        plan.wrk_rounds,
+        plan.wrk_secs,
         plan.rounds,
         plan.turn.as_secs_f64()
     );
@@ -222,6 +254,10 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         note,
         servers: Vec::new(),
         echo: Vec::new(),
+        wrk_echo: Vec::new(),
+        new_era: Vec::new(),
+        mrtr: Vec::new(),
+        discover: BTreeMap::new(),
         churn: Vec::new(),
         sampling: Vec::new(),
         forwarding: Vec::new(),
@@ -235,8 +271,21 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let http = tether_shim::http_client()?;
     let started = Instant::now();
 
-    if wants(&args, "echo") || wants(&args, "churn") || wants(&args, "sampling") {
+    let with_wrk = wants(&args, "wrk") || wants(&args, "new");
+    if with_wrk && !wrk::available() {
+        return Err("wrk is not installed (Debian: apt-get install wrk)".into());
+    }
+    if ["echo", "wrk", "new", "churn", "sampling"]
+        .iter()
+        .any(|w| wants(&args, w))
+    {
         let servers = start_servers(&http, &log_dir, &args, &mut results).await?;
+        if wants(&args, "wrk") {
+            wrk_echo_suite(&http, &plan, &servers, &mut results).await?;
+        }
+        if wants(&args, "new") {
+            new_era_suite(&http, &plan, &log_dir, &args, &servers, &mut results).await?;
+        }
         if wants(&args, "echo") {
             echo_suite(&http, &plan, &servers, &mut results).await?;
         }
@@ -274,6 +323,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     }
 
     results.check(
+        wants(&args, "new"),
         wants(&args, "idle"),
         wants(&args, "cluster"),
         wants(&args, "forward"),
@@ -322,13 +372,13 @@ async fn start_servers(
     let bare = procs::binary("bare-axum")?;
     let mut specs: Vec<(&str, &std::path::Path, &[&str], Expect)> = vec![
         (TETHER_SSE, &tether, &["--route", "sse"], Expect::Echo),
+        (RMCP, &rmcp, &[], Expect::Echo),
         (
             TETHER_JSON,
             &tether,
             &["--route", "json", "--json-response"],
             Expect::Echo,
         ),
-        (RMCP, &rmcp, &[], Expect::Echo),
         (BARE, &bare, &[], Expect::Fixed("bare")),
     ];
     if let Some(before) = &args.baseline {
@@ -401,6 +451,254 @@ async fn measured(pids: &[u32], work: impl std::future::Future<Output = Run>) ->
     run.server_cpu = procs::cpu_of(pids).saturating_sub(server0);
     run.client_cpu = procs::cpu_time(me).saturating_sub(client0);
     run
+}
+
+/// Whether `--servers` picks the server called `name`.
+fn picked(only: &[String], name: &str) -> bool {
+    let file = name.replace([' ', '(', ')', '.', '-'], "");
+    only.is_empty()
+        || only
+            .iter()
+            .any(|o| file.to_lowercase().contains(&o.to_lowercase()))
+}
+
+/// What `call.lua` must find in an answer of a server of `expect`.
+fn wrk_expect(expect: Expect) -> String {
+    match expect {
+        Expect::Echo => "bench".into(),
+        Expect::Fixed(t) => t.into(),
+    }
+}
+
+/// `tools/call echo` on long-lived sessions with wrk: at each
+/// concurrency, `min(c, 2)` wrk threads, each on a session of its own
+/// (initialized by the project's client), every server of the lineup in
+/// interleaved rounds. SSE servers answer SSE, JSON ones JSON.
+async fn wrk_echo_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    servers: &Lineup,
+    results: &mut Results,
+) -> Result<(), BoxError> {
+    let mut groups = Vec::new();
+    let mut held = Vec::new();
+    for &c in &plan.concurrencies {
+        let threads = c.clamp(1, 2);
+        let mut jobs = Vec::new();
+        for (name, s, expect) in servers {
+            let clients = load::connect_many(http, &s.mcp_url(), threads, threads)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+            let ids: Vec<String> = clients.iter().filter_map(|c| c.session_id()).collect();
+            held.push(clients);
+            jobs.push(wrk::Job {
+                server: name,
+                workload: "tools/call echo (wrk)",
+                concurrency: c,
+                threads,
+                url: s.mcp_url(),
+                pids: vec![s.pid],
+                script: "call.lua",
+                env: vec![
+                    ("BENCH_ERA", "session".into()),
+                    ("BENCH_SESSIONS", ids.join(",")),
+                    ("BENCH_EXPECT", wrk_expect(*expect)),
+                ],
+            });
+        }
+        groups.push(jobs);
+    }
+    if plan.wrk_parallel {
+        groups = vec![groups.concat()];
+    }
+    for jobs in groups {
+        let turns = wrk::rounds(&jobs, plan.wrk_rounds, plan.wrk_secs, plan.wrk_parallel).await;
+        for (job, turns) in jobs.iter().zip(turns) {
+            let f = wrk::fig(job, &turns);
+            eprintln!(
+                "wrk echo c={:<3} {:<14} server {:>5.0} us CPU/call  {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  wrk {:>5.0} us CPU/call  errors {}",
+                f.concurrency,
+                f.server,
+                f.server_cpu_us_per_op,
+                f.rate,
+                f.p50_us,
+                f.p99_us,
+                f.client_cpu_us_per_op,
+                f.errors
+            );
+            results.wrk_echo.push(f);
+        }
+    }
+    for clients in held {
+        load::close_all(clients).await;
+    }
+    Ok(())
+}
+
+/// `server/discover` of MCP 2026-07-28 at `url`: the result, checked to
+/// list 2026-07-28 among its `supportedVersions`.
+async fn discover(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, BoxError> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "server/discover",
+        "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+            "io.modelcontextprotocol/clientInfo": {"name": "tether-bench", "version": "0"},
+        }},
+    });
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .body(body.to_string())
+        .timeout(load::REQUEST_TIMEOUT)
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("discover at {url}: HTTP {status}, not JSON ({e}): {text}"))?;
+    let result = v["result"].clone();
+    let versions = result["supportedVersions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !versions.iter().any(|x| x == "2026-07-28") || result["resultType"] != "complete" {
+        return Err(format!("discover at {url} does not serve 2026-07-28: {text}").into());
+    }
+    Ok(result)
+}
+
+/// MCP 2026-07-28, no sessions, with wrk: `tools/call echo` at each
+/// concurrency against tether (`--serve-2026-07-28`), rmcp in its
+/// stateless mode (JSON answers) and bare axum; then the MRTR sampling
+/// round trip (`ask_model`) at concurrency 1 against tether and rmcp.
+/// Both new-era servers must first answer `server/discover` with
+/// 2026-07-28.
+async fn new_era_suite(
+    http: &reqwest::Client,
+    plan: &Plan,
+    log_dir: &std::path::Path,
+    args: &Args,
+    lineup: &Lineup,
+    results: &mut Results,
+) -> Result<(), BoxError> {
+    let tether = procs::binary("tether-server")?;
+    let rmcp = procs::binary("rmcp-reference")?;
+    let mut started = Vec::new();
+    let specs: [(&'static str, &std::path::Path, &[&str]); 2] = [
+        (
+            TETHER_NEW,
+            &tether,
+            &["--route", "new", "--serve-2026-07-28"],
+        ),
+        (RMCP_STATELESS, &rmcp, &["--stateless"]),
+    ];
+    for (name, bin, extra) in specs {
+        if !picked(&args.servers, name) {
+            continue;
+        }
+        let env: &[(String, String)] = if name.starts_with("tether") {
+            &args.tether_env
+        } else {
+            &[]
+        };
+        let file = name.replace([' ', '(', ')', '.', '-'], "");
+        let s = Server::start(&file, bin, extra, env, log_dir, http).await?;
+        let command = format!(
+            "{} --listen 127.0.0.1:{} {}",
+            bin.display(),
+            s.port,
+            extra.join(" ")
+        );
+        eprintln!("started {name}: pid {} ({command})", s.pid);
+        results.servers.push(report::ServerInfo {
+            name: name.to_owned(),
+            command,
+            pid: s.pid,
+        });
+        let found = discover(http, &s.mcp_url())
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        results.discover.insert(name.to_owned(), found);
+        started.push((name, s));
+    }
+    let bare = lineup.iter().find(|(n, _, _)| *n == BARE);
+    let job =
+        |name: &'static str, s: &Server, c: usize, script: &'static str, expect: &str| wrk::Job {
+            server: name,
+            workload: if script == "mrtr.lua" {
+                "MRTR sampling round trip (wrk)"
+            } else {
+                "tools/call echo, 2026-07-28 (wrk)"
+            },
+            concurrency: c,
+            threads: if script == "mrtr.lua" {
+                c
+            } else {
+                c.clamp(1, 2)
+            },
+            url: s.mcp_url(),
+            pids: vec![s.pid],
+            script,
+            env: vec![
+                ("BENCH_ERA", "2026-07-28".into()),
+                ("BENCH_EXPECT", expect.into()),
+            ],
+        };
+    let mut groups = Vec::new();
+    for &c in &plan.concurrencies {
+        let mut jobs: Vec<wrk::Job> = started
+            .iter()
+            .map(|(n, s)| job(n, s, c, "call.lua", "bench"))
+            .collect();
+        if let Some((n, s, _)) = bare {
+            jobs.push(job(n, s, c, "call.lua", "bare"));
+        }
+        groups.push(jobs);
+    }
+    groups.push(
+        started
+            .iter()
+            .map(|(n, s)| job(n, s, 1, "mrtr.lua", ""))
+            .collect(),
+    );
+    if plan.wrk_parallel {
+        groups = vec![groups.concat()];
+    }
+    for jobs in groups {
+        let turns = wrk::rounds(&jobs, plan.wrk_rounds, plan.wrk_secs, plan.wrk_parallel).await;
+        for (job, turns) in jobs.iter().zip(turns) {
+            let f = wrk::fig(job, &turns);
+            eprintln!(
+                "2026-07-28 {:<8} c={:<3} {:<22} server {:>5.0} us CPU/op  {:>8.0} ops/s  p50 {:>6} us  p99 {:>6} us  wrk {:>5.0} us CPU/op  errors {}",
+                if job.script == "mrtr.lua" {
+                    "MRTR"
+                } else {
+                    "call"
+                },
+                f.concurrency,
+                f.server,
+                f.server_cpu_us_per_op,
+                f.rate,
+                f.p50_us,
+                f.p99_us,
+                f.client_cpu_us_per_op,
+                f.errors
+            );
+            if job.script == "mrtr.lua" {
+                results.mrtr.push(f);
+            } else {
+                results.new_era.push(f);
+            }
+        }
+    }
+    for (_, s) in started {
+        s.stop().await;
+    }
+    Ok(())
 }
 
 /// `tools/call echo` on long-lived sessions: each concurrency, every

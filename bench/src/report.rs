@@ -122,6 +122,16 @@ pub struct Results {
     pub machine: Machine,
     pub note: String,
     pub servers: Vec<ServerInfo>,
+    /// `tools/call echo` on sessions, driven by wrk.
+    pub wrk_echo: Vec<Fig>,
+    /// MCP 2026-07-28 `tools/call echo` (no sessions), driven by wrk.
+    pub new_era: Vec<Fig>,
+    /// The MRTR sampling round trip of 2026-07-28 (an operation is the ask
+    /// and its retry: two requests), driven by wrk.
+    pub mrtr: Vec<Fig>,
+    /// What each new-era server answered to `server/discover`.
+    pub discover: BTreeMap<String, serde_json::Value>,
+    /// `tools/call echo` on sessions, driven by the project's client.
     pub echo: Vec<Fig>,
     pub churn: Vec<Fig>,
     pub sampling: Vec<Fig>,
@@ -135,9 +145,17 @@ pub struct Results {
 
 pub const TETHER_SSE: &str = "tether (SSE)";
 pub const TETHER_JSON: &str = "tether (JSON)";
-pub const RMCP: &str = "rmcp 3.9";
+/// rmcp's session mode, which answers SSE only.
+pub const RMCP: &str = "rmcp 3.11";
 pub const BARE: &str = "bare axum";
-pub const COLUMNS: [&str; 4] = [TETHER_SSE, TETHER_JSON, RMCP, BARE];
+/// SSE beside SSE, JSON beside JSON.
+pub const COLUMNS: [&str; 4] = [TETHER_SSE, RMCP, TETHER_JSON, BARE];
+/// tether serving MCP 2026-07-28 (`--serve-2026-07-28`): JSON answers.
+pub const TETHER_NEW: &str = "tether (2026-07-28)";
+/// rmcp in its stateless mode (how it serves 2026-07-28), JSON answers.
+pub const RMCP_STATELESS: &str = "rmcp 3.11 (stateless)";
+/// The new-era table's columns.
+pub const NEW_COLUMNS: [&str; 3] = [TETHER_NEW, RMCP_STATELESS, BARE];
 /// Another build of tether (`--baseline`), in SSE mode: the same workloads
 /// in the same run, to compare one change against what came before.
 pub const TETHER_BASELINE: &str = "tether before (SSE)";
@@ -149,10 +167,22 @@ impl Results {
     }
 
     /// Workloads with errors, or without figures, so far.
-    pub fn check(&mut self, wanted_idle: bool, wanted_cluster: bool, wanted_forward: bool) {
+    pub fn check(
+        &mut self,
+        wanted_new: bool,
+        wanted_idle: bool,
+        wanted_cluster: bool,
+        wanted_forward: bool,
+    ) {
+        if wanted_new && (self.new_era.is_empty() || self.mrtr.is_empty()) {
+            self.problems.push("2026-07-28: no figures".into());
+        }
         let all = self
             .echo
             .iter()
+            .chain(&self.wrk_echo)
+            .chain(&self.new_era)
+            .chain(&self.mrtr)
             .chain(&self.churn)
             .chain(&self.sampling)
             .chain(
@@ -262,6 +292,29 @@ impl Results {
                 r.map(|r| judged(r >= 1.5)),
             ));
         }
+        let new_cpu =
+            |s: &str, c: usize| Self::find(&self.new_era, s, c).map(|f| f.server_cpu_us_per_op);
+        let r = ratio(new_cpu(TETHER_NEW, 64), new_cpu(BARE, 64));
+        t.push(target(
+            "2026-07-28 tools/call c=64, tether: server CPU per call <= 1.2x bare axum's".into(),
+            r.map(|r| format!("{r:.2}x")),
+            r.map(|r| judged(r <= 1.2)),
+        ));
+        let r = ratio(new_cpu(RMCP_STATELESS, 64), new_cpu(TETHER_NEW, 64));
+        t.push(target(
+            "2026-07-28 tools/call c=64, tether: server CPU per call >= 3x cheaper than rmcp 3.11's"
+                .into(),
+            r.map(|r| format!("{r:.2}x")),
+            r.map(|r| judged(r >= 3.0)),
+        ));
+        let mrtr = Self::find(&self.mrtr, TETHER_NEW, 1).map(|f| f.server_cpu_us_per_op);
+        let r = ratio(mrtr, new_cpu(TETHER_NEW, 1));
+        t.push(target(
+            "2026-07-28 MRTR sampling round trip c=1, tether: server CPU <= 2.5x one tools/call's (c=1)"
+                .into(),
+            r.map(|r| format!("{r:.2}x")),
+            r.map(|r| judged(r <= 2.5)),
+        ));
         let cpu = |s: &str, c: usize| Self::find(&self.echo, s, c).map(|f| f.server_cpu_us_per_op);
         if let Some(r) = ratio(cpu(TETHER_SSE, 64), cpu(TETHER_BASELINE, 64)) {
             t.push(target(
@@ -318,124 +371,266 @@ impl Results {
             Some(_) => "failed".to_owned(),
             None => "n/a".to_owned(),
         };
-        let row = |out: &mut String, label: &str, cells: Vec<String>| {
+        // One row: `what` of each column's figure in `figs` at `c`.
+        let row = |out: &mut String,
+                   label: &str,
+                   columns: &[&str],
+                   figs: &[Fig],
+                   c: usize,
+                   what: &dyn Fn(&str, &Fig) -> String| {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|s| cell(Self::find(figs, s, c), &|f| what(s, f)))
+                .collect();
             out.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
         };
+        let cpu = |_: &str, f: &Fig| format!("{:.0}", f.server_cpu_us_per_op);
+        let client = |_: &str, f: &Fig| format!("{:.0}", f.client_cpu_us_per_op);
+        let lat = |_: &str, f: &Fig| format!("{} / {}", ms(f.p50_us), ms(f.p99_us));
         let mut columns = COLUMNS.to_vec();
         if self.servers.iter().any(|s| s.name == TETHER_BASELINE) {
             columns.insert(1, TETHER_BASELINE);
         }
-        out.push_str(&format!("| workload | {} |\n", columns.join(" | ")));
-        out.push_str(&format!("|---|{}\n", "---:|".repeat(columns.len())));
-        let bare_rate = |c: usize| Self::find(&self.echo, BARE, c).map(|f| f.rate);
+        let session_figs = !self.wrk_echo.is_empty()
+            || !self.echo.is_empty()
+            || !self.churn.is_empty()
+            || !self.sampling.is_empty();
+        if session_figs {
+            out.push_str(&format!(
+                "| MCP 2025-11-25 on sessions | {} |\n",
+                columns
+                    .iter()
+                    .map(|c| match *c {
+                        TETHER_SSE | TETHER_BASELINE => format!("{c}, SSE answers"),
+                        RMCP => format!("{c} (sessions), SSE answers"),
+                        _ => format!("{c}, JSON answers"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ));
+            out.push_str(&format!("|---|{}\n", "---:|".repeat(columns.len())));
+        }
         for c in [1, 16, 64] {
-            if !self.echo.iter().any(|f| f.concurrency == c) {
+            let has = |figs: &[Fig]| figs.iter().any(|f| f.concurrency == c);
+            if !has(&self.wrk_echo) && !has(&self.echo) {
                 continue;
             }
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.echo, s, c), &|f| match bare_rate(c) {
-                        Some(b) if b > 0.0 && *s != BARE => {
-                            format!("{:.0} ({:.0}%)", f.rate, f.rate / b * 100.0)
-                        }
-                        _ => format!("{:.0}", f.rate),
-                    })
-                })
-                .collect();
-            row(
-                &mut out,
-                &format!("tools/call c={c}: calls/s (% of bare)"),
-                cells,
-            );
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.echo, s, c), &|f| {
-                        format!("{} / {}", ms(f.p50_us), ms(f.p99_us))
-                    })
-                })
-                .collect();
-            row(&mut out, &format!("tools/call c={c}: p50 / p99 ms"), cells);
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.echo, s, c), &|f| {
-                        format!("{:.0}", f.server_cpu_us_per_op)
-                    })
-                })
-                .collect();
-            row(
-                &mut out,
-                &format!("tools/call c={c}: server CPU us/call"),
-                cells,
-            );
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.echo, s, c), &|f| {
-                        format!("{:.0}", f.client_cpu_us_per_op)
-                    })
-                })
-                .collect();
-            row(
-                &mut out,
-                &format!("tools/call c={c}: load generator CPU us/call"),
-                cells,
-            );
+            let pct = |figs: &'_ [Fig]| {
+                let bare = Self::find(figs, BARE, c).map(|f| f.rate);
+                move |s: &str, f: &Fig| match bare {
+                    Some(b) if b > 0.0 && s != BARE => {
+                        format!("{:.0} ({:.0}%)", f.rate, f.rate / b * 100.0)
+                    }
+                    _ => format!("{:.0}", f.rate),
+                }
+            };
+            for (by, figs) in [("wrk", &self.wrk_echo), ("our client", &self.echo)] {
+                if has(figs) {
+                    row(
+                        &mut out,
+                        &format!("tools/call c={c}: **server CPU us/call**, {by}"),
+                        &columns,
+                        figs,
+                        c,
+                        &cpu,
+                    );
+                }
+            }
+            for (by, figs) in [("wrk", &self.wrk_echo), ("our client", &self.echo)] {
+                if has(figs) {
+                    row(
+                        &mut out,
+                        &format!("tools/call c={c}: calls/s (% of bare), {by}"),
+                        &columns,
+                        figs,
+                        c,
+                        &pct(figs),
+                    );
+                    row(
+                        &mut out,
+                        &format!("tools/call c={c}: p50 / p99 ms, {by}"),
+                        &columns,
+                        figs,
+                        c,
+                        &lat,
+                    );
+                    row(
+                        &mut out,
+                        &format!("tools/call c={c}: load generator CPU us/call, {by}"),
+                        &columns,
+                        figs,
+                        c,
+                        &client,
+                    );
+                }
+            }
         }
         if !self.churn.is_empty() {
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.churn, s, 16), &|f| {
-                        format!("{:.0}", f.rate)
-                    })
-                })
-                .collect();
-            row(&mut out, "session churn c=16: cycles/s", cells);
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.churn, s, 16), &|f| {
-                        format!("{} / {}", ms(f.p50_us), ms(f.p99_us))
-                    })
-                })
-                .collect();
-            row(&mut out, "session churn c=16: cycle p50 / p99 ms", cells);
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.churn, s, 16), &|f| {
-                        format!("{:.0}", f.server_cpu_us_per_op)
-                    })
-                })
-                .collect();
-            row(&mut out, "session churn c=16: server CPU us/cycle", cells);
-        }
-        if !self.sampling.is_empty() {
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.sampling, s, 1), &|f| {
-                        format!("{} / {}", ms(f.p50_us), ms(f.p99_us))
-                    })
-                })
-                .collect();
-            row(&mut out, "sampling round trip c=1: p50 / p99 ms", cells);
-            let cells = columns
-                .iter()
-                .map(|s| {
-                    cell(Self::find(&self.sampling, s, 1), &|f| {
-                        format!("{:.0}", f.server_cpu_us_per_op)
-                    })
-                })
-                .collect();
+            let figs = &self.churn;
             row(
                 &mut out,
-                "sampling round trip c=1: server CPU us/call",
-                cells,
+                "session churn c=16: **server CPU us/cycle**, our client",
+                &columns,
+                figs,
+                16,
+                &cpu,
             );
+            row(
+                &mut out,
+                "session churn c=16: cycles/s",
+                &columns,
+                figs,
+                16,
+                &|_, f| format!("{:.0}", f.rate),
+            );
+            row(
+                &mut out,
+                "session churn c=16: cycle p50 / p99 ms",
+                &columns,
+                figs,
+                16,
+                &lat,
+            );
+        }
+        if !self.sampling.is_empty() {
+            let figs = &self.sampling;
+            row(
+                &mut out,
+                "sampling round trip c=1: **server CPU us/call**, our client",
+                &columns,
+                figs,
+                1,
+                &cpu,
+            );
+            row(
+                &mut out,
+                "sampling round trip c=1: p50 / p99 ms",
+                &columns,
+                figs,
+                1,
+                &lat,
+            );
+        }
+        if !self.new_era.is_empty() || !self.mrtr.is_empty() {
+            let cols = NEW_COLUMNS;
+            out.push_str(&format!(
+                "\n| MCP 2026-07-28, no sessions, JSON answers, wrk | {} |\n|---|{}\n",
+                cols.join(" | "),
+                "---:|".repeat(cols.len())
+            ));
+            let figs = &self.new_era;
+            for c in [1, 16, 64] {
+                if !figs.iter().any(|f| f.concurrency == c) {
+                    continue;
+                }
+                let of = |s: &str| Self::find(figs, s, c).map(|f| f.server_cpu_us_per_op);
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: **server CPU us/call**"),
+                    &cols,
+                    figs,
+                    c,
+                    &cpu,
+                );
+                let times = |base: Option<f64>| {
+                    move |_: &str, f: &Fig| match base {
+                        Some(b) if b > 0.0 => format!("{:.2}x", f.server_cpu_us_per_op / b),
+                        _ => "n/a".into(),
+                    }
+                };
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: server CPU / bare axum's"),
+                    &cols,
+                    figs,
+                    c,
+                    &times(of(BARE)),
+                );
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: server CPU / tether's"),
+                    &cols,
+                    figs,
+                    c,
+                    &times(of(TETHER_NEW)),
+                );
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: calls/s"),
+                    &cols,
+                    figs,
+                    c,
+                    &|_, f| format!("{:.0}", f.rate),
+                );
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: p50 / p99 ms"),
+                    &cols,
+                    figs,
+                    c,
+                    &lat,
+                );
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: wrk CPU us/call"),
+                    &cols,
+                    figs,
+                    c,
+                    &client,
+                );
+            }
+            let m = &self.mrtr;
+            if !m.is_empty() {
+                let label = "MRTR sampling round trip c=1 (ask + retry)";
+                row(
+                    &mut out,
+                    &format!("{label}: **server CPU us/round trip**"),
+                    &cols,
+                    m,
+                    1,
+                    &cpu,
+                );
+                row(
+                    &mut out,
+                    &format!("{label}: server CPU / one tools/call's (c=1)"),
+                    &cols,
+                    m,
+                    1,
+                    &|s, f| match Self::find(figs, s, 1).map(|e| e.server_cpu_us_per_op) {
+                        Some(one) if one > 0.0 => {
+                            format!("{:.2}x", f.server_cpu_us_per_op / one)
+                        }
+                        _ => "n/a".into(),
+                    },
+                );
+                row(
+                    &mut out,
+                    &format!("{label}: round trips/s (mean round trip ms)"),
+                    &cols,
+                    m,
+                    1,
+                    &|_, f| {
+                        let mean = if f.rate > 0.0 { 1e6 / f.rate } else { 0.0 };
+                        format!("{:.0} ({})", f.rate, ms(mean.round() as u32))
+                    },
+                );
+                row(
+                    &mut out,
+                    &format!("{label}: p50 / p99 ms of one request"),
+                    &cols,
+                    m,
+                    1,
+                    &lat,
+                );
+                row(
+                    &mut out,
+                    &format!("{label}: wrk CPU us/round trip"),
+                    &cols,
+                    m,
+                    1,
+                    &client,
+                );
+            }
         }
         if !self.forwarding.is_empty() {
             out.push_str(

@@ -58,7 +58,7 @@ fn the_smoke_run_measures_every_workload_without_errors() {
     assert_eq!(results["suite"], "smoke");
     assert_eq!(results["problems"], serde_json::json!([]));
 
-    let servers = ["tether (SSE)", "tether (JSON)", "rmcp 3.9", "bare axum"];
+    let servers = ["tether (SSE)", "rmcp 3.11", "tether (JSON)", "bare axum"];
     let figs = |key: &str| results[key].as_array().cloned().unwrap_or_default();
     let check = |f: &Value| {
         assert!(f["ok"].as_u64().unwrap_or(0) > 0, "no result: {f}");
@@ -66,6 +66,35 @@ fn the_smoke_run_measures_every_workload_without_errors() {
         assert!(f["rate"].as_f64().unwrap_or(0.0) > 0.0, "no rate: {f}");
         assert!(f["p50_us"].as_u64().unwrap_or(0) > 0, "no latency: {f}");
     };
+    // The same workloads with wrk: on sessions, then in MCP 2026-07-28
+    // (tools/call, and the MRTR sampling round trip of the two servers
+    // with a sampling tool), every answer checked by the Lua scripts.
+    let new_servers = ["tether (2026-07-28)", "rmcp 3.11 (stateless)", "bare axum"];
+    for (key, names) in [("wrk_echo", &servers[..]), ("new_era", &new_servers[..])] {
+        for c in [1, 16, 64] {
+            for s in names {
+                let f = figs(key)
+                    .into_iter()
+                    .find(|f| f["server"] == *s && f["concurrency"] == c)
+                    .unwrap_or_else(|| panic!("no {key} figure for {s} at c={c}"));
+                check(&f);
+            }
+        }
+    }
+    for s in &new_servers[..2] {
+        let f = figs("mrtr")
+            .into_iter()
+            .find(|f| f["server"] == *s && f["concurrency"] == 1)
+            .unwrap_or_else(|| panic!("no MRTR figure for {s}"));
+        check(&f);
+        let versions = &results["discover"][*s]["supportedVersions"];
+        assert!(
+            versions
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x == "2026-07-28")),
+            "{s} serves 2026-07-28: {versions}"
+        );
+    }
     for c in [1, 16, 64] {
         for s in servers {
             let f = figs("echo")
@@ -82,7 +111,7 @@ fn the_smoke_run_measures_every_workload_without_errors() {
             .unwrap_or_else(|| panic!("no churn figure for {s}"));
         check(&f);
     }
-    for s in &servers[..3] {
+    for s in ["tether (SSE)", "rmcp 3.11", "tether (JSON)"] {
         let f = figs("sampling")
             .into_iter()
             .find(|f| f["server"] == *s)
@@ -145,6 +174,6 @@ fn the_smoke_run_measures_every_workload_without_errors() {
     }
     // Targets are listed (so the full run's table has them) but not judged.
     let targets = figs("targets");
-    assert!(targets.len() >= 13, "targets: {targets:?}");
+    assert!(targets.len() >= 16, "targets: {targets:?}");
     assert!(targets.iter().all(|t| t["met"].is_null()));
 }

@@ -1,21 +1,40 @@
 //! `rmcp-reference`: the same tools as tether's benchmark workloads, served
-//! by the official Rust SDK (`rmcp` 3.9) the way its documentation shows:
-//! `#[tool_router]` tools, `StreamableHttpService` in its stateful session
-//! mode (`legacy_session_mode: true`, `LocalSessionManager`), under axum,
-//! with `TCP_NODELAY` on accepted sockets (without it every call waits on a
+//! by the official Rust SDK (`rmcp` 3.11) the way its documentation shows:
+//! `#[tool_router]` tools, `StreamableHttpService` under axum, with
+//! `TCP_NODELAY` on accepted sockets (without it every call waits on a
 //! delayed ACK: a 44 ms floor that would flatter tether).
 //!
+//! Two modes, one process each:
+//!
+//! - default: the stateful session mode (`legacy_session_mode: true`,
+//!   `LocalSessionManager`), for 2025-11-25 sessions. rmcp answers those
+//!   as SSE only.
+//! - `--stateless`: the mode rmcp serves MCP 2026-07-28 in
+//!   (`legacy_session_mode: false`, `json_response: true`): every request
+//!   stands alone, `server/discover` is answered, and a result with no
+//!   notification before it is one JSON body.
+//!
+//! `ask_model` asks the client's model in either era: on a session, as a
+//! `sampling/createMessage` request to the client; on a 2026-07-28 request,
+//! as an `input_required` result asking `sample` (MRTR), completed when the
+//! client retries with `inputResponses.sample`.
+//!
 //! ```sh
-//! rmcp-reference --listen 127.0.0.1:8081   # MCP on /mcp, health on /healthz
+//! rmcp-reference --listen 127.0.0.1:8081 [--stateless]   # MCP on /mcp, health on /healthz
 //! ```
 
-#![allow(deprecated)] // rmcp 3.9 marks sampling deprecated (gone in 2026-07-28).
+#![allow(deprecated)] // rmcp marks session-era sampling deprecated (gone in 2026-07-28).
 
 use clap::Parser;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::InputResponses;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CreateMessageRequestParams, SamplingMessage, ServerCapabilities, ServerConfig};
-use rmcp::service::{Peer, RoleServer};
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ContentBlock, CreateMessageRequest,
+    CreateMessageRequestParams, CreateMessageResult, InputRequest, InputRequests,
+    InputRequiredResult, ProtocolVersion, SamplingMessage, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
@@ -28,6 +47,25 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
+    /// Serve statelessly (no sessions, JSON answers): rmcp's mode for MCP
+    /// 2026-07-28 requests.
+    #[arg(long)]
+    stateless: bool,
+}
+
+/// The key of the one sampling question `ask_model` asks in the 2026-07-28
+/// era.
+const SAMPLE_KEY: &str = "sample";
+
+/// The text of the first content block of a sampling answer.
+fn answer_text(result: &CreateMessageResult) -> String {
+    result
+        .message
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -64,23 +102,34 @@ impl Reference {
     async fn ask_model(
         &self,
         Parameters(AskModel { question }): Parameters<AskModel>,
-        client: Peer<RoleServer>,
-    ) -> Result<String, ErrorData> {
-        let result = client
-            .create_message(CreateMessageRequestParams::new(
-                vec![SamplingMessage::user_text(question)],
-                200,
-            ))
-            .await
-            .map_err(|e| ErrorData::internal_error(format!("sampling failed: {e}"), None))?;
-        let text = result
-            .message
-            .content
-            .first()
-            .and_then(|c| c.as_text())
-            .map(|t| t.text.clone())
-            .unwrap_or_default();
-        Ok(text)
+        InputResponses(answers): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let params =
+            CreateMessageRequestParams::new(vec![SamplingMessage::user_text(question)], 200);
+        let new_era = ctx
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let result = if let Some(answer) = answers.and_then(|mut a| a.remove(SAMPLE_KEY)) {
+            // The retry of a 2026-07-28 request, with the client's answer.
+            serde_json::from_value::<CreateMessageResult>(answer).map_err(|e| {
+                ErrorData::invalid_params(format!("inputResponses.{SAMPLE_KEY}: {e}"), None)
+            })?
+        } else if new_era {
+            // No session to ask on: ask in the result (MRTR).
+            let mut asks = InputRequests::new();
+            asks.insert(
+                SAMPLE_KEY.to_owned(),
+                InputRequest::CreateMessage(CreateMessageRequest::new(params)),
+            );
+            return Ok(InputRequiredResult::from_input_requests(asks).into());
+        } else {
+            ctx.peer
+                .create_message(params)
+                .await
+                .map_err(|e| ErrorData::internal_error(format!("sampling failed: {e}"), None))?
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(answer_text(&result))]).into())
     }
 }
 
@@ -94,9 +143,11 @@ impl ServerHandler for Reference {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    // The struct is non-exhaustive: `{ legacy_session_mode: true, .. }`
-    // spelled with its builder.
-    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(true);
+    // The struct is non-exhaustive: `{ legacy_session_mode, json_response,
+    // .. }` spelled with its builder.
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(!args.stateless)
+        .with_json_response(args.stateless);
     let service = StreamableHttpService::new(
         || Ok(Reference::new()),
         Arc::new(LocalSessionManager::default()),
