@@ -293,14 +293,9 @@ impl Forwarding {
         req: Request,
         next: Next,
     ) -> Response {
-        let (parts, body) = req.into_parts();
-        let limit = self.replica.config.max_body_bytes;
-        let Ok(body) = axum::body::to_bytes(body, limit).await else {
-            return HttpError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorObject::invalid_request("the request body is too large"),
-            )
-            .into_response();
+        let (parts, body) = match self.buffered(req).await {
+            Ok(read) => read,
+            Err(too_large) => return too_large,
         };
         let mut outbound = parts.clone();
         if let Err(refused) = self.address_to(owner, &mut outbound) {
@@ -321,6 +316,25 @@ impl Forwarding {
         }
     }
 
+    /// `req` with its body read (within the size bound), for a request
+    /// that may have to be sent twice.
+    #[allow(clippy::result_large_err)]
+    async fn buffered(
+        &self,
+        req: Request,
+    ) -> Result<(axum::http::request::Parts, Bytes), Response> {
+        let (parts, body) = req.into_parts();
+        let limit = self.replica.config.max_body_bytes;
+        match axum::body::to_bytes(body, limit).await {
+            Ok(body) => Ok((parts, body)),
+            Err(_) => Err(HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorObject::invalid_request("the request body is too large"),
+            )
+            .into_response()),
+        }
+    }
+
     /// A draining replica takes no new session: a request that belongs to
     /// no session (`initialize`) goes to a peer that takes them, and its
     /// answer comes back through here. Behind a balancer that does not
@@ -329,14 +343,9 @@ impl Forwarding {
     /// is read first (within the size bound), so that a peer that turns
     /// out to be draining or full too can be passed over for the next.
     async fn elsewhere(&self, req: Request, next: Next) -> Response {
-        let (parts, body) = req.into_parts();
-        let limit = self.replica.config.max_body_bytes;
-        let Ok(body) = axum::body::to_bytes(body, limit).await else {
-            return HttpError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorObject::invalid_request("the request body is too large"),
-            )
-            .into_response();
+        let (parts, body) = match self.buffered(req).await {
+            Ok(read) => read,
+            Err(too_large) => return too_large,
         };
         for peer in self.peers().ready() {
             let mut outbound = parts.clone();
