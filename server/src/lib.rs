@@ -77,7 +77,8 @@
 //!   bounded replay buffers), its pending server-to-client requests, and the
 //!   [`Registry`](session::Registry) with its cap and idle expiry.
 //! - [`replica`]: a running [`Replica`]: configuration, sessions, features,
-//!   metrics, readiness, the idle reaper.
+//!   listeners, tasks, metrics, readiness, the reaper of idle sessions and
+//!   expired tasks, and the changes to share with the peers.
 //! - [`lifecycle`]: serving, draining, stopping, as one small type.
 //! - [`access`]: who may call (the Origin and Host allow-lists).
 //! - [`affinity`]: route keys, session ids that carry them, the cookie.
@@ -88,8 +89,10 @@
 //! - [`transport`]: the HTTP surface: the accept loop and graceful stop
 //!   (`serve`), Streamable HTTP on one endpoint, the old HTTP+SSE transport,
 //!   SSE framing, request guards and body bounds, owner forwarding
-//!   (`forward`: a request for another replica's session is streamed to
-//!   its owner and back, authenticated by the peer secret), and the operations
+//!   (`forward`: a request for another replica's session, or about
+//!   another replica's task, is streamed to its owner and back,
+//!   authenticated by the peer secret; changes that every replica's clients
+//!   must hear of are passed on to the peers), and the operations
 //!   endpoints ([`ops`]: `/healthz`, `/readyz`, `/metrics`). An answer
 //!   that is complete by the time the response is built goes out as one
 //!   SSE body (the hot path measured in `bench/`).
