@@ -33,6 +33,10 @@ pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// 2026-07-28, on notifications of a `subscriptions/listen` stream.
 pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+/// 2025-11-25 tasks: on every message that belongs to a task (its
+/// requests to the client, its notifications, its `tasks/result`), as
+/// `{"taskId": ...}`.
+pub const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 
 /// A `_meta` object. Keys are names with an optional reverse-DNS prefix
 /// (`com.example/key`); prefixes whose second label is `modelcontextprotocol`

@@ -27,6 +27,10 @@ pub const TASKS_UPDATE: &str = "tasks/update";
 pub const TASKS_CANCEL: &str = "tasks/cancel";
 /// The methods of the tasks extension, each about the task `params.taskId`.
 pub const TASKS: [&str; 3] = [TASKS_GET, TASKS_UPDATE, TASKS_CANCEL];
+/// 2025-11-25 tasks (sessions): a task's result, once it has ended.
+pub const TASKS_RESULT: &str = "tasks/result";
+/// 2025-11-25 tasks (sessions): the session's tasks (paginated).
+pub const TASKS_LIST: &str = "tasks/list";
 /// Lists the server's resources (paginated).
 pub const RESOURCES_LIST: &str = "resources/list";
 /// Reads a resource by URI.

@@ -215,6 +215,14 @@ pub struct Config {
     #[arg(long, env = "TETHER_TASK_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub task_poll_ms: u64,
 
+    /// Serve the experimental tasks of MCP 2025-11-25 to sessions: the
+    /// `tasks` capability in `initialize`, `execution.taskSupport` in
+    /// `tools/list`, `tools/call` with `task`, `tasks/get`, `tasks/result`,
+    /// `tasks/list`, `tasks/cancel`. Off by default: it changes what a
+    /// session's `initialize` and `tools/list` answer.
+    #[arg(long, env = "TETHER_SESSION_TASKS", default_value_t = false)]
+    pub session_tasks: bool,
+
     /// Most tasks kept at once; past it a tool that would go on as a task
     /// runs within its request instead.
     #[arg(long, env = "TETHER_MAX_TASKS", default_value_t = 10_000)]

@@ -27,6 +27,9 @@ pub struct Context {
     /// The key the next question to the client goes under (2026-07-28;
     /// see [`Context::ask`]).
     pub(crate) ask_key: Option<Arc<str>>,
+    /// The 2025-11-25 task this work runs as, in a session: its messages
+    /// say so (`io.modelcontextprotocol/related-task`).
+    pub(crate) session_task: Option<Arc<str>>,
 }
 
 /// Where a request came from, and so where its messages go.
@@ -137,10 +140,11 @@ impl Context {
     /// Sends any notification on this request's stream. A task has no
     /// stream (the tasks extension sends no progress or logs): there it is
     /// dropped.
-    pub fn notify(&self, method: &str, params: Value) {
+    pub fn notify(&self, method: &str, mut params: Value) {
         if self.task().is_some() {
             return;
         }
+        self.mark_related(&mut params);
         let msg = Arc::from(jsonrpc::notification(method, Some(&params)));
         match &self.origin {
             Origin::Session { sink, .. } => {
@@ -307,20 +311,45 @@ impl Context {
         }
     }
 
-    async fn request(&self, method: &str, params: Value) -> Result<Value, ClientRequestError> {
+    async fn request(&self, method: &str, mut params: Value) -> Result<Value, ClientRequestError> {
         let (session, sink) = match &self.origin {
             Origin::Session { session, sink } => (session, sink),
             Origin::Stateless(call) => return self.ask_by_result(call, method, params).await,
         };
+        self.mark_related(&mut params);
         let limits = session.limits();
         let timeout = self.replica.config.client_request_timeout();
         let ask =
             session
                 .outbound
                 .request(sink, method, params, timeout, limits.max_pending_requests);
-        tokio::select! {
+        // A session's task waits for its client meanwhile.
+        if let Some(task) = &self.session_task {
+            self.replica.tasks.waiting_for_client(task, true).await;
+        }
+        let answer = tokio::select! {
             r = ask => r,
             () = session.closed().cancelled() => Err(ClientRequestError::SessionClosed),
+        };
+        if let Some(task) = &self.session_task {
+            self.replica.tasks.waiting_for_client(task, false).await;
+        }
+        answer
+    }
+
+    /// Says in `params._meta` which 2025-11-25 task a message belongs to.
+    fn mark_related(&self, params: &mut Value) {
+        let (Some(task), Some(map)) = (&self.session_task, params.as_object_mut()) else {
+            return;
+        };
+        let meta = map
+            .entry(crate::protocol::meta::META)
+            .or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(
+                crate::protocol::meta::RELATED_TASK.into(),
+                json!({"taskId": &**task}),
+            );
         }
     }
 

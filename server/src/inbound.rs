@@ -71,6 +71,7 @@ pub fn request(replica: &Arc<Replica>, session: &Arc<Session>, sink: &Arc<Stream
         progress_token,
         cancel: cancel.clone(),
         ask_key: None,
+        session_task: None,
     };
     let session = session.clone();
     let sink = sink.clone();

@@ -67,7 +67,9 @@
 //!   identity and caching hints. It never touches the session registry.
 //! - [`tasks`]: the tasks extension of 2026-07-28: what a task is (kept
 //!   behind the small [`TaskStore`](tasks::TaskStore) trait, in memory for
-//!   now), what runs it on this replica, and `tasks/get|update|cancel`.
+//!   now), what runs it on this replica, and `tasks/get|update|cancel`;
+//!   and, with `--session-tasks`, the experimental tasks of 2025-11-25 for
+//!   sessions on the same store ([`tasks::session`]).
 //! - [`inbound`]: what becomes of each message a client sends, whatever
 //!   the transport: requests run as tasks (polled inline first, spawned
 //!   only if they wait) whose output goes to a stream; responses settle

@@ -47,6 +47,9 @@ pub fn initialize(
     if let Some(text) = &server.instructions {
         result["instructions"] = json!(text);
     }
+    if replica.config.session_tasks {
+        result["capabilities"]["tasks"] = crate::tasks::session::capability();
+    }
     Ok((version, ClientInfo { capabilities, info }, result))
 }
 
@@ -105,7 +108,18 @@ pub fn session_free(
 
 /// Answers one request of an existing session.
 pub async fn dispatch(ctx: Context, method: &str, params: Value) -> Result<Value, ErrorObject> {
-    if let Some(answer) = session_free(&ctx.replica, method, &params) {
+    let session_tasks = ctx.replica.config.session_tasks && ctx.session().is_some();
+    if session_tasks && let Some(answer) = crate::tasks::session::serve(&ctx, method, &params).await
+    {
+        return answer;
+    }
+    if let Some(mut answer) = session_free(&ctx.replica, method, &params) {
+        if session_tasks
+            && method == methods::TOOLS_LIST
+            && let Ok(result) = &mut answer
+        {
+            crate::tasks::session::mark_tools(result, &ctx.replica.server());
+        }
         return answer;
     }
     match method {
@@ -189,7 +203,7 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     usize::from_str_radix(cursor.strip_prefix('o')?, 16).ok()
 }
 
-async fn call_tool(ctx: Context, params: Value) -> Result<Value, ErrorObject> {
+pub(crate) async fn call_tool(ctx: Context, params: Value) -> Result<Value, ErrorObject> {
     let name = str_param(&params, "name")?;
     let server = ctx.replica.server();
     let tool = server

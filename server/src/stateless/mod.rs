@@ -353,6 +353,7 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         progress_token,
         cancel: cancel.clone(),
         ask_key: None,
+        session_task: None,
     };
     let task = {
         let replica = replica.clone();

@@ -22,6 +22,7 @@
 //! that may escalate is told no and runs within its request, `Required`
 //! tools included.
 
+pub mod session;
 pub mod store;
 
 use crate::jsonrpc::ErrorObject;
@@ -75,6 +76,9 @@ fn timestamp(ms: u64) -> String {
 pub(crate) enum Outcome {
     /// The tool's result (a tool error, `isError`, is a result).
     Completed(Value),
+    /// The tool's result with `isError`, in an era that calls that a
+    /// failure (2025-11-25); the result is kept.
+    ToolFailed(Value),
     /// A JSON-RPC error.
     Failed(ErrorObject),
     /// The client cancelled it.
@@ -96,6 +100,8 @@ pub struct Tasks {
     ttl_ms: u64,
     poll_ms: u64,
     listeners: Arc<Listeners>,
+    /// Woken whenever a task ends.
+    settled: tokio::sync::Notify,
 }
 
 impl Tasks {
@@ -113,6 +119,7 @@ impl Tasks {
             ttl_ms,
             poll_ms,
             listeners,
+            settled: tokio::sync::Notify::new(),
         }
     }
 
@@ -129,6 +136,17 @@ impl Tasks {
     /// Creates a working task whose work `cancel` stops; returns its
     /// record once the store holds it.
     pub(crate) async fn create(&self, cancel: CancellationToken) -> Result<TaskRecord, StoreError> {
+        self.create_for(cancel, None, None).await
+    }
+
+    /// The same, for a task that only `session` may see, kept for
+    /// `ttl_ms` when the client asked for less than the configured time.
+    pub(crate) async fn create_for(
+        &self,
+        cancel: CancellationToken,
+        session: Option<&str>,
+        ttl_ms: Option<u64>,
+    ) -> Result<TaskRecord, StoreError> {
         let now = now_ms();
         let record = TaskRecord {
             id: crate::affinity::mint_id(&self.route),
@@ -136,12 +154,13 @@ impl Tasks {
             status_message: None,
             created_ms: now,
             updated_ms: now,
-            ttl_ms: Some(self.ttl_ms),
+            ttl_ms: Some(ttl_ms.map_or(self.ttl_ms, |asked| asked.clamp(1, self.ttl_ms))),
             poll_ms: self.poll_ms,
             input_requests: Map::new(),
             answers: Map::new(),
             result: None,
             error: None,
+            session: session.map(str::to_owned),
         };
         // Registered before the store has it, so that a `tasks/cancel` that
         // follows the answer at once finds the work to stop.
@@ -173,6 +192,11 @@ impl Tasks {
                     r.result = Some(result);
                     TaskStatus::Completed
                 }
+                Outcome::ToolFailed(result) => {
+                    r.status_message = Some("the tool reported an error".into());
+                    r.result = Some(result);
+                    TaskStatus::Failed
+                }
                 Outcome::Failed(error) => {
                     r.status_message = Some(error.message.clone());
                     r.error = Some(error);
@@ -181,6 +205,46 @@ impl Tasks {
                 Outcome::Cancelled => TaskStatus::Cancelled,
             };
             r.updated_ms = now_ms();
+        };
+        self.changed(self.store.update(id, Box::new(change)).await);
+        self.settled.notify_waiters();
+    }
+
+    /// Task `id`'s record once it has ended, or `None` once it is unknown
+    /// (waits as long as the task takes: the caller bounds it).
+    pub(crate) async fn ended(&self, id: &str) -> Option<TaskRecord> {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            // Registered before the store is read: a settling between the
+            // two wakes it.
+            settled.as_mut().enable();
+            let record = self.store.get(id).await?;
+            if record.status.is_terminal() {
+                return Some(record);
+            }
+            settled.await;
+        }
+    }
+
+    /// The tasks of `session`, oldest first.
+    pub(crate) async fn of_session(&self, session: &str) -> Vec<TaskRecord> {
+        self.store.of_session(session).await
+    }
+
+    /// Marks task `id` as waiting for the client (`input_required`), or as
+    /// working again.
+    pub(crate) async fn waiting_for_client(&self, id: &str, waiting: bool) {
+        let change = move |r: &mut TaskRecord| {
+            let (from, to) = if waiting {
+                (TaskStatus::Working, TaskStatus::InputRequired)
+            } else {
+                (TaskStatus::InputRequired, TaskStatus::Working)
+            };
+            if r.status == from {
+                r.status = to;
+                r.updated_ms = now_ms();
+            }
         };
         self.changed(self.store.update(id, Box::new(change)).await);
     }
@@ -260,16 +324,21 @@ impl Tasks {
             .get("taskId")
             .and_then(Value::as_str)
             .ok_or_else(|| ErrorObject::invalid_params("taskId must be a string"))?;
+        // A session's task is its own: unknown here.
+        let record = self.record_for(id, None).await.ok_or_else(not_found)?;
         match method {
-            methods::TASKS_GET => self
-                .store
-                .get(id)
-                .await
-                .map(|r| detailed(&r))
-                .ok_or_else(not_found),
+            methods::TASKS_GET => Ok(detailed(&record)),
             methods::TASKS_UPDATE => self.update(id, params).await,
-            _ => self.cancel(id).await,
+            _ => self.cancel(id).await.map(|_| json!({})),
         }
+    }
+
+    /// Task `id`, if it belongs to `session` (`None`: to no session).
+    pub(crate) async fn record_for(&self, id: &str, session: Option<&str>) -> Option<TaskRecord> {
+        self.store
+            .get(id)
+            .await
+            .filter(|r| r.session.as_deref() == session)
     }
 
     async fn update(&self, id: &str, params: &Value) -> Result<Value, ErrorObject> {
@@ -308,7 +377,9 @@ impl Tasks {
         Ok(json!({}))
     }
 
-    async fn cancel(&self, id: &str) -> Result<Value, ErrorObject> {
+    /// Cancels task `id`: written as cancelled, then its work stopped.
+    /// Returns the record as it was before.
+    pub(crate) async fn cancel(&self, id: &str) -> Result<TaskRecord, ErrorObject> {
         let record = self.store.get(id).await.ok_or_else(not_found)?;
         let running = self.running.remove(id);
         if !record.status.is_terminal() {
@@ -319,7 +390,7 @@ impl Tasks {
         if let Some((_, running)) = running {
             running.cancel.cancel();
         }
-        Ok(json!({}))
+        Ok(record)
     }
 
     /// Tells the listeners that asked for the task that it changed.
@@ -333,7 +404,7 @@ impl Tasks {
     }
 }
 
-fn not_found() -> ErrorObject {
+pub(crate) fn not_found() -> ErrorObject {
     ErrorObject::invalid_params("Failed to retrieve task: Task not found")
 }
 

@@ -33,6 +33,10 @@ pub struct TaskRecord {
     pub result: Option<Value>,
     /// The JSON-RPC error, once `failed`.
     pub error: Option<ErrorObject>,
+    /// The session the task belongs to (2025-11-25 tasks, which only that
+    /// session may see); `None` for a task of 2026-07-28.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 impl TaskRecord {
@@ -67,6 +71,8 @@ pub trait TaskStore: Send + Sync {
     fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Option<TaskRecord>>;
     /// Forgets the tasks expired at `now_ms`; returns their ids.
     fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>>;
+    /// The tasks of `session` not expired, oldest first.
+    fn of_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Vec<TaskRecord>>;
 }
 
 /// The tasks of one replica, in its memory, at most `max` at once.
@@ -133,6 +139,18 @@ impl TaskStore for MemoryTaskStore {
         });
         Box::pin(std::future::ready(gone))
     }
+
+    fn of_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Vec<TaskRecord>> {
+        let now = Self::now_ms();
+        let mut found: Vec<TaskRecord> = self
+            .tasks
+            .iter()
+            .filter(|r| r.session.as_deref() == Some(session) && !r.expired(now))
+            .map(|r| r.clone())
+            .collect();
+        found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Box::pin(std::future::ready(found))
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +170,7 @@ mod tests {
             answers: Map::new(),
             result: None,
             error: None,
+            session: None,
         }
     }
 
@@ -185,6 +204,26 @@ mod tests {
         assert!(store.get("old").await.is_none());
         assert!(store.update("old", Box::new(|_| {})).await.is_none());
         assert!(store.get("kept").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_session_sees_its_own_tasks_only_oldest_first() {
+        let store = MemoryTaskStore::new(10);
+        let now = super::super::now_ms();
+        for (id, session, at) in [("b", "s1", now + 1), ("a", "s1", now), ("c", "s2", now)] {
+            let mut r = record(id, at, Some(60_000));
+            r.session = Some(session.into());
+            store.create(r).await.unwrap();
+        }
+        store.create(record("d", now, Some(60_000))).await.unwrap();
+        let ids: Vec<String> = store
+            .of_session("s1")
+            .await
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(store.of_session("s3").await.is_empty());
     }
 
     #[tokio::test]
