@@ -263,7 +263,12 @@ impl Inner {
             let page = match self.round(s, methods::TOOLS_LIST, &params, &[], None).await {
                 Ok(p) => p,
                 Err(e) => {
+                    // Calls go without Mcp-Param-* headers until the server
+                    // finds one missing (-32020), which lists again.
                     tracing::debug!(error = %e, "cannot list the tools for their x-mcp-header arguments");
+                    if self.known_tool_headers().is_none() {
+                        self.set_tool_headers(ToolHeaders::new());
+                    }
                     return Vec::new();
                 }
             };
