@@ -427,6 +427,39 @@ async fn a_call_that_goes_on_as_a_task_is_followed_to_its_result() {
     .expect("confirm_delete");
     assert_eq!(deleted.text(), "Deleted a.txt");
     assert_eq!(asked.lock().unwrap().len(), 1);
+    // Asked by an input_required round first, then a task; and two
+    // questions of a task at once.
+    let (on_name, _) = accept(json!({"name": "ada"}));
+    let named = r
+        .connect(
+            r.builder()
+                .mode(Mode::Stateless)
+                .callback("elicitation/create", on_name),
+        )
+        .await;
+    let greeted = within(
+        "test_tool_with_task",
+        named.call_tool("test_tool_with_task", json!({})),
+    )
+    .await
+    .expect("test_tool_with_task");
+    assert_eq!(greeted.text(), "Hello, ada!");
+    let both = within("multi_input", named.call_tool("multi_input", json!({})))
+        .await
+        .expect("multi_input");
+    assert_eq!(both.text(), "first: ada, second: ada");
+    // A task that fails as a protocol is an error; as a tool, a result.
+    let failed = within(
+        "protocol_error_job",
+        named.call_tool("protocol_error_job", json!({})),
+    )
+    .await
+    .expect_err("a failed task");
+    assert!(matches!(failed, Error::Rpc(_)), "{failed}");
+    let tool_error = within("failing_job", named.call_tool("failing_job", json!({})))
+        .await
+        .expect("failing_job completes with a tool error");
+    assert!(tool_error.is_error, "{tool_error:?}");
 
     // Without the extension, the same tool runs as a plain call.
     let plain = r

@@ -459,6 +459,18 @@ impl Inner {
                 poll = Duration::from_millis(ms).clamp(MIN_POLL, MAX_POLL);
             }
             match status.as_str() {
+                // A CreateTaskResult carries neither the result, nor the
+                // error, nor the questions: tasks/get does.
+                "completed" | "failed" | "input_required"
+                    if !polled
+                        && ["result", "error", "inputRequests"]
+                            .iter()
+                            .all(|k| task.get(k).is_none()) =>
+                {
+                    polled = true;
+                    task = self.task_get(s, &task_id).await?;
+                    continue;
+                }
                 "completed" => {
                     guard.task_id = None;
                     return task.get("result").cloned().ok_or_else(|| {
@@ -476,12 +488,6 @@ impl Inner {
                 "cancelled" => {
                     guard.task_id = None;
                     return Err(Error::Protocol(format!("task {task_id} was cancelled")));
-                }
-                // A CreateTaskResult names no questions: tasks/get does.
-                "input_required" if task.get("inputRequests").is_none() && !polled => {
-                    polled = true;
-                    task = self.task_get(s, &task_id).await?;
-                    continue;
                 }
                 "input_required" => {
                     let asked = task.get("inputRequests").cloned().unwrap_or_default();
