@@ -461,3 +461,62 @@ async fn events_on_open_streams_arrive_at_once_round_robin_with_forwarding() {
 async fn events_on_open_streams_arrive_at_once_the_alb_like_balancer_with_forwarding() {
     prompt_events(Balancer::HaproxyCookie).await;
 }
+
+/// MCP 2026-07-28 without owner forwarding: the local cluster gives its
+/// replicas one MRTR key, so the state that one replica sealed with its
+/// question opens on every other, and the retry completes wherever the
+/// balancer sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_asked_by_one_replica_is_answered_on_any_other() {
+    let cluster = start_cluster_args(Balancer::Nginx, &["--serve-2026-07-28"]).await;
+    let http = reqwest::Client::new();
+    let call = |url: String, extra: Value| {
+        let http = http.clone();
+        async move {
+            let mut params = json!({
+                "name": "test_input_required_result_elicitation",
+                "arguments": {},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+                },
+            });
+            for (k, v) in extra.as_object().expect("an object") {
+                params[k] = v.clone();
+            }
+            let resp = http
+                .post(url)
+                .header("accept", POST_ACCEPT)
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "test_input_required_result_elicitation")
+                .json(&request(1, "tools/call", params))
+                .send()
+                .await
+                .expect("the replica answers");
+            resp.json::<Value>().await.expect("a JSON answer")["result"].clone()
+        }
+    };
+    let first = &cluster.replicas[0];
+    let asked = call(format!("{}/mcp", first.url()), json!({})).await;
+    assert_eq!(asked["resultType"], "input_required", "{asked}");
+    let key = asked["inputRequests"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .expect("a question");
+    for other in &cluster.replicas[1..] {
+        let answered = call(
+            format!("{}/mcp", other.url()),
+            json!({
+                "requestState": asked["requestState"],
+                "inputResponses": { key.as_str(): {"action": "accept", "content": {"username": "ada"}} },
+            }),
+        )
+        .await;
+        assert_eq!(
+            answered["resultType"], "complete",
+            "{} refused the state: {answered}",
+            other.route
+        );
+    }
+}

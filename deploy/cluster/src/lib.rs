@@ -7,8 +7,8 @@
 //! kill or drain a replica.
 //!
 //! The balancers ([`Balancer`], `--balancer`):
-//! - `nginx`: pins by the route of `Mcp-Session-Id`, then the replica's
-//!   cookie, else least connections; a `503` (a draining or full replica's
+//! - `nginx`: pins by the route of `Mcp-Session-Id`, then that of a task
+//!   id, then the replica's cookie, else least connections; a `503` (a draining or full replica's
 //!   refusal of `initialize`) is retried on another replica.
 //! - `haproxy`: the same policy in HAProxy.
 //! - `haproxy-cookie`: HAProxy pinning by a cookie it inserts, and nothing
@@ -19,6 +19,12 @@
 //! - `round-robin`: HAProxy with no affinity at all, as a Kubernetes
 //!   Service or any plain balancer: sessions work only with owner
 //!   forwarding ([`Spec::forwarding`], `--forwarding`).
+//!
+//! Requests of MCP 2026-07-28 (replicas given `--serve-2026-07-28`) carry
+//! no session: nginx and HAProxy spread them, and route `tasks/*` by the
+//! task id's route in `Mcp-Name`. The replicas share one MRTR key (a fresh
+//! `TETHER_MRTR_KEY` per cluster, or the one derived from the peer secret
+//! with forwarding), so a retry with answers completes on any of them.
 //!
 //! Every balancer passes on only `/mcp`, `/sse` and `/messages`; the
 //! operations endpoints and the replicas' internal paths are `404` there
@@ -356,6 +362,13 @@ impl Cluster {
         } else {
             None
         };
+        // One MRTR key for the whole cluster (MCP 2026-07-28): a retry with
+        // answers completes on any replica. With forwarding the replicas
+        // derive it from the peer secret.
+        let mrtr_key = match &peer_secret {
+            Some(_) => None,
+            None => Some(mrtr_key()?),
+        };
         let bin = server_bin()?;
         // Replicas bind port 0 and report the port they got: picking a free
         // port for them would race with every other cluster starting at
@@ -379,6 +392,11 @@ impl Cluster {
             // never those the caller's environment may name.
             for var in ["TETHER_PEERS", "TETHER_PEERS_FILE", "TETHER_PEER_SECRET"] {
                 cmd.env_remove(var);
+            }
+            if let Some(key) = &mrtr_key
+                && std::env::var_os("TETHER_MRTR_KEY").is_none()
+            {
+                cmd.env("TETHER_MRTR_KEY", key);
             }
             if let (Some(file), Some(secret)) = (&cluster.peers_file, &peer_secret) {
                 cmd.arg("--peers-file").arg(file);
@@ -698,6 +716,14 @@ fn peer_secret() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A fresh MRTR key: 32 random bytes in base64, as `--mrtr-key` takes it.
+fn mrtr_key() -> Result<String, Error> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Writes `text` to `path` through a temporary file renamed over it, so
