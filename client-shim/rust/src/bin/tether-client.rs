@@ -329,11 +329,17 @@ fn describe(client: &Client) -> String {
     )
 }
 
+/// A line of results on stdout. A reader that went away (`| head`) ends
+/// the program quietly, with the status of a broken pipe.
+fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    if writeln!(o, "{text}").and_then(|()| o.flush()).is_err() {
+        std::process::exit(141);
+    }
+}
+
 fn print(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+    out(&serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }
 
 /// A log message for people: `# log <level> [<logger>] <data>`.
@@ -433,11 +439,11 @@ async fn command(client: &Client, cmd: Cmd) -> Result<(), String> {
         }
         Cmd::Tools => {
             for t in client.list_tools().await.map_err(e)? {
-                println!(
+                out(&format!(
                     "{:<32} {}",
                     t["name"].as_str().unwrap_or("?"),
                     t["description"].as_str().unwrap_or("")
-                );
+                ));
             }
         }
         Cmd::Call {
@@ -458,14 +464,14 @@ async fn command(client: &Client, cmd: Cmd) -> Result<(), String> {
                 ui().done();
                 let r = r.map_err(e)?;
                 let took = start.elapsed();
-                let mut out = json!({"content": r.content, "isError": r.is_error});
+                let mut line = json!({"content": r.content, "isError": r.is_error});
                 if let Some(s) = r.structured_content {
-                    out["structuredContent"] = s;
+                    line["structuredContent"] = s;
                 }
                 if repeat > 1 {
-                    println!("{out}");
+                    out(&line.to_string());
                 } else {
-                    print(&out);
+                    print(&line);
                 }
                 ui().line(&format!("# call {i}: {took:.1?}, {}", describe(client)));
             }
@@ -485,7 +491,11 @@ async fn command(client: &Client, cmd: Cmd) -> Result<(), String> {
             for i in 1..=count.max(1) {
                 let start = Instant::now();
                 client.ping().await.map_err(e)?;
-                println!("ping {i}: {:.2?} ({})", start.elapsed(), describe(client));
+                out(&format!(
+                    "ping {i}: {:.2?} ({})",
+                    start.elapsed(),
+                    describe(client)
+                ));
             }
         }
         Cmd::Watch { subscribe, secs } => {
