@@ -509,7 +509,7 @@ async fn a_question_asked_by_one_replica_is_answered_on_any_other() {
             format!("{}/mcp", other.url()),
             json!({
                 "requestState": asked["requestState"],
-                "inputResponses": { key.as_str(): {"action": "accept", "content": {"username": "ada"}} },
+                "inputResponses": { key.as_str(): {"action": "accept", "content": {"name": "Ada"}} },
             }),
         )
         .await;
