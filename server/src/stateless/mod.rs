@@ -332,7 +332,10 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
             );
         }
     };
-    let answers = match earlier_answers(replica, &request.method, &params) {
+    // Binds the sealed state of this request's questions, and opens that of
+    // a retry: computed once for both.
+    let digest = state::digest(&params);
+    let answers = match earlier_answers(replica, &request.method, &params, &digest) {
         Ok(answers) => answers,
         Err(error) => return Answer::refusal(Status::BadRequest, Some(&request.id), &error),
     };
@@ -360,7 +363,6 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         let cancel = cancel.clone();
         let in_flight = replica.request_started();
         let (method, id) = (request.method, request.id);
-        let digest = state::digest(&params);
         async move {
             // A call in flight keeps a draining replica up.
             let _in_flight = in_flight;
@@ -427,13 +429,14 @@ fn earlier_answers(
     replica: &Replica,
     method: &str,
     params: &Value,
+    digest: &str,
 ) -> Result<Map<String, Value>, ErrorObject> {
     let mut answers = match params.get("requestState") {
         None => Map::new(),
         Some(Value::String(sealed)) => {
             replica
                 .sealer
-                .open(sealed, method, &state::digest(params))
+                .open(sealed, method, digest)
                 .map_err(|e| {
                     replica.metrics.request_state_refused(e.reason());
                     ErrorObject::invalid_params(e)
