@@ -196,22 +196,29 @@ pub fn sample(text: &str, name: &str) -> Option<f64> {
 /// `/proc/<pid>/stat` counts in clock ticks, which Linux fixes at 100 per
 /// second for user space.
 pub fn cpu_time(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    // utime and stime are fields 14 and 15 of the line.
+    stat_time(&format!("/proc/{pid}/stat"), 14)
+}
+
+/// The sum of two CPU-time fields of a `/proc/<pid>/stat` line, the
+/// first numbered `field` as in proc(5) (10 ms ticks); zero if unreadable.
+pub fn stat_time(path: &str, field: usize) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;
     };
-    // Fields after the command name (which may hold spaces) in parentheses.
+    // Fields after the command name (which may hold spaces) in parentheses:
+    // the first of them is field 3.
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return Duration::ZERO;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
     let ticks = |i: usize| {
         fields
             .get(i)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    Duration::from_millis((ticks(field - 3) + ticks(field - 2)) * 10)
 }
 
 /// Every process descended from `root` (children, their children, ...).

@@ -62,19 +62,8 @@ pub fn available() -> bool {
 /// CPU time of this process's waited-for children so far (`cutime` +
 /// `cstime` of `/proc/self/stat`): a wrk run's own CPU, once it is reaped.
 fn children_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // cutime and cstime are fields 16 and 17 of the line, 13 and 14 here.
-    Duration::from_millis((ticks(13) + ticks(14)) * 10)
+    // cutime and cstime are fields 16 and 17 of the line.
+    procs::stat_time("/proc/self/stat", 16)
 }
 
 /// Runs wrk for `secs` seconds against one server.
