@@ -12,7 +12,6 @@ use super::callbacks::ProgressFn;
 use super::{Inner, Session, request_body, streams};
 use crate::error::{Error, Result};
 use crate::{InitializeResult, ProgressParams, RpcError};
-use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
@@ -167,20 +166,9 @@ impl Inner {
         let headers = mirror(method, params, mirrored)?;
         let id = self.next_id();
         let body = request_body(id, method, Some(params));
-        let mut busy = 0;
-        let resp = loop {
-            let rb = self.post(s, body.clone()).headers(headers.clone());
-            let resp = self.send(s, rb).await?;
-            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < self.cfg.busy_retries {
-                busy += 1;
-                let wait = streams::retry_after(resp.headers())
-                    .unwrap_or(Duration::from_millis(200))
-                    .min(Duration::from_secs(5));
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            break resp;
-        };
+        let resp = self
+            .send_while_busy(s, || self.post(s, body.clone()).headers(headers.clone()))
+            .await?;
         match self.read_answer(s, resp, id, method, progress).await? {
             streams::Answer::Done(r) => r.map_err(Error::Rpc),
             streams::Answer::Lost { .. } => {

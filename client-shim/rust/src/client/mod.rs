@@ -287,6 +287,30 @@ impl Inner {
     /// (the standalone stream's reconnection racing a request's
     /// re-initialization, say) would re-pin the new session to a replica
     /// that does not own it, and lose it too.
+    /// Sends the request `make` builds, again while the replica answers
+    /// `503` (draining or full: balancers usually retry those elsewhere,
+    /// and so do we, `busy_retries` times), waiting its `Retry-After` (at
+    /// most 5 s) in between.
+    pub(crate) async fn send_while_busy(
+        &self,
+        s: &Session,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut busy = 0;
+        loop {
+            let resp = self.send(s, make()).await?;
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < self.cfg.busy_retries {
+                busy += 1;
+                let wait = streams::retry_after(resp.headers())
+                    .unwrap_or(Duration::from_millis(200))
+                    .min(Duration::from_secs(5));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
     pub(crate) async fn send(
         &self,
         s: &Session,
@@ -328,19 +352,9 @@ impl Inner {
         // A replica that is draining or full answers 503 with Retry-After;
         // balancers usually retry those elsewhere, and so do we, briefly
         // (`busy_retries` times).
-        let mut busy = 0;
-        let resp = loop {
-            let resp = self.send(&pre, self.post(&pre, body.clone())).await?;
-            if resp.status() == StatusCode::SERVICE_UNAVAILABLE && busy < self.cfg.busy_retries {
-                busy += 1;
-                let wait = streams::retry_after(resp.headers())
-                    .unwrap_or(Duration::from_millis(200))
-                    .min(Duration::from_secs(5));
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            break resp;
-        };
+        let resp = self
+            .send_while_busy(&pre, || self.post(&pre, body.clone()))
+            .await?;
         let session_id: Option<Arc<str>> = resp
             .headers()
             .get(SESSION_HEADER)
