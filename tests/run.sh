@@ -73,7 +73,7 @@ log "hadolint Dockerfile, docker-compose config"
 hadolint Dockerfile
 docker-compose -f docker-compose.yml config -q
 docker-compose -f docker-compose.yml --profile haproxy config -q
-TETHER_PEER_SECRET=compose-config-check docker-compose -f docker-compose.yml --profile forwarding config -q
+docker-compose -f docker-compose.yml --profile forwarding config -q
 
 # --- Rust ------------------------------------------------------------------
 log "cargo fmt --check"

@@ -153,6 +153,13 @@ pub struct Config {
     #[arg(long, env = "TETHER_PEER_SECRET", hide_env_values = true)]
     pub peer_secret: Option<Secret>,
 
+    /// A file that holds the peer secret, instead of `--peer-secret`: a
+    /// container secret mounted as a file (compose, Kubernetes), so that
+    /// it never sits in the environment. Surrounding whitespace (the
+    /// file's last newline) is not part of it.
+    #[arg(long, env = "TETHER_PEER_SECRET_FILE", conflicts_with = "peer_secret")]
+    pub peer_secret_file: Option<std::path::PathBuf>,
+
     /// Seconds between two lookups of the peers' routes. A session id
     /// whose route no known peer has also starts a lookup, at most once a
     /// second, so a new replica is found before the next refresh.
@@ -171,14 +178,24 @@ pub struct Config {
     pub task_protection: bool,
 
     /// Serve MCP 2026-07-28 (requests without sessions) beside the session
-    /// revisions: discovery, calls, MRTR, `subscriptions/listen`, the tasks
-    /// extension (the official conformance suite passes whole). Still off
-    /// by default: an official SDK client in its default mode (Python SDK
-    /// 2.x) adopts 2026-07-28 as soon as discovery answers, and gives up
-    /// its session (and the per-session state of the tools) with it; a
-    /// deployment that serves 2026-07-28 gives its replicas a shared MRTR
-    /// key, and peers for listeners to hear changes made elsewhere.
-    #[arg(long, env = "TETHER_SERVE_2026_07_28", default_value_t = false)]
+    /// revisions, on the same endpoint: discovery, calls, MRTR,
+    /// `subscriptions/listen`, the tasks extension. On by default: one
+    /// deployment serves both eras, and a client picks by what it sends
+    /// (official SDK clients in their default mode adopt 2026-07-28 once
+    /// discovery answers). `--serve-2026-07-28=false` answers only the
+    /// session revisions, as a server before 2026-07-28 does. Several
+    /// replicas need a shared MRTR key (or a peer secret) so that a retry
+    /// completes on any of them, and peers for listeners to hear changes
+    /// made elsewhere.
+    #[arg(
+        long,
+        env = "TETHER_SERVE_2026_07_28",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        require_equals = true,
+        action = clap::ArgAction::Set
+    )]
     pub serve_2026_07_28: bool,
 
     /// The key that seals `requestState` (2026-07-28 MRTR): base64 of 32
@@ -295,6 +312,19 @@ impl Config {
         Duration::from_secs(self.drain_secs)
     }
 
+    /// Reads what the configuration names by file (`--peer-secret-file`)
+    /// into the values the replica uses; [`crate::run`] does this before
+    /// [`Config::check`].
+    pub fn read_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(file) = &self.peer_secret_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                ConfigError::PeerSecretFile(file.display().to_string(), e.to_string())
+            })?;
+            self.peer_secret = Some(Secret(text.trim().to_owned()));
+        }
+        Ok(())
+    }
+
     /// What a replica cannot start with.
     pub fn check(&self) -> Result<(), ConfigError> {
         crate::affinity::affinity_cookie(&self.cookie_name, "r", false)?;
@@ -375,7 +405,10 @@ pub const MIN_PEER_SECRET: usize = 32;
 pub enum ConfigError {
     #[error(transparent)]
     CookieName(#[from] crate::affinity::InvalidCookieName),
-    #[error("peers are set (--peers, --peers-file) but no --peer-secret (TETHER_PEER_SECRET)")]
+    #[error(
+        "peers are set (--peers, --peers-file) but no --peer-secret (TETHER_PEER_SECRET) \
+         nor --peer-secret-file"
+    )]
     NoPeerSecret,
     #[error("the peer secret must be at least {MIN_PEER_SECRET} bytes long")]
     ShortPeerSecret,
@@ -385,6 +418,8 @@ pub enum ConfigError {
     MrtrKey,
     #[error("cannot read the MRTR key file {0}: {1}")]
     MrtrKeyFile(String, String),
+    #[error("cannot read the peer secret file {0}: {1}")]
+    PeerSecretFile(String, String),
 }
 
 /// A value that must never reach a log: `Debug` shows only its length.

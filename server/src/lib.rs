@@ -58,8 +58,8 @@
 //!   descriptor fields they share.
 //! - [`era`]: which era of MCP a request speaks (sessions, or 2026-07-28
 //!   without them), decided once at the edge.
-//! - [`stateless`]: the era without sessions (behind
-//!   `--serve-2026-07-28` for now): the envelope and mirrored-header
+//! - [`stateless`]: the era without sessions (served beside the sessions
+//!   unless `--serve-2026-07-28=false`): the envelope and mirrored-header
 //!   checks, `server/discover`, calls with a context of their own,
 //!   questions to the client as `input_required` results with a sealed
 //!   `requestState` (MRTR), `subscriptions/listen`, calls that go on as
@@ -140,9 +140,10 @@ use std::sync::Arc;
 
 /// Binds the configured address and serves `server` until SIGINT or
 /// SIGTERM, then drains.
-pub async fn run(config: Config, server: Server) -> std::io::Result<()> {
-    Replica::check_config(&config)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+pub async fn run(mut config: Config, server: Server) -> std::io::Result<()> {
+    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    config.read_files().map_err(invalid)?;
+    Replica::check_config(&config).map_err(invalid)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     if let Some(path) = &config.port_file {
         // Written whole, then renamed: a reader never sees half a number.

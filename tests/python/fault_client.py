@@ -5,8 +5,9 @@ them").
 Usage: python fault_client.py <mode> <mcp url> [--clients N] [options]
 
 Works with the SDK 1.x (`mcp.ClientSession` over `streamable_http_client`)
-and 2.x (`mcp.Client`, which falls back from `server/discover` to the
-initialize handshake against a sessionful server). Every client is a
+and 2.x (`mcp.Client`: in its default mode it speaks 2026-07-28, without a
+session, to a server that offers it; `--sdk-mode legacy` gives it a
+session). Every client is a
 separate SDK session with the SDK's DEFAULT options: its own default HTTP
 client, the standalone GET stream on, no cookies. The only bounds this
 script adds are per call (`read_timeout_seconds`), as an application would.
@@ -152,18 +153,23 @@ class Session1:
 
 
 class Sdk2:
-    """SDK 2.x: `mcp.Client(url)` (mode "auto": discover, then the
-    initialize handshake with a server that has sessions)."""
+    """SDK 2.x: `mcp.Client(url)`. Its default mode, "auto", discovers
+    first and speaks 2026-07-28 without a session wherever the server
+    offers it (tether does); "legacy" (`--sdk-mode legacy`) takes the
+    initialize handshake and a session, as every client before 2026-07-28."""
 
-    def __init__(self, url: str, call_timeout: float) -> None:
+    def __init__(self, url: str, call_timeout: float, mode: str) -> None:
         self.url = url
         self.timeout = call_timeout
+        self.mode = mode
 
     @contextlib.asynccontextmanager
     async def open(self):
         from mcp import Client
 
-        async with Client(self.url) as client:
+        # The default mode is passed by leaving it out, as a user would.
+        options = {} if self.mode == "auto" else {"mode": self.mode}
+        async with Client(self.url, **options) as client:
             yield Session2(client, self.timeout)
 
 
@@ -334,7 +340,10 @@ async def fresh_sessions(sdk, cmd: Commands) -> None:
 async def main_async(args) -> None:
     watch_sdk_logs()
     cmd = Commands()
-    sdk = (Sdk1 if SDK_MAJOR < 2 else Sdk2)(args.url, args.call_timeout)
+    if SDK_MAJOR < 2:
+        sdk = Sdk1(args.url, args.call_timeout)
+    else:
+        sdk = Sdk2(args.url, args.call_timeout, args.sdk_mode)
     placed = asyncio.Event()
     ready: list[int] = []
     claims: dict[str, int] = {}
@@ -356,6 +365,12 @@ def main() -> None:
     p.add_argument("mode", choices=["loop", "long", "ping"])
     p.add_argument("url")
     p.add_argument("--clients", type=int, default=3)
+    p.add_argument(
+        "--sdk-mode",
+        choices=["auto", "legacy"],
+        default="auto",
+        help="SDK 2.x: mcp.Client's mode (1.x has sessions only)",
+    )
     p.add_argument(
         "--spread", type=int, default=0, help="spread the clients over this many replicas (0: wherever they land)"
     )

@@ -55,29 +55,19 @@ async fn suite_0113_passes_through_haproxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requirements_2025_11_25_pass_through_nginx() {
-    suite_through(
-        Balancer::Nginx,
-        Suite::Requirements("2025-11-25"),
-        &["--serve-2026-07-28"],
-    )
-    .await;
+    suite_through(Balancer::Nginx, Suite::Requirements("2025-11-25"), &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requirements_2025_11_25_pass_through_haproxy() {
-    suite_through(
-        Balancer::Haproxy,
-        Suite::Requirements("2025-11-25"),
-        &["--serve-2026-07-28"],
-    )
-    .await;
+    suite_through(Balancer::Haproxy, Suite::Requirements("2025-11-25"), &[]).await;
 }
 
 /// `--requirements 2026-07-28` through `balancer`, to three replicas with
 /// peers; `routes_tasks`: the balancer sends `tasks/*` to the task's
 /// replica itself, so nothing is forwarded.
 async fn new_era_through(balancer: Balancer, routes_tasks: bool) {
-    let cluster = start_forwarding_cluster(balancer, &["--serve-2026-07-28"]).await;
+    let cluster = start_forwarding_cluster(balancer, &[]).await;
     assert_verdicts(
         &cluster.mcp_url(),
         Suite::Requirements("2026-07-28"),

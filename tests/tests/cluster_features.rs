@@ -25,7 +25,7 @@
 mod common;
 
 use common::cluster::{
-    Scrape, TestCluster, eventually, start_cluster_args, start_forwarding_cluster,
+    Scrape, TestCluster, eventually, start_cluster, start_cluster_args, start_forwarding_cluster,
 };
 use common::shim::{self, Client, RequestOptions, RpcError};
 use common::*;
@@ -468,7 +468,7 @@ async fn events_on_open_streams_arrive_at_once_the_alb_like_balancer_with_forwar
 /// balancer sends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_asked_by_one_replica_is_answered_on_any_other() {
-    let cluster = start_cluster_args(Balancer::Nginx, &["--serve-2026-07-28"]).await;
+    let cluster = start_cluster(Balancer::Nginx).await;
     let http = reqwest::Client::new();
     let call = |url: String, extra: Value| {
         let http = http.clone();

@@ -274,6 +274,36 @@ async fn peers_without_a_long_enough_secret_are_refused_at_start() {
     assert!(!debug.contains(SECRET), "the secret reached a log: {debug}");
 }
 
+/// As compose gives it (a mounted secret file, written with a newline):
+/// the secret is the file's text without it, so a replica of the file
+/// and one of `--peer-secret` are peers of one deployment.
+#[tokio::test]
+async fn a_peer_secret_file_gives_the_secret_without_its_newline() {
+    let dir = std::env::temp_dir().join(format!("tether-peer-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let file = dir.join("peer-secret");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("the secret file");
+    let mut from_file = config();
+    from_file.peers = vec!["127.0.0.1:9".to_owned()];
+    from_file.peer_secret_file = Some(file.clone());
+    from_file.read_files().expect("the file is read");
+    assert_eq!(from_file.peer_secret, Some(SECRET.into()));
+    assert!(from_file.check().is_ok());
+    let mut from_flag = config();
+    from_flag.peer_secret = Some(SECRET.into());
+    assert_eq!(
+        from_file.mrtr_keys().expect("keys").0,
+        from_flag.mrtr_keys().expect("keys").0,
+        "the same MRTR key: a retry completes on either"
+    );
+
+    let mut missing = config();
+    missing.peer_secret_file = Some(dir.join("absent"));
+    let err = missing.read_files().expect_err("no such file");
+    assert!(err.to_string().contains("absent"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test]
 async fn forwarding_is_off_without_peers() {
     let r = start().await;
@@ -359,7 +389,7 @@ async fn the_old_transports_posts_reach_the_replica_that_holds_its_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_replica_passes_requests_of_the_stateless_era_to_a_ready_peer() {
-    let r = peers_with(|c| c.serve_2026_07_28 = true).await;
+    let r = peers().await;
     let _busy = r[0].drain_with_a_call_in_flight().await;
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -411,7 +441,7 @@ async fn new_era(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_is_followed_through_any_replica_until_its_own_is_gone() {
-    let mut r = peers_with(|c| c.serve_2026_07_28 = true).await;
+    let mut r = peers().await;
     let created = new_era(
         &r[0],
         "tools/call",
@@ -452,7 +482,7 @@ async fn a_task_is_followed_through_any_replica_until_its_own_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_on_one_replica_reaches_the_clients_of_the_others() {
-    let r = peers_with(|c| c.serve_2026_07_28 = true).await;
+    let r = peers().await;
     // A session subscribed on f2, a listener on f3.
     let s = r[1].connect().await;
     s.call("resources/subscribe", json!({"uri": "demo://note"}))

@@ -290,7 +290,7 @@ async fn sessions_created(cluster: &TestCluster) -> f64 {
 }
 
 async fn against_one_replica(client: Client, mode: Mode) {
-    let r = start_tweaked(|c| c.serve_2026_07_28 = true).await;
+    let r = start().await;
     let summary = client.run(&r.url, mode).await;
     match mode {
         Mode::Auto => {
@@ -316,7 +316,7 @@ async fn against_one_replica(client: Client, mode: Mode) {
 /// default mode makes no session and its requests spread over the
 /// replicas; then, told `legacy`, it gets one session, forwarded to.
 async fn through_round_robin(client: Client) {
-    let cluster = start_forwarding_cluster(Balancer::RoundRobin, &["--serve-2026-07-28"]).await;
+    let cluster = start_forwarding_cluster(Balancer::RoundRobin, &[]).await;
     let summary = client.run(&cluster.mcp_url(), Mode::Auto).await;
     assert_new_era(&summary, client, false);
     assert_eq!(
@@ -378,7 +378,7 @@ async fn typescript_sdk_2_runs_2026_07_28_through_round_robin_with_no_affinity()
 /// replicas with peers: no session, and the changes made on one replica
 /// reached a listener wherever it was.
 async fn through_balancer(balancer: Balancer) {
-    let cluster = start_forwarding_cluster(balancer, &["--serve-2026-07-28"]).await;
+    let cluster = start_forwarding_cluster(balancer, &[]).await;
     for client in [Client::Python2, Client::TypeScript2] {
         let summary = client.run(&cluster.mcp_url(), Mode::Auto).await;
         assert_new_era(&summary, client, false);

@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::cluster::{start_cluster_args, start_forwarding_cluster};
+use common::cluster::{start_cluster, start_forwarding_cluster};
 use common::sdk::{ClientLog, Fleet, Mode, Sdk, now_ms, t};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -56,7 +56,7 @@ async fn calling(url: &str) -> Fleet {
 }
 
 async fn crash(balancer: Balancer) {
-    let mut cluster = start_cluster_args(balancer, &["--serve-2026-07-28"]).await;
+    let mut cluster = start_cluster(balancer).await;
     let mut fleet = calling(&cluster.mcp_url()).await;
     let dead = 1;
     let dead_route = cluster.replicas[dead].route.clone();
@@ -152,11 +152,10 @@ fn judge(c: &ClientLog, dead_route: &str, t_kill: f64) -> Vec<String> {
 const DRAIN_EXIT: Duration = Duration::from_secs(10);
 
 async fn drain(balancer: Balancer) {
-    let args = ["--serve-2026-07-28"];
     let mut cluster = match balancer {
         // It retries only refused connections: the replicas pass on.
-        Balancer::RoundRobin => start_forwarding_cluster(balancer, &args).await,
-        _ => start_cluster_args(balancer, &args).await,
+        Balancer::RoundRobin => start_forwarding_cluster(balancer, &[]).await,
+        _ => start_cluster(balancer).await,
     };
     let mut fleet = calling(&cluster.mcp_url()).await;
     let draining = 1;

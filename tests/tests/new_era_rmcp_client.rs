@@ -71,7 +71,7 @@ fn auto() -> ClientLifecycleMode {
 }
 
 async fn serves_the_era_without_a_session(mode: ClientLifecycleMode) {
-    let r = start_tweaked(|c| c.serve_2026_07_28 = true).await;
+    let r = start().await;
     let client = connect(&r.url, mode).await;
     let tools = within("tools/list", client.list_all_tools())
         .await
@@ -148,7 +148,7 @@ async fn rmcp_in_auto_mode_adopts_the_era() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmcp_in_auto_mode_gets_a_session_where_the_era_is_not_served() {
-    let r = start().await;
+    let r = start_tweaked(|c| c.serve_2026_07_28 = false).await;
     let client = connect(&r.url, auto()).await;
     let counted = within(
         "tools/call",

@@ -5,7 +5,7 @@
 //! completion, calls with progress and logs on their own answer, questions
 //! to the client as `input_required` results (MRTR), `subscriptions/listen`,
 //! the tasks extension, and the refusals of the era (each mistake its own
-//! code and status). Off unless `--serve-2026-07-28`.
+//! code and status). On unless `--serve-2026-07-28=false`.
 
 mod common;
 
@@ -65,8 +65,10 @@ fn era_headers(method: &str, params: &Value) -> Vec<(&'static str, String)> {
     h
 }
 
+/// A replica as it starts by default: it serves 2026-07-28 beside the
+/// sessions.
 async fn new_era() -> TestReplica {
-    start_tweaked(|c| c.serve_2026_07_28 = true).await
+    start().await
 }
 
 fn assert_stamped(result: &Value, cacheable: bool) {
@@ -234,8 +236,8 @@ async fn each_envelope_mistake_is_a_400_with_its_own_code() {
 }
 
 #[tokio::test]
-async fn without_the_flag_new_era_requests_meet_todays_session_path() {
-    let r = start().await;
+async fn with_the_era_turned_off_new_era_requests_meet_todays_session_path() {
+    let r = start_tweaked(|c| c.serve_2026_07_28 = false).await;
     let resp = post(&r, 1, "server/discover", json!({})).await;
     assert_eq!(
         resp.status(),
@@ -703,12 +705,10 @@ async fn a_changed_or_foreign_state_and_malformed_answers_are_refused_never_aske
 async fn a_retry_completes_on_any_replica_that_shares_the_key() {
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     let asker = start_tweaked(|c| {
-        c.serve_2026_07_28 = true;
         c.mrtr_key = Some(key.into());
     })
     .await;
     let sibling = start_tweaked(|c| {
-        c.serve_2026_07_28 = true;
         c.mrtr_key = Some(key.into());
     })
     .await;
@@ -1116,7 +1116,6 @@ async fn without_the_extension_or_in_a_session_a_task_tool_answers_within_its_ca
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_is_forgotten_after_its_time_to_live_and_its_work_stopped() {
     let r = start_tweaked(|c| {
-        c.serve_2026_07_28 = true;
         c.task_ttl_secs = 1;
         c.session_idle_secs = 1;
     })

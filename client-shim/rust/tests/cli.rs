@@ -128,20 +128,20 @@ async fn long_call_shows_progress_and_logs_as_they_come(url: &str, mode: &str, e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_call_shows_progress_and_logs_as_they_arrive_in_2026_07_28() {
-    let url = start(&["--serve-2026-07-28"]).await;
+    let url = start(&[]).await;
     long_call_shows_progress_and_logs_as_they_come(&url, "auto", "MCP 2026-07-28, no session")
         .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_call_shows_progress_and_logs_as_they_arrive_in_a_session() {
-    let url = start(&["--serve-2026-07-28"]).await;
+    let url = start(&[]).await;
     long_call_shows_progress_and_logs_as_they_come(&url, "legacy", "# session c1.").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mode_2026_07_28_fails_clearly_against_a_server_of_sessions_only() {
-    let url = start(&[]).await;
+    let url = start(&["--serve-2026-07-28=false"]).await;
     let run = tether_client(&["--url", &url, "--mode", "2026-07-28", "ping"]).await;
     assert!(!run.ok);
     let all: Vec<_> = run.stderr.iter().map(|(_, l)| l.as_str()).collect();
@@ -158,7 +158,7 @@ async fn mode_2026_07_28_fails_clearly_against_a_server_of_sessions_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_becomes_a_task_is_answered_and_followed() {
-    let url = start(&["--serve-2026-07-28"]).await;
+    let url = start(&[]).await;
     let run = tether_client(&[
         "--url",
         &url,

@@ -46,7 +46,7 @@ async fn workload(
     i: usize,
     sampled: Arc<AtomicUsize>,
 ) -> Result<String, Error> {
-    let client = Client::builder(url)
+    let client = session_client(url)
         .http(http)
         .cookies(cookies)
         .on_sampling(move |params| {
@@ -177,7 +177,7 @@ async fn when_the_pinned_replica_dies_the_client_continues_on_another() {
     let url = cluster.mcp_url();
     let http = tether_shim::http_client().expect("an HTTP client");
 
-    let builder = Client::builder(&url).http(http.clone());
+    let builder = session_client(&url).http(http.clone());
     let mut a_events = builder.events();
     let a = within("A connects", builder.connect()).await.expect("A");
     let pinned = a.replica().expect("replica");
@@ -193,7 +193,7 @@ async fn when_the_pinned_replica_dies_the_client_continues_on_another() {
     for _ in 0..6 {
         let c = within(
             "B connects",
-            Client::builder(&url).http(http.clone()).connect(),
+            session_client(&url).http(http.clone()).connect(),
         )
         .await
         .expect("B");
@@ -266,7 +266,7 @@ async fn when_the_pinned_replica_dies_the_client_continues_on_another() {
     // Sampling still works on the new replica (its answers go there too).
     let sampler = within(
         "a sampling client connects",
-        Client::builder(&url)
+        session_client(&url)
             .http(http)
             .on_sampling(echo_sampling)
             .connect(),
@@ -290,7 +290,7 @@ async fn when_the_pinned_replica_dies_the_client_continues_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_draining_replica_finishes_the_call_then_the_client_moves_on() {
     let mut cluster = cookie_cluster().await;
-    let client = within("connect", Client::connect(cluster.mcp_url()))
+    let client = within("connect", session_client(cluster.mcp_url()).connect())
         .await
         .expect("connects");
     let pinned = client.replica().expect("replica");

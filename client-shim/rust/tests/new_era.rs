@@ -60,8 +60,14 @@ async fn start(flags: &[&str]) -> Running {
     }
 }
 
+/// A replica as it starts by default: both eras.
 async fn new_era() -> Running {
-    start(&["--serve-2026-07-28"]).await
+    start(&[]).await
+}
+
+/// A replica of sessions only, as servers before 2026-07-28 are.
+async fn sessions_only() -> Running {
+    start(&["--serve-2026-07-28=false"]).await
 }
 
 /// What a callback was asked, in order.
@@ -120,7 +126,7 @@ async fn auto_adopts_2026_07_28_where_it_is_served_and_makes_no_session() {
 
 #[tokio::test]
 async fn auto_starts_a_session_where_2026_07_28_is_not_served() {
-    let r = start(&[]).await;
+    let r = sessions_only().await;
     let client = r.connect(r.builder()).await;
     assert!(!client.is_stateless());
     assert_eq!(client.protocol_version(), "2025-11-25");
@@ -150,7 +156,7 @@ async fn legacy_keeps_a_session_with_a_replica_of_both_eras() {
 
 #[tokio::test]
 async fn mode_2026_07_28_refuses_a_server_without_it() {
-    let r = start(&[]).await;
+    let r = sessions_only().await;
     let err = within("connect", r.builder().mode(Mode::Stateless).connect())
         .await
         .expect_err("no new era there");
@@ -510,7 +516,6 @@ async fn through_a_round_robin_a_call_s_retries_complete_on_other_replicas() {
     use tether_cluster::{Balancer, Cluster, Spec};
     let mut spec = Spec::new(3, Balancer::RoundRobin);
     spec.forwarding = true;
-    spec.replica_args = vec!["--serve-2026-07-28".into()];
     let cluster = within("the cluster to start", Cluster::start(spec))
         .await
         .expect("the cluster starts (build the server first: cargo build --workspace --bins)");

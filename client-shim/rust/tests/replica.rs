@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_server::{Config, Context, NoArgs, Replica, Tool, ToolResult};
 use tether_shim::{
-    Client, ClientBuilder, Error, Event, LogLevel, Mode, Reinit, RequestOptions, SessionLost,
+    Client, ClientBuilder, Error, Event, LogLevel, Reinit, RequestOptions, SessionLost,
 };
 use tokio::sync::broadcast::Receiver;
 
@@ -27,7 +27,7 @@ impl Running {
     }
 
     fn builder(&self) -> ClientBuilder {
-        Client::builder(self.url())
+        session_client(self.url())
     }
 
     async fn connect(&self) -> Client {
@@ -143,7 +143,7 @@ async fn elicitation_and_roots_are_answered_by_the_callbacks() {
 async fn a_stream_the_server_closes_before_the_answer_is_resumed() {
     let r = start(&["--sse-retry-ms", "50"]).await;
     let tap = tap::Tap::start(&r.base).await;
-    let client = within("connect", Client::builder(tap.url()).connect())
+    let client = within("connect", session_client(tap.url()).connect())
         .await
         .expect("connects");
     let answer = within(
@@ -303,7 +303,7 @@ async fn a_busy_replica_is_tried_again_unless_busy_retries_is_zero() {
     let asked = std::time::Instant::now();
     let err = within(
         "a connect to a full replica",
-        Client::builder(tap.url()).busy_retries(0).connect(),
+        session_client(tap.url()).busy_retries(0).connect(),
     )
     .await
     .expect_err("the replica is full");
@@ -364,8 +364,7 @@ async fn plain_json_answers_and_older_revisions_work() {
         let client = within(
             "connect",
             // Sessions only: the tap counts every request.
-            Client::builder(tap.url())
-                .mode(Mode::Legacy)
+            session_client(tap.url())
                 .protocol_version(version)
                 .connect(),
         )
@@ -624,6 +623,9 @@ async fn the_cli_calls_tools_and_names_the_replica() {
             .args([
                 "--url",
                 &r.url(),
+                // The counter counts in a session.
+                "--mode",
+                "legacy",
                 "--no-stream",
                 "call",
                 "counter",

@@ -20,8 +20,8 @@
 //!   Service or any plain balancer: sessions work only with owner
 //!   forwarding ([`Spec::forwarding`], `--forwarding`).
 //!
-//! Requests of MCP 2026-07-28 (replicas given `--serve-2026-07-28`) carry
-//! no session: nginx and HAProxy spread them, and route `tasks/*` by the
+//! Requests of MCP 2026-07-28 (which replicas serve unless given
+//! `--serve-2026-07-28=false`) carry no session: nginx and HAProxy spread them, and route `tasks/*` by the
 //! task id's route in `Mcp-Name`. The replicas share one MRTR key (a fresh
 //! `TETHER_MRTR_KEY` per cluster, or the one derived from the peer secret
 //! with forwarding), so a retry with answers completes on any of them.

@@ -254,35 +254,44 @@ pub fn assert_common_steps(summary: &Value, session: &str, tools: &[&str]) {
 pub enum Sdk {
     /// PyPI `mcp` 1.x: `ClientSession` over `streamable_http_client`.
     Python,
-    /// PyPI `mcp` 2.x: `mcp.Client` (falls back from `server/discover` to
-    /// the initialize handshake with a server that has sessions).
+    /// PyPI `mcp` 2.x: `mcp.Client` with its default options (mode
+    /// "auto": 2026-07-28, without a session, against tether).
     Python2,
+    /// PyPI `mcp` 2.x: `mcp.Client` with `mode="legacy"`: the initialize
+    /// handshake and a session, as 2025-11-25 clients have.
+    Python2Legacy,
     /// npm `@modelcontextprotocol/sdk`: `Client` over
     /// `StreamableHTTPClientTransport` with the default fetch.
     TypeScript,
 }
 
 impl Sdk {
-    pub const ALL: [Sdk; 3] = [Sdk::Python, Sdk::Python2, Sdk::TypeScript];
+    /// Every SDK client with a session (the session fault tests'); the
+    /// Python SDK 2.x in its default mode is in `new_era_faults.rs`.
+    pub const ALL: [Sdk; 3] = [Sdk::Python, Sdk::Python2Legacy, Sdk::TypeScript];
 
     pub fn name(self) -> &'static str {
         match self {
             Sdk::Python => "python-sdk-1",
             Sdk::Python2 => "python-sdk-2",
+            Sdk::Python2Legacy => "python-sdk-2-legacy",
             Sdk::TypeScript => "typescript-sdk",
         }
     }
 
     fn driver_command(self) -> Command {
         match self {
-            Sdk::Python | Sdk::Python2 => {
-                let python = if self == Sdk::Python {
-                    python()
-                } else {
-                    python2()
-                };
-                let mut cmd = command(python);
+            Sdk::Python => {
+                let mut cmd = command(python());
                 cmd.arg(tests_dir().join("python/fault_client.py"));
+                cmd
+            }
+            Sdk::Python2 | Sdk::Python2Legacy => {
+                let mut cmd = command(python2());
+                cmd.arg(tests_dir().join("python/fault_client.py"));
+                if self == Sdk::Python2Legacy {
+                    cmd.args(["--sdk-mode", "legacy"]);
+                }
                 cmd
             }
             Sdk::TypeScript => {

@@ -18,12 +18,19 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 // What the tests name; each test file is its own crate and uses a subset.
 #[allow(unused_imports)]
 pub use tether_shim::{
-    Client, ClientBuilder, Error, Event, Notification, Reinit, RequestOptions, RpcError, ToolResult,
+    Client, ClientBuilder, Error, Event, Mode, Notification, Reinit, RequestOptions, RpcError,
+    ToolResult,
 };
 
 /// A client for the MCP endpoint at `url`, with connections of its own
 /// (no proxies from the environment), its own cookie jar, the standalone
 /// stream open, and every request bounded by [`WAIT`].
+///
+/// It speaks 2025-11-25 with a session ([`Mode::Legacy`]), as every client
+/// before 2026-07-28 does: these tests are about sessions, their owners and
+/// their streams, which a replica keeps serving beside the new era. The
+/// shim's default ([`Mode::Auto`]) is tested where the new era is
+/// (`client-shim/rust/tests/new_era.rs`, `new_era_clients.rs` for the SDKs).
 pub fn builder(url: &str) -> ClientBuilder {
     let http = tether_shim::http_client_builder()
         .no_proxy()
@@ -33,6 +40,7 @@ pub fn builder(url: &str) -> ClientBuilder {
         .http(http)
         .request_timeout(WAIT)
         .client_info("tether-tests", "0.0.0")
+        .mode(Mode::Legacy)
 }
 
 impl Endpoint {

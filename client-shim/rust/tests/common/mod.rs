@@ -11,13 +11,21 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::time::Duration;
 use tether_cluster::{Balancer, Cluster, Spec};
-use tether_shim::{Event, RpcError};
+use tether_shim::{Client, ClientBuilder, Event, Mode, RpcError};
 use tokio::sync::broadcast::Receiver;
 
 /// Bound on anything that must happen.
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Awaits `fut` for at most [`WAIT`], panicking with `what` otherwise.
+/// A client of 2025-11-25 with a session (`Mode::Legacy`), as every client
+/// before 2026-07-28: the replicas serve both eras by default, and these
+/// tests are about sessions (their cookies, owners and streams). The
+/// default mode, `Auto`, is `new_era.rs`'s.
+pub fn session_client(url: impl Into<String>) -> ClientBuilder {
+    Client::builder(url).mode(Mode::Legacy)
+}
+
 pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     match tokio::time::timeout(WAIT, fut).await {
         Ok(v) => v,
