@@ -179,46 +179,77 @@ impl Sealer {
 /// The digest that binds a state to its request: SHA-256 of the request's
 /// own params in a canonical form (keys sorted at every level), without
 /// `_meta`, `inputResponses` and `requestState`, which change between
-/// rounds.
+/// rounds. Params that are not an object digest as `{}`.
+///
+/// Read from the borrowed params, the three keys skipped where they are:
+/// nothing is cloned (a retry's params carry the whole sealed state and
+/// the answers, all of which a copy would duplicate only to drop).
 pub fn digest(params: &Value) -> String {
-    let mut own = params.as_object().cloned().unwrap_or_default();
-    for key in ["_meta", "inputResponses", "requestState"] {
-        own.remove(key);
+    let mut text = Vec::with_capacity(256);
+    let skipped = |k: &str| matches!(k, "_meta" | "inputResponses" | "requestState");
+    match params {
+        Value::Object(map) => canonical_object(map, &skipped, &mut text),
+        _ => text.extend_from_slice(b"{}"),
     }
-    let mut text = String::new();
-    canonical(&Value::Object(own), &mut text);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
+    URL_SAFE_NO_PAD.encode(Sha256::digest(&text))
 }
 
-/// JSON with object keys sorted, whatever order the map keeps.
-fn canonical(v: &Value, out: &mut String) {
+/// JSON with object keys sorted, whatever order the map keeps. serde_json
+/// writes strings and scalars in its compact form, the same bytes as
+/// `Value::to_string`, straight into `out`.
+fn canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => canonical_object(map, &|_| false, out),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => write_json(other, out),
     }
+}
+
+/// An object's members but those `skipped`, keys sorted. serde_json's map
+/// is a `BTreeMap` (iterated sorted already) unless a crate in the build
+/// turns on `preserve_order`: the keys are only sorted when they are not.
+fn canonical_object(map: &Map<String, Value>, skipped: &dyn Fn(&str) -> bool, out: &mut Vec<u8>) {
+    let mut first = true;
+    let mut member = |k: &String, v: &Value, out: &mut Vec<u8>| {
+        if skipped(k) {
+            return;
+        }
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_json(k, out);
+        out.push(b':');
+        canonical(v, out);
+    };
+    if map.keys().is_sorted() {
+        for (k, v) in map {
+            member(k, v, out);
+        }
+    } else {
+        let mut members: Vec<(&String, &Value)> = map.iter().collect();
+        members.sort_by_key(|(k, _)| *k);
+        for (k, v) in members {
+            member(k, v, out);
+        }
+    }
+    if first {
+        out.push(b'{');
+    }
+    out.push(b'}');
+}
+
+fn write_json<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Strings and JSON scalars always serialize, and into a Vec nothing
+    // can fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 fn now_ms() -> u64 {
@@ -299,6 +330,69 @@ mod tests {
                 .open(&old, "tools/call", &digest(&json!({})))
                 .is_ok()
         );
+    }
+
+    /// The digest as it was first written (a copy of the params without
+    /// the three keys, canonicalized through `Value::to_string`): states
+    /// sealed by a replica of an earlier build must open on this one.
+    fn digest_as_first_written(params: &Value) -> String {
+        fn canonical(v: &Value, out: &mut String) {
+            match v {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.push('{');
+                    for (i, k) in keys.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String(k.clone()).to_string());
+                        out.push(':');
+                        canonical(&map[k], out);
+                    }
+                    out.push('}');
+                }
+                Value::Array(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        canonical(item, out);
+                    }
+                    out.push(']');
+                }
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        let mut own = params.as_object().cloned().unwrap_or_default();
+        for key in ["_meta", "inputResponses", "requestState"] {
+            own.remove(key);
+        }
+        let mut text = String::new();
+        canonical(&Value::Object(own), &mut text);
+        URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
+    }
+
+    #[test]
+    fn the_digest_is_the_one_earlier_builds_sealed_with() {
+        for params in [
+            json!({"name": "t", "arguments": {"x": 1, "y": [1, {"b": 2, "a": 1}]}}),
+            json!({"_meta": {"k": 1}, "requestState": "s", "inputResponses": {"a": {}}}),
+            json!({"name": "\u{e9}\"\\\n\u{1}", "arguments": {"f": 1.5, "n": null, "t": true,
+                   "big": 12345678901234567890u64, "neg": -3, "e": [], "o": {}}}),
+            json!({"a": {"_meta": 1, "requestState": 2}, "z": "_meta"}),
+            json!({}),
+            json!([1, 2]),
+            json!("text"),
+            Value::Null,
+        ] {
+            assert_eq!(
+                digest(&params),
+                digest_as_first_written(&params),
+                "{params}"
+            );
+        }
     }
 
     #[test]
