@@ -6,6 +6,9 @@
 //! Its frames go to the request's own answer: notifications (progress,
 //! logs) as they come, then the final response. A client that reads too
 //! slowly loses notifications past [`FRAMES`] waiting, never the response.
+//! Until the answer's form is decided ([`Call::settle`]) they are held in
+//! the call itself: a handler that answers while it is first polled (most)
+//! then needs no channel, and its answer is one JSON body.
 //!
 //! [`Context`]: crate::Context
 
@@ -31,11 +34,36 @@ pub enum Frame {
     Final { status: Status, body: String },
 }
 
+/// Where a call's frames go.
+enum Outlet {
+    /// The answer's form is not decided yet: what the run raised so far
+    /// (at most [`FRAMES`] notifications, and the response once given).
+    Held {
+        notes: Vec<Arc<str>>,
+        response: Option<(Status, String)>,
+    },
+    /// The answer is a stream, read from this channel's other end.
+    Streaming(mpsc::Sender<Frame>),
+    /// The answer went out with what was held: nothing more is read.
+    Closed,
+}
+
+/// The form of a call's answer, as [`Call::settle`] decided it.
+pub enum Settled {
+    /// The response, raised before any notification.
+    Whole(Status, String),
+    /// Everything the call will send, already raised: these frames, the
+    /// response last (unless the run ended without one).
+    Raised(Vec<Frame>),
+    /// Frames still to come: the held ones first, then what the run raises.
+    Streaming(mpsc::Receiver<Frame>),
+}
+
 pub struct Call {
     pub client: ClientInfo,
     /// `None`: the request asked for no log messages.
     pub log_level: Option<LogLevel>,
-    frames: mpsc::Sender<Frame>,
+    outlet: Mutex<Outlet>,
     /// `ctx.state()` of a request without a session: its own, thrown away
     /// with it (state that outlives a request needs a handle of the
     /// application's own).
@@ -66,18 +94,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Call {
-    /// A call knowing `answers`, and the receiving end of its frames.
+    /// A call knowing `answers`; its frames are held until
+    /// [`Call::settle`].
     pub fn new(
         client: ClientInfo,
         log_level: Option<LogLevel>,
         answers: Map<String, Value>,
         may_escalate: bool,
-    ) -> (Arc<Call>, mpsc::Receiver<Frame>) {
-        let (frames, rx) = mpsc::channel(FRAMES);
+    ) -> Arc<Call> {
         let call = Call {
             client,
             log_level,
-            frames,
+            outlet: Mutex::new(Outlet::Held {
+                notes: Vec::new(),
+                response: None,
+            }),
             state: Mutex::default(),
             dropped: AtomicU64::new(0),
             answers,
@@ -87,7 +118,38 @@ impl Call {
             may_escalate,
             task: OnceLock::new(),
         };
-        (Arc::new(call), rx)
+        Arc::new(call)
+    }
+
+    /// Decides the answer's form from what the run raised so far: one
+    /// body if its response came before any notification; else a stream,
+    /// from what was held, and from a channel only while the run may still
+    /// raise something.
+    pub fn settle(&self) -> Settled {
+        let mut outlet = lock(&self.outlet);
+        let Outlet::Held { notes, response } = &mut *outlet else {
+            unreachable!("a call's answer is settled once");
+        };
+        let (notes, response) = (std::mem::take(notes), response.take());
+        let settled = match response {
+            Some((status, body)) if notes.is_empty() => Settled::Whole(status, body),
+            Some((status, body)) => {
+                let mut frames: Vec<Frame> = notes.into_iter().map(Frame::Note).collect();
+                frames.push(Frame::Final { status, body });
+                Settled::Raised(frames)
+            }
+            None => {
+                let (tx, rx) = mpsc::channel(FRAMES);
+                // At most FRAMES were held: all fit.
+                for note in notes {
+                    let _ = tx.try_send(Frame::Note(note));
+                }
+                *outlet = Outlet::Streaming(tx);
+                return Settled::Streaming(rx);
+            }
+        };
+        *outlet = Outlet::Closed;
+        settled
     }
 
     /// Whether a log message at `level` goes out.
@@ -98,7 +160,15 @@ impl Call {
     /// Sends a notification on the request's answer; dropped when the
     /// client lets [`FRAMES`] of them wait.
     pub fn notify(&self, message: Arc<str>) {
-        if self.frames.try_send(Frame::Note(message)).is_err() {
+        let sent = match &mut *lock(&self.outlet) {
+            Outlet::Held { notes, .. } if notes.len() < FRAMES => {
+                notes.push(message);
+                true
+            }
+            Outlet::Held { .. } | Outlet::Closed => false,
+            Outlet::Streaming(frames) => frames.try_send(Frame::Note(message)).is_ok(),
+        };
+        if !sent {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(dropped = n, "a notification found its answer full or gone");
         }
@@ -106,8 +176,16 @@ impl Call {
 
     /// Sends the response: waits for room, so that it is never dropped.
     pub async fn finish(&self, status: Status, body: String) {
+        let frames = match &mut *lock(&self.outlet) {
+            Outlet::Held { response, .. } => {
+                response.get_or_insert((status, body));
+                return;
+            }
+            Outlet::Closed => return,
+            Outlet::Streaming(frames) => frames.clone(),
+        };
         // The receiver is gone only when the client went away.
-        let _ = self.frames.send(Frame::Final { status, body }).await;
+        let _ = frames.send(Frame::Final { status, body }).await;
     }
 
     pub fn with_state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R

@@ -19,12 +19,16 @@ use super::{Headers, Status};
 use crate::jsonrpc::{ErrorObject, Request};
 use crate::protocol::version::STATELESS_REVISIONS;
 use crate::protocol::{LogLevel, meta};
+use serde::Deserialize;
 use serde_json::Value;
 
-/// What a valid request's `_meta` says about its client.
+/// What a valid request's `_meta` says about its client. The capabilities
+/// and the client's identity are moved out of the request's `_meta`, not
+/// copied: nothing reads them there once the envelope is checked (a
+/// handler sees the client through its context).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
-    pub version: String,
+    pub version: &'static str,
     pub client_capabilities: Value,
     pub client_info: Option<Value>,
     /// `None`: the client wants no `notifications/message` at all.
@@ -45,8 +49,9 @@ pub(crate) fn bad(error: ErrorObject) -> Refusal {
     }
 }
 
-/// Checks `request` and its headers; the envelope of a valid one.
-pub fn check(request: &Request, headers: &Headers<'_>) -> Result<Envelope, Refusal> {
+/// Checks `request` and its headers; the envelope of a valid one, taken
+/// out of its `_meta` (a refused request keeps its `_meta` whole).
+pub fn check(request: &mut Request, headers: &Headers<'_>) -> Result<Envelope, Refusal> {
     match headers.method.map(str::trim) {
         Some(m) if m == request.method => {}
         Some(m) => {
@@ -84,18 +89,18 @@ pub fn check(request: &Request, headers: &Headers<'_>) -> Result<Envelope, Refus
             meta::PROTOCOL_VERSION
         ))));
     };
-    let client_capabilities = match meta.get(meta::CLIENT_CAPABILITIES) {
-        Some(c @ Value::Object(_)) => c.clone(),
+    match meta.get(meta::CLIENT_CAPABILITIES) {
+        Some(Value::Object(_)) => {}
         _ => {
             return Err(bad(ErrorObject::invalid_params(format!(
                 "params._meta[{:?}] must be an object",
                 meta::CLIENT_CAPABILITIES
             ))));
         }
-    };
+    }
     let log_level = match meta.get(meta::LOG_LEVEL) {
         None => None,
-        Some(level) => Some(serde_json::from_value(level.clone()).map_err(|_| {
+        Some(level) => Some(LogLevel::deserialize(level).map_err(|_| {
             bad(ErrorObject::invalid_params(format!(
                 "params._meta[{:?}] must be a syslog level name",
                 meta::LOG_LEVEL
@@ -115,17 +120,26 @@ pub fn check(request: &Request, headers: &Headers<'_>) -> Result<Envelope, Refus
             )));
         }
     }
-    if !STATELESS_REVISIONS.contains(&version_name) {
+    let Some(version) = STATELESS_REVISIONS.iter().find(|v| **v == version_name) else {
         return Err(bad(ErrorObject::unsupported_version(
             &STATELESS_REVISIONS,
             version,
         )));
-    }
+    };
     super::mirror::check_name(request, headers)?;
+    // Checked: both are taken out (the capabilities are an object, above).
+    let meta = request
+        .params
+        .as_mut()
+        .and_then(|p| p.get_mut(meta::META))
+        .and_then(Value::as_object_mut)
+        .expect("checked above");
     Ok(Envelope {
-        version: version_name.to_owned(),
-        client_capabilities,
-        client_info: meta.get(meta::CLIENT_INFO).cloned(),
+        version,
+        client_capabilities: meta
+            .remove(meta::CLIENT_CAPABILITIES)
+            .expect("checked above"),
+        client_info: meta.remove(meta::CLIENT_INFO),
         log_level,
     })
 }
@@ -164,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_complete_envelope_passes() {
-        let e = check(&request(good_meta()), &HEADERS).expect("valid");
+        let e = check(&mut request(good_meta()), &HEADERS).expect("valid");
         assert_eq!(e.version, "2026-07-28");
         assert_eq!(e.log_level, None);
     }
@@ -176,11 +190,11 @@ mod tests {
             ..HEADERS
         };
         assert_eq!(
-            code(check(&request(good_meta()), &no_method)),
+            code(check(&mut request(good_meta()), &no_method)),
             jsonrpc::HEADER_MISMATCH
         );
         assert_eq!(
-            code(check(&request(json!({})), &HEADERS)),
+            code(check(&mut request(json!({})), &HEADERS)),
             jsonrpc::INVALID_PARAMS
         );
         let mut no_caps = good_meta();
@@ -189,19 +203,19 @@ mod tests {
             .unwrap()
             .remove("io.modelcontextprotocol/clientCapabilities");
         assert_eq!(
-            code(check(&request(no_caps), &HEADERS)),
+            code(check(&mut request(no_caps), &HEADERS)),
             jsonrpc::INVALID_PARAMS
         );
         let mut bad_level = good_meta();
         bad_level["io.modelcontextprotocol/logLevel"] = json!("loud");
         assert_eq!(
-            code(check(&request(bad_level), &HEADERS)),
+            code(check(&mut request(bad_level), &HEADERS)),
             jsonrpc::INVALID_PARAMS
         );
         let mut v999 = good_meta();
         v999["io.modelcontextprotocol/protocolVersion"] = json!("v999.0.0");
         assert_eq!(
-            code(check(&request(v999.clone()), &HEADERS)),
+            code(check(&mut request(v999.clone()), &HEADERS)),
             jsonrpc::HEADER_MISMATCH,
             "the header says 2026-07-28"
         );
@@ -209,7 +223,7 @@ mod tests {
             version: Some("v999.0.0"),
             ..HEADERS
         };
-        let refused = check(&request(v999), &both).expect_err("unsupported");
+        let refused = check(&mut request(v999), &both).expect_err("unsupported");
         assert_eq!(refused.error.code, jsonrpc::UNSUPPORTED_PROTOCOL_VERSION);
         assert_eq!(
             refused.error.data,

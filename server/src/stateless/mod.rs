@@ -39,9 +39,10 @@ use crate::protocol::{meta, methods};
 use crate::replica::Replica;
 use crate::session::ClientInfo;
 use crate::tasks::{self, TaskSupport};
-use call::{Call, Frame};
+use call::{Call, Frame, Settled};
 use envelope::Envelope;
 use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -90,12 +91,13 @@ pub enum Answer {
     Stream(Frames),
 }
 
-/// The frames of a request's streamed answer. Dropping it (the client
+/// The frames of a request's streamed answer: those already raised, then
+/// what comes on the channel, if more may come. Dropping it (the client
 /// closed the stream) cancels the request.
 #[derive(Debug)]
 pub struct Frames {
-    first: Option<Arc<str>>,
-    rest: mpsc::Receiver<Frame>,
+    queued: VecDeque<Frame>,
+    rest: Option<mpsc::Receiver<Frame>>,
     _cancel_on_drop: Option<DropGuard>,
     _listening: Option<listen::Registration>,
     /// The response went out: nothing follows it.
@@ -105,13 +107,12 @@ pub struct Frames {
 impl Frames {
     /// The next message to send, `None` after the response.
     pub async fn next(&mut self) -> Option<Arc<str>> {
-        if let Some(first) = self.first.take() {
-            return Some(first);
-        }
-        if self.done {
-            return None;
-        }
-        match self.rest.recv().await? {
+        let frame = match self.queued.pop_front() {
+            Some(frame) => frame,
+            None if self.done => return None,
+            None => self.rest.as_mut()?.recv().await?,
+        };
+        match frame {
             Frame::Note(message) => Some(message),
             Frame::Final { body, .. } => {
                 self.done = true;
@@ -135,8 +136,14 @@ impl Answer {
     }
 }
 
-/// Serves one new-era message.
-pub async fn serve(replica: &Arc<Replica>, headers: &Headers<'_>, body: Value) -> Answer {
+/// Serves one new-era message: `body` parsed from `raw`, the bytes as they
+/// came (kept, not copied, for what a call may need of them later).
+pub async fn serve(
+    replica: &Arc<Replica>,
+    headers: &Headers<'_>,
+    body: Value,
+    raw: bytes::Bytes,
+) -> Answer {
     // A draining replica takes no new work, as it takes no new session:
     // the balancer retries the refusal on another replica (a replica with
     // peers passes it on itself, before this).
@@ -156,7 +163,7 @@ pub async fn serve(replica: &Arc<Replica>, headers: &Headers<'_>, body: Value) -
             &ErrorObject::invalid_request("batches are not part of this protocol revision"),
         );
     }
-    let request = match Message::from_value(body) {
+    let mut request = match Message::from_value(body) {
         Ok(Message::Request(r)) => r,
         // Nothing to answer: there is no session for a notification to
         // change, and cancellation is the closing of the request's stream.
@@ -178,7 +185,7 @@ pub async fn serve(replica: &Arc<Replica>, headers: &Headers<'_>, body: Value) -
         }
         Err(bad) => return Answer::refusal(Status::BadRequest, bad.id.as_ref(), &bad.error),
     };
-    let envelope = match envelope::check(&request, headers) {
+    let envelope = match envelope::check(&mut request, headers) {
         Ok(e) => e,
         Err(refusal) => return Answer::refusal(refusal.status, Some(&request.id), &refusal.error),
     };
@@ -187,7 +194,7 @@ pub async fn serve(replica: &Arc<Replica>, headers: &Headers<'_>, body: Value) -
     {
         return Answer::refusal(refusal.status, Some(&request.id), &refusal.error);
     }
-    answer(replica, &envelope, request).await
+    answer(replica, envelope, request, raw).await
 }
 
 /// The methods whose handlers run with a [`Context`]: they may take time,
@@ -198,7 +205,12 @@ const CALLS: [&str; 3] = [
     methods::PROMPTS_GET,
 ];
 
-async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> Answer {
+async fn answer(
+    replica: &Arc<Replica>,
+    envelope: Envelope,
+    request: Request,
+    raw: bytes::Bytes,
+) -> Answer {
     let method = request.method.as_str();
     if methods::REMOVED_IN_STATELESS.contains(&method) {
         return Answer::refusal(
@@ -208,10 +220,10 @@ async fn answer(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -
         );
     }
     if CALLS.contains(&method) {
-        return call(replica, envelope, request).await;
+        return call(replica, envelope, request, raw).await;
     }
     if method == methods::SUBSCRIPTIONS_LISTEN {
-        return listen(replica, envelope, &request);
+        return listen(replica, &envelope, &request);
     }
     let params = request.params.unwrap_or(Value::Null);
     let outcome = if method == methods::SERVER_DISCOVER {
@@ -260,8 +272,8 @@ fn listen(replica: &Arc<Replica>, envelope: &Envelope, request: &Request) -> Ans
             frames: rest,
             registration,
         }) => Answer::Stream(Frames {
-            first: Some(ack),
-            rest,
+            queued: VecDeque::from([Frame::Note(ack)]),
+            rest: Some(rest),
             _cancel_on_drop: None,
             _listening: Some(registration),
             done: false,
@@ -281,10 +293,10 @@ fn response(
     outcome: Result<Value, ErrorObject>,
 ) -> (Status, String) {
     match outcome {
-        Ok(mut result) => {
-            stamp::complete(replica, method, &mut result);
-            (Status::Ok, jsonrpc::result(id, &result))
-        }
+        Ok(result) => (
+            Status::Ok,
+            stamp::complete_response(replica, method, id, result),
+        ),
         Err(error) => {
             let status = if error.code == MISSING_REQUIRED_CLIENT_CAPABILITY {
                 Status::BadRequest
@@ -317,8 +329,13 @@ fn era_error(error: ErrorObject) -> ErrorObject {
 /// result, with the answers so far sealed in its `requestState`, and the
 /// client's retry runs the handler again with them (see
 /// [`Context::ask`]).
-async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> Answer {
-    let params = request.params.unwrap_or(Value::Null);
+async fn call(
+    replica: &Arc<Replica>,
+    envelope: Envelope,
+    request: Request,
+    body: bytes::Bytes,
+) -> Answer {
+    let mut params = request.params.unwrap_or(Value::Null);
     let may_escalate = match task_support(replica, &request.method, &params) {
         TaskSupport::Forbidden => false,
         TaskSupport::Optional => tasks::declared(&envelope.client_capabilities),
@@ -332,18 +349,20 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
             );
         }
     };
-    // Binds the sealed state of this request's questions, and opens that of
-    // a retry: computed once for both.
-    let digest = state::digest(&params);
-    let answers = match earlier_answers(replica, &request.method, &params, &digest) {
-        Ok(answers) => answers,
+    // The params digest binds a sealed state to its request. Only a retry
+    // that brings a state (to open it) and a run that asks (to seal its
+    // own) need it, and most calls are neither: it is computed when first
+    // needed, at most once.
+    let (answers, mut digest) = match earlier_answers(replica, &request.method, &mut params) {
+        Ok(opened) => opened,
         Err(error) => return Answer::refusal(Status::BadRequest, Some(&request.id), &error),
     };
     let client = ClientInfo {
-        capabilities: envelope.client_capabilities.clone(),
-        info: envelope.client_info.clone().unwrap_or_else(|| json!({})),
+        capabilities: envelope.client_capabilities,
+        info: envelope.client_info.unwrap_or_else(|| json!({})),
     };
-    let (call, mut frames) = Call::new(client, envelope.log_level, answers, may_escalate);
+    let call = Call::new(client, envelope.log_level, answers, may_escalate);
+    let outlet = call.clone();
     let progress_token = params
         .get(meta::META)
         .and_then(|m| m.get(meta::PROGRESS_TOKEN))
@@ -366,13 +385,19 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
         async move {
             // A call in flight keeps a draining replica up.
             let _in_flight = in_flight;
+            // Pinned in place: this whole future is boxed once to be polled
+            // inline first, and a second box for the handler would only
+            // cost an allocation.
+            let handler = std::pin::pin!(handler::dispatch(ctx, &method, params));
             let mut work = UntilAsks {
-                handler: Box::pin(handler::dispatch(ctx, &method, params)),
+                handler,
                 call: &call,
                 in_task: false,
             };
             let first = inbound::run_handler(&replica, &method, &mut work, &cancel).await;
             if let Some(task) = call.task() {
+                // A task seals no state: its body need not live as long.
+                drop(body);
                 return run_as_task(&replica, &call, &id, task, first, work, &cancel).await;
             }
             let Some(outcome) = first else {
@@ -383,13 +408,10 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
                 Ok(Round::Escalated) => return,
                 Ok(Round::Done(result)) => response(&replica, &method, &id, Ok(result)),
                 Ok(Round::Asks(asks)) => {
+                    let digest = digest.take().unwrap_or_else(|| body_params_digest(&body));
                     let sealed = replica.sealer.seal(&method, digest, call.answers().clone());
-                    let mut result = json!({
-                        "inputRequests": asks,
-                        "requestState": sealed,
-                    });
-                    stamp::input_required(&replica, &mut result);
-                    (Status::Ok, jsonrpc::result(&id, &result))
+                    let body = stamp::input_required_response(&replica, &id, &asks, &sealed);
+                    (Status::Ok, body)
                 }
                 Err(error) => response(&replica, &method, &id, Err(error)),
             };
@@ -398,42 +420,70 @@ async fn call(replica: &Arc<Replica>, envelope: &Envelope, request: Request) -> 
     };
     inbound::run_inline_first(task);
     let cancel_on_drop = cancel.drop_guard();
-    match frames.recv().await {
-        Some(Frame::Final { status, body }) => {
+    let settled = outlet.settle();
+    // The run's end drops the last sender of a streamed answer: holding
+    // the call past this point would keep a stream open after its run.
+    drop(outlet);
+    let (queued, rest) = match settled {
+        Settled::Whole(status, body) => {
             // Answered: nothing is left to cancel, unless the call went on
             // as a task, which its client may still need.
             cancel_on_drop.disarm();
-            Answer::Whole { status, body }
+            return Answer::Whole { status, body };
         }
-        Some(Frame::Note(first)) => Answer::Stream(Frames {
-            first: Some(first),
-            rest: frames,
-            _cancel_on_drop: Some(cancel_on_drop),
-            _listening: None,
-            done: false,
-        }),
-        // The handler ended without an answer: it was cancelled, which
-        // only the client's going away does.
-        None => Answer::Whole {
-            status: Status::Accepted,
-            body: String::new(),
+        Settled::Raised(frames) => (VecDeque::from(frames), None),
+        Settled::Streaming(mut frames) => match frames.recv().await {
+            Some(Frame::Final { status, body }) => {
+                cancel_on_drop.disarm();
+                return Answer::Whole { status, body };
+            }
+            Some(first @ Frame::Note(_)) => (VecDeque::from([first]), Some(frames)),
+            // The handler ended without an answer: it was cancelled, which
+            // only the client's going away does.
+            None => {
+                return Answer::Whole {
+                    status: Status::Accepted,
+                    body: String::new(),
+                };
+            }
         },
-    }
+    };
+    Answer::Stream(Frames {
+        queued,
+        rest,
+        _cancel_on_drop: Some(cancel_on_drop),
+        _listening: None,
+        done: false,
+    })
+}
+
+/// The digest of a call's params read again from the body it came in:
+/// the handler owns the parsed params by the time a run turns out to ask,
+/// and keeping a copy for every call (most never ask) would cost each of
+/// them what only an asking run needs. The body parsed once already.
+fn body_params_digest(body: &[u8]) -> String {
+    let params = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|mut message| message.get_mut("params").map(Value::take))
+        .unwrap_or(Value::Null);
+    state::digest(&params)
 }
 
 /// The answers a retry brings: those sealed in its `requestState` (which
 /// must open, unchanged, for this very request, and not be expired), and
 /// its `inputResponses`, which win over them. A retry may bring answers
 /// without a state (a client that answers what it was asked, statelessly).
+/// With the params digest when opening the state needed it.
 fn earlier_answers(
     replica: &Replica,
     method: &str,
-    params: &Value,
-    digest: &str,
-) -> Result<Map<String, Value>, ErrorObject> {
+    params: &mut Value,
+) -> Result<(Map<String, Value>, Option<String>), ErrorObject> {
+    let mut digest = None;
     let mut answers = match params.get("requestState") {
         None => Map::new(),
         Some(Value::String(sealed)) => {
+            let digest = digest.insert(state::digest(params));
             replica
                 .sealer
                 .open(sealed, method, digest)
@@ -448,7 +498,15 @@ fn earlier_answers(
     match params.get("inputResponses") {
         None => {}
         Some(Value::Object(fresh)) if fresh.values().all(Value::is_object) => {
-            answers.extend(fresh.clone());
+            // Moved, not copied: no handler reads them from its params (it
+            // gets them as the answers to its questions), and the digest
+            // leaves them out.
+            if let Some(Value::Object(fresh)) = params
+                .as_object_mut()
+                .and_then(|p| p.remove("inputResponses"))
+            {
+                answers.extend(fresh);
+            }
         }
         Some(_) => {
             return Err(ErrorObject::invalid_params(
@@ -456,7 +514,7 @@ fn earlier_answers(
             ));
         }
     }
-    Ok(answers)
+    Ok((answers, digest))
 }
 
 /// How `method`'s handler may go on as a task: only a tool may, as it was
@@ -541,7 +599,7 @@ enum Round {
 /// round ends then too, and once `in_task` it runs to its end (a task's
 /// questions wait for their answers instead).
 struct UntilAsks<'a, F> {
-    handler: std::pin::Pin<Box<F>>,
+    handler: std::pin::Pin<&'a mut F>,
     call: &'a Call,
     in_task: bool,
 }

@@ -73,7 +73,7 @@ async fn handle_post(
     if replica.config.serve_2026_07_28
         && era::classify(header_str(headers, guards::VERSION_HEADER), &value) == Era::Stateless
     {
-        return Ok(stateless_answer(replica, headers, value).await);
+        return Ok(stateless_answer(replica, headers, value, body).await);
     }
 
     if is_initialize(&value) {
@@ -182,7 +182,12 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A request of the era without sessions: one JSON body, or the SSE
 /// stream of that request alone.
-async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Value) -> Response {
+async fn stateless_answer(
+    replica: &Arc<Replica>,
+    headers: &HeaderMap,
+    value: Value,
+    raw: Bytes,
+) -> Response {
     let params = headers
         .iter()
         .filter_map(|(name, value)| {
@@ -196,7 +201,7 @@ async fn stateless_answer(replica: &Arc<Replica>, headers: &HeaderMap, value: Va
         name: headers.get(http_mirror::MCP_NAME).map(mirror_text),
         params,
     };
-    match stateless::serve(replica, &headers, value).await {
+    match stateless::serve(replica, &headers, value, raw).await {
         stateless::Answer::Stream(frames) => {
             sse::respond_frames(frames, replica.config.keepalive())
         }
