@@ -30,7 +30,7 @@ use load::{Expect, Run};
 use procs::Server;
 use report::{
     BARE, Fig, IdleSeries, RMCP, RMCP_STATELESS, Results, TETHER_BASELINE, TETHER_JSON, TETHER_NEW,
-    TETHER_SSE,
+    TETHER_NEW_BASELINE, TETHER_SSE,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -86,8 +86,10 @@ struct Args {
     #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
     cluster_args: Vec<String>,
     /// Another `tether-server` binary (an older build, say) to run beside
-    /// this one in SSE mode on the side-by-side workloads, as its own
-    /// column: before/after figures from one run.
+    /// this one, as its own column: in SSE mode on the side-by-side
+    /// workloads, and with `--serve-2026-07-28` on the new-era ones
+    /// (tools/call and the MRTR round trip): before/after figures from one
+    /// run.
     #[arg(long)]
     baseline: Option<PathBuf>,
     /// Largest idle step without streams (default 100000).
@@ -588,7 +590,7 @@ async fn new_era_suite(
     let tether = procs::binary("tether-server")?;
     let rmcp = procs::binary("rmcp-reference")?;
     let mut started = Vec::new();
-    let specs: [(&'static str, &std::path::Path, &[&str]); 2] = [
+    let mut specs: Vec<(&'static str, &std::path::Path, &[&str])> = vec![
         (
             TETHER_NEW,
             &tether,
@@ -596,6 +598,16 @@ async fn new_era_suite(
         ),
         (RMCP_STATELESS, &rmcp, &["--stateless"]),
     ];
+    if let Some(before) = &args.baseline {
+        specs.insert(
+            1,
+            (
+                TETHER_NEW_BASELINE,
+                before,
+                &["--route", "before", "--serve-2026-07-28"],
+            ),
+        );
+    }
     for (name, bin, extra) in specs {
         if !picked(&args.servers, name) {
             continue;

@@ -159,6 +159,9 @@ pub const NEW_COLUMNS: [&str; 3] = [TETHER_NEW, RMCP_STATELESS, BARE];
 /// Another build of tether (`--baseline`), in SSE mode: the same workloads
 /// in the same run, to compare one change against what came before.
 pub const TETHER_BASELINE: &str = "tether before (SSE)";
+/// The same other build (`--baseline`) serving 2026-07-28 beside this one
+/// on the new-era workloads.
+pub const TETHER_NEW_BASELINE: &str = "tether before (2026-07-28)";
 
 impl Results {
     pub fn find<'a>(figs: &'a [Fig], server: &str, concurrency: usize) -> Option<&'a Fig> {
@@ -512,7 +515,10 @@ impl Results {
             );
         }
         if !self.new_era.is_empty() || !self.mrtr.is_empty() {
-            let cols = NEW_COLUMNS;
+            let mut cols = NEW_COLUMNS.to_vec();
+            if self.servers.iter().any(|s| s.name == TETHER_NEW_BASELINE) {
+                cols.insert(1, TETHER_NEW_BASELINE);
+            }
             out.push_str(&format!(
                 "\n| MCP 2026-07-28, no sessions, JSON answers, wrk | {} |\n|---|{}\n",
                 cols.join(" | "),
