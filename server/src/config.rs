@@ -232,6 +232,18 @@ pub struct Config {
     #[arg(long, env = "TETHER_TASK_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub task_poll_ms: u64,
 
+    /// Serve clients of 2025-11-25 and earlier without sessions: every
+    /// request stands alone and any replica serves it. `initialize` is
+    /// answered without `Mcp-Session-Id`, a request without one is served,
+    /// GET and DELETE get `405`. What needs a session fails at once with a
+    /// JSON-RPC error that says so: questions to the client (sampling,
+    /// elicitation, roots) and resource subscriptions; `initialize`
+    /// declares neither subscriptions nor list changes. Progress and logs
+    /// still go out on the request's own answer. Requests of 2026-07-28
+    /// are served as ever, whatever this flag.
+    #[arg(long, env = "TETHER_STATELESS", default_value_t = false)]
+    pub stateless: bool,
+
     /// Serve the experimental tasks of MCP 2025-11-25 to sessions: the
     /// `tasks` capability in `initialize`, `execution.taskSupport` in
     /// `tools/list`, `tools/call` with `task`, `tasks/get`, `tasks/result`,
@@ -329,6 +341,9 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         crate::affinity::affinity_cookie(&self.cookie_name, "r", false)?;
         self.mrtr_keys()?;
+        if self.stateless && self.session_tasks {
+            return Err(ConfigError::StatelessSessionTasks);
+        }
         if self.forwards() {
             match &self.peer_secret {
                 None => return Err(ConfigError::NoPeerSecret),
@@ -420,6 +435,8 @@ pub enum ConfigError {
     MrtrKeyFile(String, String),
     #[error("cannot read the peer secret file {0}: {1}")]
     PeerSecretFile(String, String),
+    #[error("--session-tasks needs sessions, which --stateless turns off")]
+    StatelessSessionTasks,
 }
 
 /// A value that must never reach a log: `Debug` shows only its length.

@@ -46,9 +46,10 @@ pub(crate) enum Origin {
 
 impl Context {
     /// The session this request belongs to; `None` for a request of
-    /// 2026-07-28, which has none.
+    /// 2026-07-28 or of a `--stateless` replica, which have none.
     pub fn session_id(&self) -> Option<&str> {
         match &self.origin {
+            Origin::Session { session, .. } if session.is_sessionless() => None,
             Origin::Session { session, .. } => Some(&session.id),
             Origin::Stateless(_) => None,
         }
@@ -304,6 +305,7 @@ impl Context {
     }
 
     fn require(&self, capability: &'static str) -> Result<(), ClientRequestError> {
+        self.require_session(capability)?;
         if self.client().supports(capability) {
             Ok(())
         } else {
@@ -311,7 +313,23 @@ impl Context {
         }
     }
 
+    /// Refuses at once what needs a session in a request of a
+    /// `--stateless` replica, which has none: `what` names it.
+    fn require_session(&self, what: &'static str) -> Result<(), ClientRequestError> {
+        match &self.origin {
+            Origin::Session { session, .. } if session.is_sessionless() => {
+                Err(ClientRequestError::NoSession(what))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn request(&self, method: &str, mut params: Value) -> Result<Value, ClientRequestError> {
+        self.require_session(if method == methods::PING {
+            "ping"
+        } else {
+            question_kind(method)
+        })?;
         let (session, sink) = match &self.origin {
             Origin::Session { session, sink } => (session, sink),
             Origin::Stateless(call) => return self.ask_by_result(call, method, params).await,

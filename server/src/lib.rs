@@ -77,7 +77,11 @@
 //! - [`context`]: what a tool sees while serving a request.
 //! - [`session`]: one client's session, its streams (numbered events in
 //!   bounded replay buffers), its pending server-to-client requests, and the
-//!   [`Registry`](session::Registry) with its cap and idle expiry.
+//!   [`Registry`](session::Registry) with its cap and idle expiry. A
+//!   `--stateless` replica serves each request of an older client in a
+//!   session of its own that no registry holds and that ends with the
+//!   answer (`Session::is_sessionless`): the session path, with what
+//!   would outlive the request refused.
 //! - [`replica`]: a running [`Replica`]: configuration, sessions, features,
 //!   listeners, tasks, metrics, readiness, the reaper of idle sessions and
 //!   expired tasks, and the changes to share with the peers.

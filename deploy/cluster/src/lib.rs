@@ -543,11 +543,15 @@ impl Cluster {
         // The balancers keep the operations endpoints inside (`404`), so
         // the balancer is ready once it passes an MCP request to a
         // replica: a GET without a session, which a replica refuses with
-        // `400` (a balancer without a live replica answers `502`).
+        // `400`, or `405` when it has no sessions at all (`--stateless`);
+        // a balancer without a live replica answers `502`.
         wait_answers(
             &self.mcp_url(),
             &[("accept", "text/event-stream")],
-            |status| status == reqwest::StatusCode::BAD_REQUEST,
+            |status| {
+                status == reqwest::StatusCode::BAD_REQUEST
+                    || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
+            },
             "the balancer",
             &self.run_dir,
         )

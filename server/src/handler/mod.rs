@@ -41,7 +41,9 @@ pub fn initialize(
     let server = replica.server();
     let mut result = json!({
         "protocolVersion": version.as_str(),
-        "capabilities": server_capabilities(),
+        // Without sessions nothing outlives a request: no stream would
+        // carry an update.
+        "capabilities": offered(!replica.config.stateless),
         "serverInfo": server.info(),
     });
     if let Some(text) = &server.instructions {
@@ -50,16 +52,23 @@ pub fn initialize(
     if replica.config.session_tasks {
         result["capabilities"]["tasks"] = crate::tasks::session::capability();
     }
+
     Ok((version, ClientInfo { capabilities, info }, result))
 }
 
 /// What the server offers, as both eras declare it (`initialize`,
 /// `server/discover`): every feature the handlers below serve.
 pub fn server_capabilities() -> Value {
+    offered(true)
+}
+
+/// The capabilities, with or without the updates (list changes, resource
+/// subscriptions) that need a stream after the request.
+fn offered(updates: bool) -> Value {
     json!({
-        "tools": {"listChanged": true},
-        "resources": {"subscribe": true, "listChanged": true},
-        "prompts": {"listChanged": true},
+        "tools": {"listChanged": updates},
+        "resources": {"subscribe": updates, "listChanged": updates},
+        "prompts": {"listChanged": updates},
         "logging": {},
         "completions": {},
     })
@@ -130,11 +139,11 @@ pub async fn dispatch(ctx: Context, method: &str, params: Value) -> Result<Value
         methods::TOOLS_CALL => call_tool(ctx, params).await,
         methods::RESOURCES_READ => read_resource(ctx, params).await,
         methods::RESOURCES_SUBSCRIBE => {
-            session_only(&ctx, method)?.subscribe(str_param(&params, "uri")?);
+            subscriber(&ctx, method)?.subscribe(str_param(&params, "uri")?);
             Ok(json!({}))
         }
         methods::RESOURCES_UNSUBSCRIBE => {
-            session_only(&ctx, method)?.unsubscribe(str_param(&params, "uri")?);
+            subscriber(&ctx, method)?.unsubscribe(str_param(&params, "uri")?);
             Ok(json!({}))
         }
         methods::PROMPTS_GET => get_prompt(ctx, params).await,
@@ -156,6 +165,22 @@ fn session_only<'a>(
 ) -> Result<&'a std::sync::Arc<crate::session::Session>, ErrorObject> {
     ctx.session()
         .ok_or_else(|| ErrorObject::method_not_found(method))
+}
+
+/// The session a subscription belongs to: a `--stateless` replica's
+/// request has none to keep it, nor a stream to deliver its updates on.
+fn subscriber<'a>(
+    ctx: &'a Context,
+    method: &str,
+) -> Result<&'a std::sync::Arc<crate::session::Session>, ErrorObject> {
+    let session = session_only(ctx, method)?;
+    if session.is_sessionless() {
+        return Err(crate::session::outbound::no_session(format!(
+            "{method} needs a session, and this server is stateless: \
+             there is no stream to deliver updates on"
+        )));
+    }
+    Ok(session)
 }
 
 fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, ErrorObject> {

@@ -54,6 +54,9 @@ impl From<ClientRequestError> for ToolError {
             e @ ClientRequestError::InvalidAnswer(_) => {
                 ToolError::Protocol(ErrorObject::invalid_params(e))
             }
+            // The server's configuration, not the tool's failure: the
+            // client hears it as an error of its call.
+            e @ ClientRequestError::NoSession(_) => ToolError::Protocol(e.into()),
             e => ToolError::Failed(e.to_string()),
         }
     }

@@ -53,6 +53,11 @@ pub struct Session {
     /// Whether this session uses the old HTTP+SSE transport, where every
     /// message goes on the one GET stream.
     pub legacy: bool,
+    /// Whether this is no session at all: the context of one request of a
+    /// `--stateless` replica, in no registry, which ends with its answer.
+    /// Nothing that outlives the request (questions to the client,
+    /// subscriptions) can work on it.
+    sessionless: bool,
     limits: Arc<SessionLimits>,
     initialized: AtomicBool,
     log_level: AtomicU8,
@@ -88,6 +93,7 @@ impl Session {
             id,
             negotiated: OnceLock::new(),
             legacy,
+            sessionless: false,
             limits,
             initialized: AtomicBool::new(false),
             log_level: AtomicU8::new(LEVEL_UNSET),
@@ -101,6 +107,29 @@ impl Session {
             connections: AtomicUsize::new(0),
             closed: CancellationToken::new(),
         }
+    }
+
+    /// The context of one request of a `--stateless` replica (see
+    /// [`Session::is_sessionless`]): it speaks `version`, and its client
+    /// declared nothing.
+    pub(crate) fn sessionless(
+        version: ProtocolVersion,
+        limits: Arc<SessionLimits>,
+        now_ms: u64,
+    ) -> Self {
+        let session = Session {
+            sessionless: true,
+            ..Session::new(Arc::from(""), false, limits, now_ms)
+        };
+        session.negotiate(version, ClientInfo::default());
+        session.mark_initialized();
+        session
+    }
+
+    /// Whether this is the context of one request without a session
+    /// (`--stateless`), not a session.
+    pub fn is_sessionless(&self) -> bool {
+        self.sessionless
     }
 
     /// Records what `initialize` negotiated; false if it already happened.

@@ -26,6 +26,13 @@ pub enum ClientRequestError {
     Rejected(ErrorObject),
     #[error("the session ended")]
     SessionClosed,
+    /// A `--stateless` replica's request has no session, so no stream on
+    /// which the client could be asked anything, nor a way back for its
+    /// answer.
+    #[error(
+        "{0} needs a session, and this server is stateless: it cannot send requests to the client"
+    )]
+    NoSession(&'static str),
     #[error("the task ended")]
     TaskEnded,
     #[error("the client's answer to {0:?} is not a result of the question asked")]
@@ -147,10 +154,24 @@ impl From<ClientRequestError> for ErrorObject {
             ),
             ClientRequestError::InvalidAnswer(_) => ErrorObject::invalid_params(e),
             ClientRequestError::Rejected(error) => error,
+            e @ ClientRequestError::NoSession(_) => no_session(e),
             e => ErrorObject::internal(e),
         }
     }
 }
+
+/// The JSON-RPC error for what a request without a session cannot do: an
+/// implementation-defined server error (JSON-RPC reserves -32000 to -32099
+/// for them) whose message names the reason and whose data says it is
+/// the server's configuration, so that no client retries it.
+pub fn no_session(reason: impl std::fmt::Display) -> ErrorObject {
+    ErrorObject::new(NO_SESSION, reason.to_string()).with_data(serde_json::json!({
+        "reason": "stateless",
+    }))
+}
+
+/// The code of [`no_session`].
+pub const NO_SESSION: i64 = -32000;
 
 #[cfg(test)]
 mod tests {

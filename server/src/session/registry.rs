@@ -2,6 +2,7 @@
 //! the reaper that expires idle ones.
 
 use crate::affinity;
+use crate::protocol::ProtocolVersion;
 use crate::session::{Session, SessionLimits};
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -61,6 +62,16 @@ impl Registry {
         ));
         self.sessions.insert(id, session.clone());
         Ok(session)
+    }
+
+    /// The context of one request of a `--stateless` replica, speaking
+    /// `version`: not registered, not counted, gone with its answer.
+    pub fn sessionless(&self, version: ProtocolVersion) -> Arc<Session> {
+        Arc::new(Session::sessionless(
+            version,
+            self.limits.clone(),
+            self.now_ms(),
+        ))
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {

@@ -22,15 +22,19 @@ use tower_http::trace::TraceLayer;
 pub fn router(replica: Arc<Replica>, forwarding: Option<Arc<forward::Forwarding>>) -> Router {
     let path = replica.config.path.clone();
     let limit = replica.config.max_body_bytes;
-    let mut mcp = Router::new()
-        .route(
-            &path,
-            post(streamable::post)
-                .get(streamable::get)
-                .delete(streamable::delete),
-        )
-        .route(legacy::SSE_PATH, get(legacy::open))
-        .route(legacy::MESSAGES_PATH, post(legacy::post));
+    let mut mcp = Router::new().route(
+        &path,
+        post(streamable::post)
+            .get(streamable::get)
+            .delete(streamable::delete),
+    );
+    // The HTTP+SSE transport (2024-11-05) is a session by nature: a
+    // `--stateless` replica does not serve it, and its paths are unknown.
+    if !replica.config.stateless {
+        mcp = mcp
+            .route(legacy::SSE_PATH, get(legacy::open))
+            .route(legacy::MESSAGES_PATH, post(legacy::post));
+    }
     let mut peer = Router::new();
     if let Some(fwd) = forwarding {
         // Inside the Origin and Host check: a forwarded request is one the

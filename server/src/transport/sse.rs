@@ -283,6 +283,10 @@ impl Drop for Reader {
             // The old transport's session lives exactly as long as its
             // stream.
             self.replica.end_session(&self.session.id, "stream_closed");
+        } else if self.session.is_sessionless() {
+            // One request's context (`--stateless`): nothing can resume
+            // its stream, so a client gone before the answer cancels it.
+            self.session.close();
         } else {
             self.session
                 .release_request_stream(&self.stream, self.reached_end);

@@ -77,11 +77,17 @@ async fn handle_post(
     }
 
     if is_initialize(&value) {
-        refuse_reinitialize(replica, headers, &value)?;
+        if !replica.config.stateless {
+            refuse_reinitialize(replica, headers, &value)?;
+        }
         return initialize(replica, value).await;
     }
 
-    let session = find_session(replica, headers)?;
+    let session = if replica.config.stateless {
+        sessionless(replica, headers, &value)?
+    } else {
+        find_session(replica, headers)?
+    };
     guards::protocol_version(headers)?;
     let (batch, values) = match value {
         Value::Array(items) => {
@@ -148,9 +154,11 @@ async fn handle_post(
 /// without a session id gets `405` (only POST is allowed), as the spec
 /// asks. One with a session id is a session's, whatever its header says.
 fn no_stream_in_stateless_era(replica: &Replica, headers: &HeaderMap) -> Option<Response> {
-    let stateless = replica.config.serve_2026_07_28
-        && era::hint(header_str(headers, guards::VERSION_HEADER)) == Era::Stateless
-        && !headers.contains_key(SESSION_HEADER);
+    // A `--stateless` replica has no sessions at all.
+    let stateless = replica.config.stateless
+        || (replica.config.serve_2026_07_28
+            && era::hint(header_str(headers, guards::VERSION_HEADER)) == Era::Stateless
+            && !headers.contains_key(SESSION_HEADER));
     if !stateless {
         return None;
     }
@@ -241,6 +249,12 @@ async fn answer(
     extra_headers: Option<HeaderMap>,
 ) -> Result<Response, HttpError> {
     let mut response = None;
+    // One request's context (`--stateless`) cannot be resumed: a client
+    // gone before its JSON answer cancels its requests. (An SSE answer's
+    // reader does the same when it drops.)
+    let cancel_if_gone = session
+        .is_sessionless()
+        .then(|| session.closed().clone().drop_guard());
     // An empty outcome (every request cancelled) has no JSON form; the SSE
     // answer of such a stream simply ends.
     if replica.config.json_response
@@ -267,7 +281,11 @@ async fn answer(
     let mut response = match response {
         Some(r) => r,
         None => {
-            let prime = session.version().primes_streams();
+            // The reader answers for the requests from here on.
+            cancel_if_gone.map(tokio_util::sync::DropGuard::disarm);
+            // Nothing resumes a stream without a session: no priming
+            // event invites a client to try.
+            let prime = session.version().primes_streams() && !session.is_sessionless();
             sse::respond(sse::Reading {
                 replica: replica.clone(),
                 session,
@@ -328,6 +346,14 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
     }
     let (version, client, result) = handler::initialize(replica, req.params.as_ref())
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e).with_id(Some(req.id.clone())))?;
+    if replica.config.stateless {
+        // The negotiation is the client's to remember: every later request
+        // names its revision in `MCP-Protocol-Version`.
+        let session = replica.sessions.sessionless(version);
+        let stream = session.open_request_stream(1);
+        stream.push(Arc::from(jsonrpc::result(&req.id, &result)), true);
+        return answer(replica, session, stream, false, None).await;
+    }
     let session = replica.sessions.create(false).map_err(|full| {
         tracing::warn!("{full}");
         replica.metrics.session_refused("full");
@@ -355,6 +381,27 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
 pub fn affinity_cookie(replica: &Replica) -> Option<HeaderValue> {
     let cookie = replica.affinity_cookie()?.clone();
     HeaderValue::from_maybe_shared(cookie).ok()
+}
+
+/// The context of a request to a `--stateless` replica: no session, the
+/// revision its `MCP-Protocol-Version` names (2025-03-26 without one, as
+/// the spec has a server assume). A `Mcp-Session-Id` it carries names
+/// nothing here and is ignored. A draining replica takes no new work: its
+/// `503` sends the request to another replica.
+fn sessionless(
+    replica: &Replica,
+    headers: &HeaderMap,
+    value: &Value,
+) -> Result<Arc<Session>, HttpError> {
+    if replica.is_draining() {
+        return Err(
+            HttpError::unavailable("this replica is draining; try again", 1)
+                .with_id(value.get("id").and_then(jsonrpc::RequestId::from_value)),
+        );
+    }
+    Ok(replica
+        .sessions
+        .sessionless(guards::protocol_version(headers)?))
 }
 
 /// The session a request names: `400` without the header, `404` when it is
