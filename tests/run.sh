@@ -74,6 +74,7 @@ hadolint Dockerfile
 docker-compose -f docker-compose.yml config -q
 docker-compose -f docker-compose.yml --profile haproxy config -q
 docker-compose -f docker-compose.yml --profile forwarding config -q
+docker-compose -f docker-compose.yml --profile stateless config -q
 
 # --- Rust ------------------------------------------------------------------
 log "cargo fmt --check"

@@ -1,7 +1,8 @@
 //! `--stateless` with a client no one here wrote: the official Python SDK
 //! (PyPI `mcp` 1.x, default options; `tests/python/stateless_session.py`)
 //! against one replica, and spread over three replicas by a plain round
-//! robin, which pins nothing. Tools and progress work; sampling and
+//! robin (nginx's, as compose's `stateless` profile runs it, and HAProxy's),
+//! which pins nothing. Tools and progress work; sampling and
 //! subscriptions fail at once with the error that says why; no session is
 //! made anywhere and the client sees no other error.
 
@@ -63,8 +64,17 @@ async fn python_sdk_is_served_by_one_stateless_replica() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_is_served_over_three_replicas_by_round_robin() {
-    let cluster = start_cluster_args(Balancer::RoundRobin, &["--stateless"]).await;
+async fn python_sdk_is_served_over_three_replicas_by_nginx_round_robin() {
+    over_three_replicas(Balancer::NginxRoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_is_served_over_three_replicas_by_haproxy_round_robin() {
+    over_three_replicas(Balancer::RoundRobin).await;
+}
+
+async fn over_three_replicas(balancer: Balancer) {
+    let cluster = start_cluster_args(balancer, &["--stateless"]).await;
     let summary = python_session(&cluster.mcp_url()).await;
     assert_served_without_a_session(&summary);
     let replicas: Vec<&str> = summary["counter"]

@@ -19,6 +19,8 @@
 //! - `round-robin`: HAProxy with no affinity at all, as a Kubernetes
 //!   Service or any plain balancer: sessions work only with owner
 //!   forwarding ([`Spec::forwarding`], `--forwarding`).
+//! - `nginx-round-robin`: nginx with no affinity at all, for replicas that
+//!   keep no sessions (`-- --stateless`).
 //!
 //! Requests of MCP 2026-07-28 (which replicas serve unless given
 //! `--serve-2026-07-28=false`) carry no session: nginx and HAProxy spread them, and route `tasks/*` by the
@@ -89,6 +91,9 @@ pub enum Balancer {
     /// HAProxy with no affinity at all (a Kubernetes Service, any plain
     /// balancer): needs owner forwarding.
     RoundRobin,
+    /// nginx with no affinity at all, plain round robin: for replicas that
+    /// keep no sessions (`--stateless`), as compose's `stateless` profile.
+    NginxRoundRobin,
 }
 
 /// What to start.
@@ -488,11 +493,13 @@ impl Cluster {
         // shutdown), HAProxy's soft-stop SIGUSR1 (SIGTERM would cut every
         // connection at once). Both wait for the requests in flight.
         let (mut cmd, quit) = match spec.balancer {
-            Balancer::Nginx => {
-                std::fs::write(
-                    self.run_dir.join("upstreams.conf"),
-                    render::nginx_upstreams(&self.members()),
-                )?;
+            Balancer::Nginx | Balancer::NginxRoundRobin => {
+                let upstreams = if spec.balancer == Balancer::Nginx {
+                    render::nginx_upstreams(&self.members())
+                } else {
+                    render::nginx_round_robin_upstreams(&self.members())
+                };
+                std::fs::write(self.run_dir.join("upstreams.conf"), upstreams)?;
                 let main = self.run_dir.join("nginx.conf");
                 std::fs::write(
                     &main,

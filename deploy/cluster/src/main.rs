@@ -3,6 +3,7 @@
 //! ```sh
 //! tether-cluster --replicas 3 --balancer nginx --port 8080
 //! tether-cluster --balancer round-robin --forwarding   # no affinity at all
+//! tether-cluster --balancer nginx-round-robin -- --stateless   # no sessions
 //! tether-cluster render      # rewrites the compose balancer files
 //! ```
 
@@ -42,7 +43,8 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Rewrite the balancer files docker compose mounts (three replicas
-    /// each: r1..r3, and f1..f3 of the `forwarding` profile).
+    /// each: r1..r3, f1..f3 of the `forwarding` profile, s1..s3 of the
+    /// `stateless` one).
     Render,
 }
 
@@ -136,6 +138,10 @@ fn render_compose_files() -> ExitCode {
         (
             "haproxy/backend-cookie.cfg",
             render::haproxy_backend(&members, HaproxyAffinity::InsertedCookie),
+        ),
+        (
+            "nginx/upstreams-stateless.conf",
+            render::nginx_round_robin_upstreams(&render::compose_stateless_members(3)),
         ),
         (
             "haproxy/backend-roundrobin.cfg",

@@ -43,6 +43,12 @@ pub fn compose_forwarding_members(n: usize) -> Vec<Member> {
     named_members("f", n)
 }
 
+/// The replicas of compose's `stateless` profile (`--stateless`): `s1`..`sN`,
+/// behind nginx with plain round robin.
+pub fn compose_stateless_members(n: usize) -> Vec<Member> {
+    named_members("s", n)
+}
+
 fn named_members(prefix: &str, n: usize) -> Vec<Member> {
     (1..=n)
         .map(|i| Member {
@@ -94,6 +100,25 @@ pub fn nginx_upstreams(members: &[Member]) -> String {
         let _ = writeln!(out, "    {} tether_{};", m.route, m.route);
     }
     out.push_str("    default tether_pool;\n}\n");
+    out
+}
+
+/// nginx with no affinity at all: one pool, plain round robin, for
+/// replicas that keep no sessions (`--stateless`), where any replica serves
+/// any request. The routing map of the shared policy still runs, and every
+/// route leads to the pool.
+pub fn nginx_round_robin_upstreams(members: &[Member]) -> String {
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    out.push_str(NGINX_NO_PASSIVE_FAILURES);
+    out.push('\n');
+    out.push_str("# No balancing method: nginx's default, round robin.\n");
+    out.push_str("upstream tether_pool {\n");
+    for m in members {
+        let _ = writeln!(out, "    server {} max_fails=0;", m.addr);
+    }
+    out.push_str("    keepalive 64;\n}\n");
+    out.push_str("\nmap $tether_route $tether_upstream {\n    default tether_pool;\n}\n");
     out
 }
 
@@ -246,6 +271,44 @@ mod tests {
             read("haproxy/backend-roundrobin.cfg"),
             haproxy_backend(&compose_forwarding_members(3), HaproxyAffinity::RoundRobin)
         );
+        assert_eq!(
+            read("nginx/upstreams-stateless.conf"),
+            nginx_round_robin_upstreams(&compose_stateless_members(3))
+        );
+    }
+
+    /// compose's two nginx mains differ in the upstreams they include and
+    /// nothing else: the stateless profile runs the same policy.
+    #[test]
+    fn the_stateless_nginx_main_is_the_main_with_other_upstreams() {
+        let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let read = |p: &str| std::fs::read_to_string(format!("{deploy}/{p}")).unwrap();
+        let main = read("nginx/nginx.conf");
+        let stateless = read("nginx/nginx-stateless.conf");
+        let want: Vec<String> = directives(&main)
+            .into_iter()
+            .map(|l| {
+                l.replace(
+                    "include upstreams.conf;",
+                    "include upstreams-stateless.conf;",
+                )
+            })
+            .collect();
+        assert_eq!(directives(&stateless), want);
+    }
+
+    #[test]
+    fn the_round_robin_upstreams_have_one_pool_and_no_method() {
+        let conf = nginx_round_robin_upstreams(&compose_stateless_members(2));
+        let d = directives(&conf);
+        assert!(d.contains(&"server s2:8080 max_fails=0;"), "{conf}");
+        assert!(d.contains(&"default tether_pool;"), "{conf}");
+        for pinning in ["least_conn", "hash", "backup", "ip_hash"] {
+            assert!(
+                !d.iter().any(|l| l.contains(pinning)),
+                "{pinning} in {conf}"
+            );
+        }
     }
 
     #[test]
