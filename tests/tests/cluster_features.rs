@@ -42,7 +42,7 @@ const SESSIONS: usize = 3;
 /// client by session id alone, the replicas forward to the owner.
 async fn start(balancer: Balancer, replica_args: &[&str]) -> TestCluster {
     match balancer {
-        Balancer::RoundRobin | Balancer::HaproxyCookie => {
+        Balancer::RoundRobin | Balancer::NginxRoundRobin | Balancer::HaproxyCookie => {
             start_forwarding_cluster(balancer, replica_args).await
         }
         Balancer::Nginx | Balancer::Haproxy => start_cluster_args(balancer, replica_args).await,

@@ -45,7 +45,7 @@ async fn crash(balancer: Balancer) {
     let relayed = matches!(balancer, Balancer::RoundRobin | Balancer::HaproxyCookie);
     let mut cluster = match balancer {
         // Balancers that cannot pin by session id: the replicas forward.
-        Balancer::RoundRobin | Balancer::HaproxyCookie => {
+        Balancer::RoundRobin | Balancer::NginxRoundRobin | Balancer::HaproxyCookie => {
             start_forwarding_cluster(balancer, &[]).await
         }
         Balancer::Nginx | Balancer::Haproxy => start_cluster(balancer).await,

@@ -45,7 +45,7 @@ async fn drain(balancer: Balancer) {
     let mut cluster = match balancer {
         // Balancers that cannot pin by session id: the replicas forward,
         // to the draining owner too.
-        Balancer::RoundRobin | Balancer::HaproxyCookie => {
+        Balancer::RoundRobin | Balancer::NginxRoundRobin | Balancer::HaproxyCookie => {
             start_forwarding_cluster(balancer, &args).await
         }
         Balancer::Nginx | Balancer::Haproxy => start_cluster_args(balancer, &args).await,
