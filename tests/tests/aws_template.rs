@@ -591,6 +591,16 @@ fn combinations() -> Vec<Vec<(&'static str, &'static str)>> {
             }
         }
     }
+    // Stateless: no stickiness, whatever Stickiness says.
+    for sticky in ["app_cookie", "lb_cookie"] {
+        all.push(vec![("Sessions", "stateless"), ("Stickiness", sticky)]);
+    }
+    all.push(vec![
+        ("Sessions", "stateless"),
+        ("AutoScaling", "cpu"),
+        ("CertificateArn", CERTIFICATE),
+        ("DomainName", "mcp.example.com"),
+    ]);
     all.push(vec![
         ("DeregistrationDelaySeconds", "30"),
         ("TaskCpu", "256"),
@@ -998,6 +1008,36 @@ fn aws_stickiness_pins_on_the_replicas_cookie_or_the_balancers_own() {
     assert_eq!(attribute(&lb, "stickiness.type"), "lb_cookie");
     assert!(number(&lb["stickiness.lb_cookie.duration_seconds"]) >= defaults.session_idle_secs);
     assert!(!lb.contains_key("stickiness.app_cookie.cookie_name"));
+}
+
+/// The stateless variant is one parameter: the target group pins nothing
+/// and the replicas run `--stateless`; the stateful default keeps both as
+/// they were.
+#[test]
+fn aws_the_stateless_variant_turns_stickiness_off_and_the_replicas_stateless() {
+    let stateful = Stack::new(&[]);
+    let choice = stateful.parameter("Sessions");
+    assert_eq!(choice["Default"], "stateful");
+    assert_eq!(choice["AllowedValues"], json!(["stateful", "stateless"]));
+    assert_eq!(stateful.env("TETHER_STATELESS").as_deref(), Some("false"));
+    for sticky in ["app_cookie", "lb_cookie"] {
+        let stack = Stack::new(&[("Sessions", "stateless"), ("Stickiness", sticky)]);
+        let attrs = stack.target_group_attributes();
+        assert_eq!(attribute(&attrs, "stickiness.enabled"), "false", "{sticky}");
+        for pinning in [
+            "stickiness.type",
+            "stickiness.app_cookie.cookie_name",
+            "stickiness.app_cookie.duration_seconds",
+            "stickiness.lb_cookie.duration_seconds",
+        ] {
+            assert!(!attrs.contains_key(pinning), "{sticky}: {pinning}");
+        }
+        assert_eq!(stack.env("TETHER_STATELESS").as_deref(), Some("true"));
+    }
+    assert!(
+        !Config::default().stateless,
+        "the replicas' default is stateful"
+    );
 }
 
 #[test]
