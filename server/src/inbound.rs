@@ -128,15 +128,35 @@ pub(crate) async fn run_handler<T>(
     // drain bound passed, or it was stopped at once) answers what is still
     // running with an error rather than cutting the stream: the client
     // learns the call's fate.
+    //
+    // The handler is polled before anyone waits for either token: most
+    // answer on their first poll, and then registering with both tokens'
+    // waiters (and leaving them again) would be all the waiting there is.
+    // Once the handler has to wait, so do the token futures, polled after
+    // it on every wake-up as before.
     let stopping = replica.lifecycle.streams_end().clone();
-    let outcome = tokio::select! {
-        biased;
-        () = cancel.cancelled() => None,
-        r = handled => Some(r),
-        () = stopping.cancelled() => Some(Err(ErrorObject::internal(
-            "the server stopped before the request finished",
-        ))),
-    }
+    let mut handled = std::pin::pin!(handled);
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
+    let mut stopped = std::pin::pin!(stopping.cancelled());
+    let outcome = std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        if cancel.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(r) = handled.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        if stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(ErrorObject::internal(
+                "the server stopped before the request finished",
+            ))));
+        }
+        Poll::Pending
+    })
+    .await
     .filter(|_| !cancel.is_cancelled());
     let label = match &outcome {
         Some(Ok(_)) => "ok",
