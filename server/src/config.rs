@@ -237,7 +237,8 @@ pub struct Config {
     /// answered without `Mcp-Session-Id`, a request without one is served,
     /// GET and DELETE get `405`. What needs a session fails at once with a
     /// JSON-RPC error that says so: questions to the client (sampling,
-    /// elicitation, roots) and resource subscriptions; `initialize`
+    /// elicitation, roots), per-session tool state and resource
+    /// subscriptions; `initialize`
     /// declares neither subscriptions nor list changes. Progress and logs
     /// still go out on the request's own answer. Requests of 2026-07-28
     /// are served as ever, whatever this flag.

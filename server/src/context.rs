@@ -8,7 +8,7 @@
 //! messages go on the request's stream of the session; a request of
 //! 2026-07-28 has no session, and they go on that request's own answer.
 
-use crate::jsonrpc::{self, RequestId};
+use crate::jsonrpc::{self, ErrorObject, RequestId};
 use crate::protocol::{LogLevel, ProtocolVersion, methods};
 use crate::replica::Replica;
 use crate::session::{ClientInfo, ClientRequestError, Session, Stream};
@@ -160,10 +160,13 @@ impl Context {
     /// `Last-Event-ID` and receives what follows (SSE polling). Useful for
     /// long calls behind proxies that cut long responses.
     ///
-    /// A request of 2026-07-28 has no resumable stream: closing its answer
-    /// would cancel it, so this does nothing there.
+    /// A request without a session (2026-07-28, or any of a `--stateless`
+    /// replica) has no resumable stream: closing its answer would cancel
+    /// it, so this does nothing there.
     pub fn close_stream(&self) {
-        if let Origin::Session { sink, .. } = &self.origin {
+        if let Origin::Session { session, sink } = &self.origin
+            && !session.is_sessionless()
+        {
             sink.disconnect();
         }
     }
@@ -421,21 +424,48 @@ impl Context {
     }
 
     /// Runs `f` on this session's state of type `T` (created with
-    /// `Default` on first use). A request of 2026-07-28 has no session: its
-    /// state is its own and ends with it.
-    pub fn state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R
+    /// `Default` on first use). A request without a session (any request
+    /// of 2026-07-28, or of a `--stateless` replica) has no such state, and
+    /// would lose whatever it kept there when it ends: [`NoSession`]
+    /// instead, which `?` in a tool turns into a JSON-RPC error that says
+    /// so. State that outlives a request without a session needs a handle
+    /// of the application's own (an id the client passes back).
+    pub fn state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, NoSession>
     where
         T: Default + Clone + Send + Sync + 'static,
     {
         match &self.origin {
-            Origin::Session { session, .. } => session.with_state(f),
-            Origin::Stateless(call) => call.with_state(f),
+            Origin::Session { session, .. } if session.is_sessionless() => {
+                Err(NoSession("the server runs stateless"))
+            }
+            Origin::Session { session, .. } => Ok(session.with_state(f)),
+            Origin::Stateless(_) => Err(NoSession("MCP 2026-07-28 has no sessions")),
         }
     }
 
     /// Tells every session subscribed to `uri` that it changed.
     pub fn resource_updated(&self, uri: &str) -> usize {
         self.replica.notify_resource_updated(uri)
+    }
+}
+
+/// What [`Context::state`] answers a request without a session: why it
+/// has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("per-session state needs a session, and this request has none: {0}")]
+pub struct NoSession(&'static str);
+
+impl From<NoSession> for ErrorObject {
+    fn from(e: NoSession) -> Self {
+        crate::session::outbound::no_session(e)
+    }
+}
+
+impl From<NoSession> for crate::ToolError {
+    /// The server's shape, not the tool's failure: the client hears it as
+    /// an error of its call.
+    fn from(e: NoSession) -> Self {
+        crate::ToolError::Protocol(e.into())
     }
 }
 

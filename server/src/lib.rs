@@ -23,8 +23,9 @@
 //! # async fn demo() -> std::io::Result<()> {
 //! let server = Server::new("greeter", "1.0.0").tool(
 //!     Tool::new("greet", |ctx, args: Greet| async move {
-//!         // Per-session state, progress and logs go to this client only.
-//!         let n = ctx.state(|g: &mut Greeted| { g.0 += 1; g.0 });
+//!         // Per-session state (an error in a request without a session),
+//!         // progress and logs go to this client only.
+//!         let n = ctx.state(|g: &mut Greeted| { g.0 += 1; g.0 })?;
 //!         ctx.progress(1.0, Some(1.0), Some("greeted"));
 //!         ctx.log(LogLevel::Info, Some("greeter"), serde_json::json!({"count": n}));
 //!         Ok(ToolResult::text(format!("Hello, {} (#{n})", args.name)))

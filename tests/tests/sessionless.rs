@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 async fn stateless() -> TestReplica {
-    start_tweaked(|c| c.stateless = true).await
+    start_with(config_stateless(), tether_server::catalog::default_server()).await
 }
 
 /// A POST as a client sends it after `initialize`: no session id, the
@@ -158,6 +158,39 @@ async fn sampling_fails_at_once_with_an_error_that_names_the_reason() {
 }
 
 #[tokio::test]
+async fn per_session_state_is_refused_with_an_error_that_names_the_reason() {
+    let r = start_with(
+        config_stateless(),
+        tether_server::Server::new("stateful", "1.0.0").tool(tether_server::Tool::new(
+            "remember",
+            |ctx, _: tether_server::NoArgs| async move {
+                let n = ctx.state(|n: &mut u64| {
+                    *n += 1;
+                    *n
+                })?;
+                Ok(tether_server::ToolResult::text(n.to_string()))
+            },
+        )),
+    )
+    .await;
+    let reply = call(&r, 1, "tools/call", tool_params("remember", json!({}))).await;
+    let error = &reply.response_to(&json!(1))["error"];
+    assert_eq!(error["code"], -32000, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("per-session state") && m.contains("stateless")),
+        "{error}"
+    );
+}
+
+fn config_stateless() -> tether_server::Config {
+    let mut c = config();
+    c.stateless = true;
+    c
+}
+
+#[tokio::test]
 async fn a_subscription_is_refused_with_an_error_that_names_the_reason() {
     let r = stateless().await;
     let reply = call(
@@ -205,6 +238,26 @@ async fn progress_and_logs_reach_the_request_s_own_answer() {
     assert!(
         is_response_to(last, &json!(1)),
         "the result comes last: {last}"
+    );
+}
+
+/// A tool that closes its stream for the client to resume it (SSE
+/// polling) would lose its answer without a session to resume in: the
+/// stream stays open and the answer arrives on it.
+#[tokio::test]
+async fn a_stream_a_tool_closes_stays_open_without_a_session() {
+    let r = stateless().await;
+    let reply = call(
+        &r,
+        1,
+        "tools/call",
+        tool_params("test_reconnection", json!({})),
+    )
+    .await;
+    assert!(
+        result_text(&reply.response_to(&json!(1))["result"]).contains("completed"),
+        "{:?}",
+        reply.messages
     );
 }
 

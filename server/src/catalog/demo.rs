@@ -73,17 +73,23 @@ pub fn server() -> Server {
         )
         .tool(
             Tool::new("counter", |ctx: Context, _: NoArgs| async move {
-                let n = ctx.state(|c: &mut Counter| {
-                    c.0 += 1;
-                    c.0
-                });
+                // Without a session there is nothing to count in: the
+                // count is null, and the replica is still named.
+                let n = ctx
+                    .state(|c: &mut Counter| {
+                        c.0 += 1;
+                        c.0
+                    })
+                    .ok();
                 Ok(ToolResult::structured(json!({
                     "count": n,
                     "replica": ctx.replica().route(),
                     "session": ctx.session_id(),
                 })))
             })
-            .description("Counts calls in this session; also says which replica answered."),
+            .description(
+                "Counts calls in this session (null without one); also says which replica answered.",
+            ),
         )
         .tool(
             Tool::new("long_task", |ctx: Context, args: LongTask| async move {
