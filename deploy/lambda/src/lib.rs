@@ -134,6 +134,10 @@ pub fn fit(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(Config, Hosts), StartError> {
     config.read_files().map_err(StartError::Config)?;
+    // A template that passes an empty list (`TETHER_ALLOWED_HOSTS=""`)
+    // means none given, not a list of one empty name that nothing matches.
+    config.allowed_hosts.retain(|h| !h.trim().is_empty());
+    config.allowed_origins.retain(|o| !o.trim().is_empty());
     if config.forwards() {
         return Err(StartError::Peers);
     }
@@ -454,6 +458,18 @@ mod tests {
             fit(Config::default(), env(&[])),
             Err(StartError::NoRegion)
         ));
+    }
+
+    #[test]
+    fn empty_lists_are_no_lists() {
+        let c = Config {
+            allowed_hosts: vec![String::new()],
+            allowed_origins: vec![" ".into()],
+            ..Config::default()
+        };
+        let (c, hosts) = fit(c, env(&[("AWS_REGION", "us-east-1")])).unwrap();
+        assert!(matches!(hosts, Hosts::FunctionUrls { .. }));
+        assert!(c.allowed_origins.is_empty());
     }
 
     #[test]
