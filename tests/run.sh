@@ -43,6 +43,9 @@ log "python venv (tests/requirements.txt)"
 venv=tests/.venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+# cargo-lambda, the local Lambda emulator of deploy/lambda's tests: its
+# binary only (zig, which it uses to cross-compile, is not needed there).
+"$venv/bin/pip" install -q --disable-pip-version-check --no-deps cargo-lambda==1.9.2
 export TETHER_PYTHON="$root/$venv/bin/python"
 export PATH="$root/$venv/bin:$PATH"
 # The Python SDK 2.x, a second official client of the fault tests
