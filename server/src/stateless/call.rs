@@ -64,10 +64,6 @@ pub struct Call {
     /// `None`: the request asked for no log messages.
     pub log_level: Option<LogLevel>,
     outlet: Mutex<Outlet>,
-    /// `ctx.state()` of a request without a session: its own, thrown away
-    /// with it (state that outlives a request needs a handle of the
-    /// application's own).
-    state: Mutex<http::Extensions>,
     dropped: AtomicU64,
     /// The client's answers to earlier questions (from the sealed
     /// `requestState` and this request's `inputResponses`), by key.
@@ -109,7 +105,6 @@ impl Call {
                 notes: Vec::new(),
                 response: None,
             }),
-            state: Mutex::default(),
             dropped: AtomicU64::new(0),
             answers,
             asks: Mutex::default(),
@@ -186,13 +181,6 @@ impl Call {
         };
         // The receiver is gone only when the client went away.
         let _ = frames.send(Frame::Final { status, body }).await;
-    }
-
-    pub fn with_state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R
-    where
-        T: Default + Clone + Send + Sync + 'static,
-    {
-        f(lock(&self.state).get_or_insert_default::<T>())
     }
 
     /// The key of the next question of `kind` asked without a key.

@@ -18,8 +18,8 @@
 //! handler's questions to the client (sampling, elicitation, roots) go out
 //! as an `input_required` result, and the client's retry runs it again
 //! with the answers, earlier ones sealed in `requestState` ([`state`]).
-//! The tasks extension follows (`docs/mcp-2026-07-28-plan.md`, step 7);
-//! until then the era is off unless `--serve-2026-07-28` is given.
+//! A call may go on as a task (the tasks extension, [`crate::tasks`]). The
+//! era is served unless `--serve-2026-07-28=false`.
 
 pub mod call;
 pub mod discover;
