@@ -30,7 +30,7 @@ use load::{Expect, Run};
 use procs::Server;
 use report::{
     BARE, Fig, IdleSeries, RMCP, RMCP_STATELESS, Results, TETHER_BASELINE, TETHER_JSON, TETHER_NEW,
-    TETHER_NEW_BASELINE, TETHER_SSE,
+    TETHER_NEW_BASELINE, TETHER_SSE, TETHER_STATELESS_JSON, TETHER_STATELESS_SSE,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -283,7 +283,13 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     {
         let servers = start_servers(&http, &log_dir, &args, &mut results).await?;
         if wants(&args, "wrk") {
-            wrk_echo_suite(&http, &plan, &servers, &mut results).await?;
+            let stateless = start_stateless_servers(&http, &log_dir, &args, &mut results).await?;
+            let lineup: Vec<_> = servers.iter().chain(&stateless).collect();
+            let done = wrk_echo_suite(&http, &plan, &lineup, &mut results).await;
+            for (_, s, _) in stateless {
+                s.stop().await;
+            }
+            done?;
         }
         if wants(&args, "new") {
             new_era_suite(&http, &plan, &log_dir, &args, &servers, &mut results).await?;
@@ -368,7 +374,6 @@ async fn start_servers(
     args: &Args,
     results: &mut Results,
 ) -> Result<Lineup, BoxError> {
-    let only = &args.servers;
     let tether = procs::binary("tether-server")?;
     let rmcp = procs::binary("rmcp-reference")?;
     let bare = procs::binary("bare-axum")?;
@@ -394,6 +399,44 @@ async fn start_servers(
             ),
         );
     }
+    start_lineup(specs, http, log_dir, args, results).await
+}
+
+/// The servers that answer MCP 2025-11-25 without sessions (`--stateless`),
+/// for wrk's session workload only: each beside its stateful twin.
+async fn start_stateless_servers(
+    http: &reqwest::Client,
+    log_dir: &std::path::Path,
+    args: &Args,
+    results: &mut Results,
+) -> Result<Lineup, BoxError> {
+    let tether = procs::binary("tether-server")?;
+    let specs: Vec<(&str, &std::path::Path, &[&str], Expect)> = vec![
+        (
+            TETHER_STATELESS_SSE,
+            &tether,
+            &["--route", "sless", "--stateless"],
+            Expect::Echo,
+        ),
+        (
+            TETHER_STATELESS_JSON,
+            &tether,
+            &["--route", "slessjson", "--stateless", "--json-response"],
+            Expect::Echo,
+        ),
+    ];
+    start_lineup(specs, http, log_dir, args, results).await
+}
+
+/// Starts the servers of `specs` that `--servers` picks.
+async fn start_lineup(
+    specs: Vec<(&'static str, &std::path::Path, &[&str], Expect)>,
+    http: &reqwest::Client,
+    log_dir: &std::path::Path,
+    args: &Args,
+    results: &mut Results,
+) -> Result<Lineup, BoxError> {
+    let only = &args.servers;
     let mut out = Vec::new();
     for (name, bin, extra, expect) in specs {
         let file = name.replace([' ', '(', ')', '.'], "");
@@ -479,7 +522,7 @@ fn wrk_expect(expect: Expect) -> String {
 async fn wrk_echo_suite(
     http: &reqwest::Client,
     plan: &Plan,
-    servers: &Lineup,
+    servers: &[&(&'static str, Server, Expect)],
     results: &mut Results,
 ) -> Result<(), BoxError> {
     let mut groups = Vec::new();
@@ -487,12 +530,20 @@ async fn wrk_echo_suite(
     for &c in &plan.concurrencies {
         let threads = c.clamp(1, 2);
         let mut jobs = Vec::new();
-        for (name, s, expect) in servers {
-            let clients = load::connect_many(http, &s.mcp_url(), threads, threads)
-                .await
-                .map_err(|e| format!("{name}: {e}"))?;
-            let ids: Vec<String> = clients.iter().filter_map(|c| c.session_id()).collect();
-            held.push(clients);
+        for (name, s, expect) in servers.iter().copied() {
+            // A stateless server's requests stand alone: no session to
+            // open first.
+            let stateless = [TETHER_STATELESS_SSE, TETHER_STATELESS_JSON].contains(name);
+            let ids: Vec<String> = if stateless {
+                Vec::new()
+            } else {
+                let clients = load::connect_many(http, &s.mcp_url(), threads, threads)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let ids = clients.iter().filter_map(|c| c.session_id()).collect();
+                held.push(clients);
+                ids
+            };
             jobs.push(wrk::Job {
                 server: name,
                 workload: "tools/call echo (wrk)",
@@ -502,7 +553,10 @@ async fn wrk_echo_suite(
                 pids: vec![s.pid],
                 script: "call.lua",
                 env: vec![
-                    ("BENCH_ERA", "session".into()),
+                    (
+                        "BENCH_ERA",
+                        if stateless { "stateless" } else { "session" }.into(),
+                    ),
                     ("BENCH_SESSIONS", ids.join(",")),
                     ("BENCH_EXPECT", wrk_expect(*expect)),
                 ],

@@ -162,6 +162,11 @@ pub const TETHER_BASELINE: &str = "tether before (SSE)";
 /// The same other build (`--baseline`) serving 2026-07-28 beside this one
 /// on the new-era workloads.
 pub const TETHER_NEW_BASELINE: &str = "tether before (2026-07-28)";
+/// tether with `--stateless`: MCP 2025-11-25 requests without sessions
+/// (wrk's session workload only), SSE answers, beside the stateful SSE one.
+pub const TETHER_STATELESS_SSE: &str = "tether stateless (SSE)";
+/// The same with `--json-response`, beside the stateful JSON one.
+pub const TETHER_STATELESS_JSON: &str = "tether stateless (JSON)";
 
 impl Results {
     pub fn find<'a>(figs: &'a [Fig], server: &str, concurrency: usize) -> Option<&'a Fig> {
@@ -318,6 +323,25 @@ impl Results {
             r.map(|r| format!("{r:.2}x")),
             r.map(|r| judged(r <= 2.5)),
         ));
+        // Issue 13: without sessions a request must cost no more than with
+        // them (wrk, the same run).
+        let wrk_cpu =
+            |s: &str, c: usize| Self::find(&self.wrk_echo, s, c).map(|f| f.server_cpu_us_per_op);
+        for (stateless, stateful) in [
+            (TETHER_STATELESS_SSE, TETHER_SSE),
+            (TETHER_STATELESS_JSON, TETHER_JSON),
+        ] {
+            for c in [1, 64] {
+                let r = ratio(wrk_cpu(stateless, c), wrk_cpu(stateful, c));
+                t.push(target(
+                    format!(
+                        "tools/call c={c}, wrk: {stateless} server CPU per call <= {stateful}'s (1.05: noise)"
+                    ),
+                    r.map(|r| format!("{r:.2}x")),
+                    r.map(|r| judged(r <= 1.05)),
+                ));
+            }
+        }
         let cpu = |s: &str, c: usize| Self::find(&self.echo, s, c).map(|f| f.server_cpu_us_per_op);
         if let Some(r) = ratio(cpu(TETHER_SSE, 64), cpu(TETHER_BASELINE, 64)) {
             t.push(target(
@@ -394,6 +418,17 @@ impl Results {
         if self.servers.iter().any(|s| s.name == TETHER_BASELINE) {
             columns.insert(1, TETHER_BASELINE);
         }
+        // Each stateless column right after its stateful twin.
+        for (stateless, twin) in [
+            (TETHER_STATELESS_SSE, TETHER_SSE),
+            (TETHER_STATELESS_JSON, TETHER_JSON),
+        ] {
+            if self.servers.iter().any(|s| s.name == stateless)
+                && let Some(i) = columns.iter().position(|c| *c == twin)
+            {
+                columns.insert(i + 1, stateless);
+            }
+        }
         let session_figs = !self.wrk_echo.is_empty()
             || !self.echo.is_empty()
             || !self.churn.is_empty()
@@ -404,7 +439,9 @@ impl Results {
                 columns
                     .iter()
                     .map(|c| match *c {
-                        TETHER_SSE | TETHER_BASELINE => format!("{c}, SSE answers"),
+                        TETHER_SSE | TETHER_BASELINE | TETHER_STATELESS_SSE => {
+                            format!("{c}, SSE answers")
+                        }
                         RMCP => format!("{c} (sessions), SSE answers"),
                         _ => format!("{c}, JSON answers"),
                     })

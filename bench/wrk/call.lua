@@ -1,5 +1,7 @@
 -- tools/call `echo` with the text "bench", on sessions (BENCH_ERA=session,
--- BENCH_SESSIONS) or as MCP 2026-07-28 requests; every answer must be a
+-- BENCH_SESSIONS), without them (BENCH_ERA=stateless: 2025-11-25 requests
+-- to a --stateless server, one request sent again and again) or as MCP
+-- 2026-07-28 requests; every answer must be a
 -- 200 carrying "text":"<BENCH_EXPECT>" (and, new era, resultType
 -- "complete"). New era: one request built per thread, sent again and
 -- again. On sessions each request needs an id of its own (a session's
@@ -9,7 +11,7 @@ package.path = (os.getenv("BENCH_WRK_DIR") or ".") .. "/?.lua;" .. package.path
 local m = require("common")
 
 local expect = '"text":"' .. (os.getenv("BENCH_EXPECT") or "bench") .. '"'
-local complete = m.era == "session" or os.getenv("BENCH_EXPECT") == "bare"
+local complete = m.era ~= "2026-07-28" or os.getenv("BENCH_EXPECT") == "bare"
 local req, headers, params
 local id = 0
 

@@ -1,7 +1,9 @@
 -- Shared by the benchmark's wrk scripts (tether-bench runs them; see
 -- bench/README.md). Settings come from the environment, since wrk's
 -- script arguments reach only init():
---   BENCH_ERA       "session" (MCP 2025-11-25 on sessions) or "2026-07-28"
+--   BENCH_ERA       "session" (MCP 2025-11-25 on sessions), "stateless"
+--                   (MCP 2025-11-25 without sessions, `--stateless`) or
+--                   "2026-07-28"
 --   BENCH_SESSIONS  session-era: session ids, comma separated; thread i
 --                   (from 1) uses id ((i - 1) % n) + 1
 --   BENCH_EXPECT    the text an answer must carry ("text":"<it>")
@@ -28,6 +30,8 @@ function M.headers(tool)
   if M.era == "session" then
     h["Mcp-Session-Id"] = sid
     h["MCP-Protocol-Version"] = "2025-11-25"
+  elseif M.era == "stateless" then
+    h["MCP-Protocol-Version"] = "2025-11-25"
   else
     h["MCP-Protocol-Version"] = "2026-07-28"
     h["Mcp-Method"] = "tools/call"
@@ -40,7 +44,7 @@ end
 -- era the request's _meta plus `extra` (JSON members, or nil).
 function M.params(tool, args, extra)
   local p = '{"name":"' .. tool .. '","arguments":' .. args
-  if M.era ~= "session" then
+  if M.era == "2026-07-28" then
     if extra then
       p = p .. "," .. extra
     end
