@@ -117,9 +117,11 @@ impl Session {
         limits: Arc<SessionLimits>,
         now_ms: u64,
     ) -> Self {
+        // One empty id for all of them: no allocation per request.
+        static NO_ID: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
         let session = Session {
             sessionless: true,
-            ..Session::new(Arc::from(""), false, limits, now_ms)
+            ..Session::new(NO_ID.clone(), false, limits, now_ms)
         };
         session.negotiate(version, ClientInfo::default());
         session.mark_initialized();

@@ -86,9 +86,10 @@ async fn handle_post(
     let session = if replica.config.stateless {
         sessionless(replica, headers, &value)?
     } else {
-        find_session(replica, headers)?
+        let session = find_session(replica, headers)?;
+        guards::protocol_version(headers)?;
+        session
     };
-    guards::protocol_version(headers)?;
     let (batch, values) = match value {
         Value::Array(items) => {
             if !session.version().allows_batches() {
