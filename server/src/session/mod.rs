@@ -224,7 +224,11 @@ impl Session {
     pub fn open_request_stream(&self, owed: usize) -> Arc<Stream> {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let stream = Arc::new(Stream::for_requests(id, owed, self.limits.replay_events));
-        lock(&self.streams).requests.insert(id, stream.clone());
+        // Only a session's streams are looked up again (to resume them);
+        // a sessionless request's stream belongs to its answer alone.
+        if !self.sessionless {
+            lock(&self.streams).requests.insert(id, stream.clone());
+        }
         stream
     }
 
