@@ -238,10 +238,9 @@ pub struct Config {
     /// GET and DELETE get `405`. What needs a session fails at once with a
     /// JSON-RPC error that says so: questions to the client (sampling,
     /// elicitation, roots), per-session tool state and resource
-    /// subscriptions; `initialize`
-    /// declares neither subscriptions nor list changes. Progress and logs
-    /// still go out on the request's own answer. Requests of 2026-07-28
-    /// are served as ever, whatever this flag.
+    /// subscriptions; `initialize` declares neither subscriptions nor list
+    /// changes. Progress and logs still go out on the request's own answer.
+    /// Requests of 2026-07-28 are served as ever, whatever this flag.
     #[arg(long, env = "TETHER_STATELESS", default_value_t = false)]
     pub stateless: bool,
 

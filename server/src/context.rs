@@ -304,6 +304,7 @@ impl Context {
 
     /// Pings the client.
     pub async fn ping_client(&self) -> Result<(), ClientRequestError> {
+        self.require_session("ping")?;
         self.request(methods::PING, json!({})).await.map(|_| ())
     }
 
@@ -317,7 +318,9 @@ impl Context {
     }
 
     /// Refuses at once what needs a session in a request of a
-    /// `--stateless` replica, which has none: `what` names it.
+    /// `--stateless` replica, which has none: `what` names it. Every
+    /// request to the client passes here first (through [`Self::require`]
+    /// for the questions).
     fn require_session(&self, what: &'static str) -> Result<(), ClientRequestError> {
         match &self.origin {
             Origin::Session { session, .. } if session.is_sessionless() => {
@@ -328,11 +331,6 @@ impl Context {
     }
 
     async fn request(&self, method: &str, mut params: Value) -> Result<Value, ClientRequestError> {
-        self.require_session(if method == methods::PING {
-            "ping"
-        } else {
-            question_kind(method)
-        })?;
         let (session, sink) = match &self.origin {
             Origin::Session { session, sink } => (session, sink),
             Origin::Stateless(call) => return self.ask_by_result(call, method, params).await,

@@ -52,7 +52,6 @@ pub fn initialize(
     if replica.config.session_tasks {
         result["capabilities"]["tasks"] = crate::tasks::session::capability();
     }
-
     Ok((version, ClientInfo { capabilities, info }, result))
 }
 

@@ -52,6 +52,12 @@ impl HttpError {
         }
     }
 
+    /// `503` with `Retry-After: 1`: this replica is draining and takes no
+    /// new work; a balancer (or the client) tries another.
+    pub fn draining() -> Self {
+        Self::unavailable("this replica is draining; try again", 1)
+    }
+
     pub fn with_id(mut self, id: Option<RequestId>) -> Self {
         self.id = id;
         self

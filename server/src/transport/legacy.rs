@@ -26,7 +26,7 @@ pub async fn open(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Re
     }
     if replica.is_draining() {
         replica.metrics.session_refused("draining");
-        return HttpError::unavailable("this replica is draining; try again", 1).into_response();
+        return HttpError::draining().into_response();
     }
     let session = match replica.sessions.create(true) {
         Ok(s) => s,

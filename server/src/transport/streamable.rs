@@ -341,9 +341,7 @@ async fn initialize(replica: &Arc<Replica>, value: Value) -> Result<Response, Ht
     };
     if replica.is_draining() {
         replica.metrics.session_refused("draining");
-        return Err(
-            HttpError::unavailable("this replica is draining; try again", 1).with_id(Some(req.id)),
-        );
+        return Err(HttpError::draining().with_id(Some(req.id)));
     }
     let (version, client, result) = handler::initialize(replica, req.params.as_ref())
         .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e).with_id(Some(req.id.clone())))?;
@@ -396,8 +394,7 @@ fn sessionless(
 ) -> Result<Arc<Session>, HttpError> {
     if replica.is_draining() {
         return Err(
-            HttpError::unavailable("this replica is draining; try again", 1)
-                .with_id(value.get("id").and_then(jsonrpc::RequestId::from_value)),
+            HttpError::draining().with_id(value.get("id").and_then(jsonrpc::RequestId::from_value))
         );
     }
     Ok(replica
