@@ -257,6 +257,37 @@ pub struct Config {
     #[arg(long, env = "TETHER_MAX_TASKS", default_value_t = 10_000)]
     pub max_tasks: usize,
 
+    /// Redis that the replicas of one deployment share
+    /// (`redis://[:password@]host:6379/0`, or `redis+unix:///path`):
+    /// changes that clients subscribe to reach every replica, tasks are
+    /// kept there, and sessions outlive their replica. Without it nothing
+    /// is shared and no connection is opened.
+    #[arg(long, env = "TETHER_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+
+    /// The longest a request waits on Redis, in milliseconds: past it the
+    /// operation counts as failed (a record is written later, an adoption
+    /// gives up). A session's owner never waits on Redis at all.
+    #[arg(long, env = "TETHER_REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+
+    /// How long a replica's lease in Redis lasts without renewal, in
+    /// milliseconds (renewed every third of it): how soon after a replica
+    /// dies its sessions and tasks are taken over by another.
+    #[arg(long, env = "TETHER_REDIS_LEASE_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(300..))]
+    pub redis_lease_ms: u64,
+
+    /// `host:port` where the other replicas reach this one (for a session
+    /// it took over from a dead replica, or a task it runs), when that is
+    /// not the address it listens on (`0.0.0.0`, or behind NAT).
+    #[arg(long, env = "TETHER_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
+
+    /// What every key and channel of this deployment starts with, so that
+    /// deployments can share one Redis.
+    #[arg(long, env = "TETHER_REDIS_PREFIX", default_value = "tether")]
+    pub redis_prefix: String,
+
     /// Write the bound port to this file once listening (with `--listen
     /// 127.0.0.1:0`, so that a supervisor learns a port nobody else can
     /// take first).
@@ -320,6 +351,14 @@ impl Config {
         !self.peers.is_empty() || self.peers_file.is_some()
     }
 
+    pub fn redis_lease(&self) -> Duration {
+        Duration::from_millis(self.redis_lease_ms)
+    }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
     pub fn drain(&self) -> Duration {
         Duration::from_secs(self.drain_secs)
     }
@@ -341,6 +380,9 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         crate::affinity::affinity_cookie(&self.cookie_name, "r", false)?;
         self.mrtr_keys()?;
+        if let Some(url) = &self.redis_url {
+            redis::Client::open(url.expose()).map_err(|e| ConfigError::RedisUrl(e.to_string()))?;
+        }
         if self.stateless && self.session_tasks {
             return Err(ConfigError::StatelessSessionTasks);
         }
@@ -435,6 +477,8 @@ pub enum ConfigError {
     MrtrKeyFile(String, String),
     #[error("cannot read the peer secret file {0}: {1}")]
     PeerSecretFile(String, String),
+    #[error("--redis-url: {0}")]
+    RedisUrl(String),
     #[error("--session-tasks needs sessions, which --stateless turns off")]
     StatelessSessionTasks,
 }

@@ -123,6 +123,7 @@ pub mod protocol;
 pub mod replica;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod stateless;
 pub mod task_protection;
 pub mod tasks;

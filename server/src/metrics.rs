@@ -34,6 +34,12 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RedisLabels {
+    pub op: &'static str,
+    pub outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub sessions_open: Gauge,
@@ -55,6 +61,8 @@ pub struct Metrics {
     pub tasks_running: Gauge,
     pub peer_requests_refused: Counter,
     pub request_states_refused: Family<ReasonLabels, Counter>,
+    /// Operations on the deployment's Redis (`--redis-url`).
+    pub redis_operations: Family<RedisLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,6 +95,7 @@ impl Metrics {
             tasks_running: Gauge::default(),
             peer_requests_refused: Counter::default(),
             request_states_refused: Family::default(),
+            redis_operations: Family::default(),
         };
         registry.register(
             "sessions_open",
@@ -177,6 +186,12 @@ impl Metrics {
             "request_states_refused",
             "2026-07-28 requestState refused, by reason (tampered, expired, mismatch)",
             m.request_states_refused.clone(),
+        );
+        registry.register(
+            "redis_operations",
+            "Operations on the deployment's Redis (--redis-url), by operation and outcome (ok; \
+             error; timeout: past --redis-timeout-ms; lost: a subscription that broke off)",
+            m.redis_operations.clone(),
         );
         Metrics { registry, ..m }
     }

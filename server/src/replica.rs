@@ -13,6 +13,8 @@ use crate::protocol::methods;
 use crate::server::Server;
 use crate::session::SessionLimits;
 use crate::session::registry::Registry;
+use crate::shared::Redis;
+use crate::shared::lease::Lease;
 use crate::stateless::listen::{Event, Listeners};
 use crate::stateless::state::Sealer;
 use crate::tasks::{MemoryTaskStore, Tasks};
@@ -39,6 +41,10 @@ pub struct Replica {
     pub listeners: Arc<Listeners>,
     /// The tasks of the tasks extension (2026-07-28).
     pub tasks: Tasks,
+    /// The deployment's Redis, with `--redis-url` (see [`crate::shared`]).
+    redis: Option<Arc<Redis>>,
+    /// This replica's lease in Redis, with `--redis-url`.
+    lease: Option<Arc<Lease>>,
     /// The changes the other replicas' clients must hear of too, for the
     /// transport to pass on to the peers (see [`SharedEvent`]).
     shared: tokio::sync::broadcast::Sender<SharedEvent>,
@@ -92,6 +98,14 @@ impl Replica {
                 Sealer::new(&[key], config.mrtr_state_ttl())
             }
         };
+        let metrics = Metrics::default();
+        // `Config::check` refuses a URL Redis cannot take before a binary
+        // starts; an embedder that skipped it shares nothing.
+        let redis =
+            Redis::from_config(&config, metrics.redis_operations.clone()).unwrap_or_else(|e| {
+                tracing::error!("--redis-url: {e}; nothing is shared");
+                None
+            });
         let listeners = Arc::<Listeners>::default();
         let tasks = Tasks::new(
             Arc::new(MemoryTaskStore::new(config.max_tasks)),
@@ -106,11 +120,15 @@ impl Replica {
             sealer,
             listeners,
             tasks,
+            lease: redis
+                .as_ref()
+                .map(|r| Lease::new(r.clone(), config.redis_lease())),
+            redis,
             shared: tokio::sync::broadcast::channel(SHARED_EVENTS).0,
             config,
             sessions,
             allowed,
-            metrics: Metrics::default(),
+            metrics,
             lifecycle: Lifecycle::default(),
             server: RwLock::new(Arc::new(server)),
         })
@@ -125,6 +143,16 @@ impl Replica {
     /// The `Set-Cookie` value that pins a client to this replica.
     pub fn affinity_cookie(&self) -> Option<&Bytes> {
         self.affinity_cookie.as_ref()
+    }
+
+    /// The deployment's Redis, with `--redis-url`.
+    pub fn redis(&self) -> Option<&Arc<Redis>> {
+        self.redis.as_ref()
+    }
+
+    /// This replica's lease in Redis, with `--redis-url`.
+    pub fn lease(&self) -> Option<&Arc<Lease>> {
+        self.lease.as_ref()
     }
 
     /// This replica's route key.

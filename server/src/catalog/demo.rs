@@ -4,13 +4,17 @@
 //! - `counter`: a per-session counter (each session counts on its own);
 //! - `long_task`: reports progress step by step and stops when cancelled;
 //! - `ask_model`: asks the client's model to sample an answer;
-//! - `demo://note` and `set_note`: a resource of the replica that a tool
-//!   changes; every session subscribed to it is told
-//!   (`notifications/resources/updated` on its GET stream).
+//! - `demo://note` and `set_note`: a resource that a tool changes; every
+//!   session subscribed to it is told (`notifications/resources/updated`
+//!   on its GET stream). It lives in the replica's memory, or in the
+//!   deployment's Redis with `--redis-url`, as a real server's data lives
+//!   in a database that every replica shares; the replica tells its own
+//!   subscribers and, through Redis or its peers, everyone else's.
 
 use crate::context::Context;
 use crate::handler::resources::Resource;
 use crate::handler::tools::{NoArgs, Tool, ToolError};
+use crate::jsonrpc::ErrorObject;
 use crate::protocol::{LogLevel, ResourceContents, ToolResult};
 use crate::server::Server;
 use schemars::JsonSchema;
@@ -48,11 +52,37 @@ pub struct SetNote {
     pub text: String,
 }
 
-/// The replica's note: shared by its sessions, not by other replicas.
+/// The replica's note, without Redis: shared by its sessions, not by
+/// other replicas.
 static NOTE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
-fn note() -> String {
-    NOTE.lock().map(|n| n.clone()).unwrap_or_default()
+/// Where the note lives in Redis (under the deployment's prefix).
+const NOTE_KEY: &str = "demo:note";
+
+async fn note(ctx: &Context) -> Result<String, ErrorObject> {
+    let Some(redis) = ctx.replica().redis() else {
+        return Ok(NOTE.lock().map(|n| n.clone()).unwrap_or_default());
+    };
+    let cmd = redis::cmd("GET").arg(redis.key(NOTE_KEY)).clone();
+    redis
+        .query::<Option<String>>("demo_note", &cmd)
+        .await
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ErrorObject::internal(format!("the note cannot be read: {e}")))
+}
+
+async fn set_note(ctx: &Context, text: String) -> Result<(), ToolError> {
+    let Some(redis) = ctx.replica().redis() else {
+        if let Ok(mut n) = NOTE.lock() {
+            *n = text;
+        }
+        return Ok(());
+    };
+    let cmd = redis.key(NOTE_KEY);
+    redis
+        .query::<()>("demo_note", redis::cmd("SET").arg(cmd).arg(text))
+        .await
+        .map_err(|e| ToolError::failed(format!("the note was not set: {e}")))
 }
 
 pub const NOTE_URI: &str = "demo://note";
@@ -113,26 +143,27 @@ pub fn server() -> Server {
             .description("Runs for steps x step_ms, reporting progress; can be cancelled."),
         )
         .resource(
-            Resource::new(NOTE_URI, "note", |_ctx, uri| async move {
-                Ok(vec![ResourceContents::text(uri, "text/plain", note())])
+            Resource::new(NOTE_URI, "note", |ctx, uri| async move {
+                let text = note(&ctx).await?;
+                Ok(vec![ResourceContents::text(uri, "text/plain", text)])
             })
             .mime_type("text/plain")
             .description(
-                "A note kept by this replica; subscribe to hear when set_note changes it.",
+                "A note (kept in Redis when the deployment has one); subscribe to hear when \
+                 set_note changes it.",
             ),
         )
         .tool(
             Tool::new("set_note", |ctx: Context, args: SetNote| async move {
-                if let Ok(mut n) = NOTE.lock() {
-                    *n = args.text;
-                }
+                set_note(&ctx, args.text).await?;
                 let told = ctx.resource_updated(NOTE_URI);
                 Ok(ToolResult::text(format!(
                     "note set; {told} subscribed session(s) told"
                 )))
             })
             .description(
-                "Sets demo://note and notifies every session subscribed to it on this replica.",
+                "Sets demo://note and notifies every session subscribed to it (on every replica \
+                 that shares Redis or peers).",
             ),
         )
         .tool(

@@ -33,10 +33,33 @@ pub async fn serve(
     let reaper = replica.start_reaper();
     let forwarding = super::forward::Forwarding::new(&replica);
     let refresh = forwarding.as_ref().map(|f| f.start_refresh());
-    let sharing = forwarding.as_ref().map(|f| f.start_sharing());
+    // With Redis, events reach every replica through it, peers included.
+    let sharing = match replica.redis() {
+        Some(redis) => Some(crate::shared::events::start(&replica, redis.clone())),
+        None => forwarding.as_ref().map(|f| f.start_sharing()),
+    };
+    let lease = replica.lease().map(|lease| {
+        let addr = replica.config.advertise_addr.clone().or_else(|| {
+            listener
+                .local_addr()
+                .ok()
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| a.to_string())
+        });
+        lease.start(crate::shared::lease::Holder {
+            route: replica.route().to_owned(),
+            addr,
+        })
+    });
     let app = super::router(replica.clone(), forwarding);
     let result = accept_until_drained(&replica, app, listener, stop).await;
     drop((reaper, refresh, sharing));
+    if let Some(held) = lease {
+        drop(held);
+        if let Some(lease) = replica.lease() {
+            lease.release().await;
+        }
+    }
     replica.shutdown();
     tracing::info!("stopped");
     result
