@@ -386,8 +386,12 @@ impl Config {
         if self.stateless && self.session_tasks {
             return Err(ConfigError::StatelessSessionTasks);
         }
-        if self.forwards() {
+        // With Redis, replicas pass requests for the sessions they adopted
+        // to one another, as peers do.
+        let hands_over = self.redis_url.is_some() && !self.stateless;
+        if self.forwards() || hands_over {
             match &self.peer_secret {
+                None if !self.forwards() => return Err(ConfigError::NoPeerSecretForRedis),
                 None => return Err(ConfigError::NoPeerSecret),
                 Some(s) if s.expose().len() < MIN_PEER_SECRET => {
                     return Err(ConfigError::ShortPeerSecret);
@@ -467,6 +471,12 @@ pub enum ConfigError {
          nor --peer-secret-file"
     )]
     NoPeerSecret,
+    #[error(
+        "--redis-url needs a --peer-secret (TETHER_PEER_SECRET) or --peer-secret-file: replicas \
+         pass the requests of a session that one of them adopted to it, authenticated by the \
+         secret (--stateless replicas have no sessions and need none)"
+    )]
+    NoPeerSecretForRedis,
     #[error("the peer secret must be at least {MIN_PEER_SECRET} bytes long")]
     ShortPeerSecret,
     #[error("the peer secret must be visible ASCII (no spaces or control characters)")]

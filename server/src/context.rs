@@ -432,11 +432,28 @@ impl Context {
     where
         T: Default + Clone + Send + Sync + 'static,
     {
+        Ok(self.session_for_state()?.with_state(f))
+    }
+
+    /// Like [`Context::state`], for state that outlives this replica: with
+    /// `--redis-url`, it goes into the session's record in Redis after
+    /// every change, and when the replica dies, the replica that adopts the
+    /// session goes on from it. Keyed by the type's name, so every replica
+    /// of a deployment must run the same build. Without Redis it is the
+    /// same as [`Context::state`], but for the cost of serializing.
+    pub fn durable_state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, NoSession>
+    where
+        T: Default + Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        Ok(self.session_for_state()?.with_durable_state(f))
+    }
+
+    fn session_for_state(&self) -> Result<&Session, NoSession> {
         match &self.origin {
             Origin::Session { session, .. } if session.is_sessionless() => {
                 Err(NoSession("the server runs stateless"))
             }
-            Origin::Session { session, .. } => Ok(session.with_state(f)),
+            Origin::Session { session, .. } => Ok(session),
             Origin::Stateless(_) => Err(NoSession("MCP 2026-07-28 has no sessions")),
         }
     }

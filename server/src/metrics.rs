@@ -61,6 +61,9 @@ pub struct Metrics {
     pub tasks_running: Gauge,
     pub peer_requests_refused: Counter,
     pub request_states_refused: Family<ReasonLabels, Counter>,
+    /// Requests for a session this replica did not hold, located through
+    /// Redis, by outcome.
+    pub sessions_located: Family<OutcomeLabels, Counter>,
     /// Operations on the deployment's Redis (`--redis-url`).
     pub redis_operations: Family<RedisLabels, Counter>,
 }
@@ -96,6 +99,7 @@ impl Metrics {
             peer_requests_refused: Counter::default(),
             request_states_refused: Family::default(),
             redis_operations: Family::default(),
+            sessions_located: Family::default(),
         };
         registry.register(
             "sessions_open",
@@ -188,6 +192,14 @@ impl Metrics {
             m.request_states_refused.clone(),
         );
         registry.register(
+            "sessions_located",
+            "Requests for a session this replica did not hold, located through Redis, by outcome \
+             (forwarded: to the live replica that owns it; adopted: its owner was gone, and this \
+             replica took it over; unknown: no such session, 404; gave_up: Redis did not answer, or \
+             the owner's lease did not lapse, in time, 404)",
+            m.sessions_located.clone(),
+        );
+        registry.register(
             "redis_operations",
             "Operations on the deployment's Redis (--redis-url), by operation and outcome (ok; \
              error; timeout: past --redis-timeout-ms; lost: a subscription that broke off)",
@@ -211,6 +223,12 @@ impl Metrics {
         self.shared_events
             .get_or_create(&OutcomeLabels { outcome })
             .inc_by(n);
+    }
+
+    pub fn session_located(&self, outcome: &'static str) {
+        self.sessions_located
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn forwarded(&self, outcome: &'static str) {

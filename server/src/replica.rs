@@ -15,6 +15,7 @@ use crate::session::SessionLimits;
 use crate::session::registry::Registry;
 use crate::shared::Redis;
 use crate::shared::lease::Lease;
+use crate::shared::sessions::Records;
 use crate::stateless::listen::{Event, Listeners};
 use crate::stateless::state::Sealer;
 use crate::tasks::{MemoryTaskStore, Tasks};
@@ -45,6 +46,8 @@ pub struct Replica {
     redis: Option<Arc<Redis>>,
     /// This replica's lease in Redis, with `--redis-url`.
     lease: Option<Arc<Lease>>,
+    /// The records of its sessions in Redis, with `--redis-url`.
+    records: Option<Arc<Records>>,
     /// The changes the other replicas' clients must hear of too, for the
     /// transport to pass on to the peers (see [`SharedEvent`]).
     shared: tokio::sync::broadcast::Sender<SharedEvent>,
@@ -58,6 +61,25 @@ pub struct Replica {
 impl Replica {
     pub fn new(config: Config, server: Server) -> Arc<Self> {
         let route = affinity::route_key(config.route.as_deref());
+        let metrics = Metrics::default();
+        // `Config::check` refuses a URL Redis cannot take before a binary
+        // starts; an embedder that skipped it shares nothing.
+        let redis =
+            Redis::from_config(&config, metrics.redis_operations.clone()).unwrap_or_else(|e| {
+                tracing::error!("--redis-url: {e}; nothing is shared");
+                None
+            });
+        let lease = redis
+            .as_ref()
+            .map(|r| Lease::new(r.clone(), config.redis_lease()));
+        // Sessions outlive this replica in Redis, except a `--stateless`
+        // replica's, which are none.
+        let records = match (&redis, &lease) {
+            (Some(r), Some(l)) if !config.stateless => {
+                Some(Records::new(r.clone(), l.clone(), config.session_idle()))
+            }
+            _ => None,
+        };
         let sessions = Registry::new(
             route,
             config.max_sessions,
@@ -67,6 +89,10 @@ impl Replica {
                 max_pending_requests: config.max_pending_requests,
             },
         );
+        let sessions = match &records {
+            Some(records) => sessions.with_changes(records.sink()),
+            None => sessions,
+        };
         let allowed = Allowed::from_config(
             config.listen,
             &config.allowed_origins,
@@ -98,14 +124,6 @@ impl Replica {
                 Sealer::new(&[key], config.mrtr_state_ttl())
             }
         };
-        let metrics = Metrics::default();
-        // `Config::check` refuses a URL Redis cannot take before a binary
-        // starts; an embedder that skipped it shares nothing.
-        let redis =
-            Redis::from_config(&config, metrics.redis_operations.clone()).unwrap_or_else(|e| {
-                tracing::error!("--redis-url: {e}; nothing is shared");
-                None
-            });
         let listeners = Arc::<Listeners>::default();
         let tasks = Tasks::new(
             Arc::new(MemoryTaskStore::new(config.max_tasks)),
@@ -120,9 +138,8 @@ impl Replica {
             sealer,
             listeners,
             tasks,
-            lease: redis
-                .as_ref()
-                .map(|r| Lease::new(r.clone(), config.redis_lease())),
+            lease,
+            records,
             redis,
             shared: tokio::sync::broadcast::channel(SHARED_EVENTS).0,
             config,
@@ -153,6 +170,11 @@ impl Replica {
     /// This replica's lease in Redis, with `--redis-url`.
     pub fn lease(&self) -> Option<&Arc<Lease>> {
         self.lease.as_ref()
+    }
+
+    /// The records of its sessions in Redis, with `--redis-url`.
+    pub fn records(&self) -> Option<&Arc<Records>> {
+        self.records.as_ref()
     }
 
     /// This replica's route key.

@@ -1,7 +1,8 @@
 //! A small stateful demo: what stateless MCP servers cannot do.
 //!
 //! - `echo`: returns its text (the benchmarks' workload);
-//! - `counter`: a per-session counter (each session counts on its own);
+//! - `counter`: a per-session counter (each session counts on its own; with
+//!   Redis the count outlives the replica);
 //! - `long_task`: reports progress step by step and stops when cancelled;
 //! - `ask_model`: asks the client's model to sample an answer;
 //! - `demo://note` and `set_note`: a resource that a tool changes; every
@@ -22,7 +23,9 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
-#[derive(Debug, Default, Clone)]
+/// Durable: with Redis, a session's count goes on where it was when its
+/// replica dies.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Counter(u64);
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -106,7 +109,7 @@ pub fn server() -> Server {
                 // Without a session there is nothing to count in: the
                 // count is null, and the replica is still named.
                 let n = ctx
-                    .state(|c: &mut Counter| {
+                    .durable_state(|c: &mut Counter| {
                         c.0 += 1;
                         c.0
                     })

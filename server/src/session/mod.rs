@@ -42,6 +42,38 @@ impl ClientInfo {
     }
 }
 
+/// What became of a session, for whoever keeps a record of it elsewhere
+/// (the deployment's Redis, [`crate::shared::sessions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionChange {
+    /// Something its record holds changed (negotiation, log level,
+    /// subscriptions, durable state).
+    Changed,
+    /// It ended for good (DELETE, idle expiry), not because this replica
+    /// stopped or gave it up.
+    Ended,
+}
+
+/// Told of every [`SessionChange`], with the session's id. Called with
+/// the session's locks released; it must not block.
+pub type ChangeSink = Arc<dyn Fn(&Arc<str>, SessionChange) + Send + Sync>;
+
+/// What of a session outlives its replica: all that its record in Redis
+/// holds, from which another replica can serve it on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub version: String,
+    pub capabilities: Value,
+    pub client_info: Value,
+    pub initialized: bool,
+    /// `None`: the client never set one.
+    pub log_level: Option<String>,
+    pub subscriptions: Vec<String>,
+    /// The durable per-session state ([`Session::with_durable_state`]),
+    /// by type name.
+    pub state: serde_json::Map<String, Value>,
+}
+
 /// Log level meaning "the client never set one": everything is sent.
 const LEVEL_UNSET: u8 = u8::MAX;
 
@@ -63,6 +95,15 @@ pub struct Session {
     log_level: AtomicU8,
     subscriptions: Mutex<HashSet<String>>,
     state: Mutex<http::Extensions>,
+    /// The serialized form of the state that outlives this replica, by
+    /// type name: written by [`Session::with_durable_state`], and on an
+    /// adopted session the values its first uses start from.
+    durable: Mutex<serde_json::Map<String, Value>>,
+    /// Told of changes to what the session's record holds.
+    changes: Option<ChangeSink>,
+    /// Which generation of ownership this replica holds (0 for a session
+    /// it created; one more than its last owner's for one it adopted).
+    epoch: AtomicU64,
     streams: Mutex<Streams>,
     next_stream: AtomicU32,
     pub(crate) outbound: outbound::Outbound,
@@ -99,6 +140,9 @@ impl Session {
             log_level: AtomicU8::new(LEVEL_UNSET),
             subscriptions: Mutex::default(),
             state: Mutex::default(),
+            durable: Mutex::default(),
+            changes: None,
+            epoch: AtomicU64::new(0),
             streams: Mutex::default(),
             next_stream: AtomicU32::new(1),
             outbound: outbound::Outbound::default(),
@@ -136,7 +180,34 @@ impl Session {
 
     /// Records what `initialize` negotiated; false if it already happened.
     pub fn negotiate(&self, version: ProtocolVersion, client: ClientInfo) -> bool {
-        self.negotiated.set((version, client)).is_ok()
+        let done = self.negotiated.set((version, client)).is_ok();
+        if done {
+            self.changed();
+        }
+        done
+    }
+
+    /// Tells the sink (if any) that what the record holds changed.
+    fn changed(&self) {
+        if let Some(sink) = &self.changes {
+            sink(&self.id, SessionChange::Changed);
+        }
+    }
+
+    /// Sets where changes are told (a session of a registry that keeps
+    /// records elsewhere).
+    pub(crate) fn with_changes(mut self, changes: Option<ChangeSink>) -> Self {
+        self.changes = changes;
+        self
+    }
+
+    /// The generation of ownership this replica holds.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_epoch(&self, epoch: u64) {
+        self.epoch.store(epoch, Ordering::Relaxed);
     }
 
     /// Whether `initialize` has been answered.
@@ -165,7 +236,9 @@ impl Session {
     }
 
     pub fn mark_initialized(&self) {
-        self.initialized.store(true, Ordering::Relaxed);
+        if !self.initialized.swap(true, Ordering::Relaxed) {
+            self.changed();
+        }
     }
 
     pub fn is_initialized(&self) -> bool {
@@ -174,7 +247,15 @@ impl Session {
 
     /// Sets the minimum level of `notifications/message` sent to the client.
     pub fn set_log_level(&self, level: LogLevel) {
-        self.log_level.store(level as u8, Ordering::Relaxed);
+        if self.log_level.swap(level as u8, Ordering::Relaxed) != level as u8 {
+            self.changed();
+        }
+    }
+
+    /// The level the client set, if it set one.
+    pub fn log_level(&self) -> Option<LogLevel> {
+        let level = self.log_level.load(Ordering::Relaxed);
+        LogLevel::ALL.into_iter().find(|l| *l as u8 == level)
     }
 
     /// Whether a log message of `level` should reach the client.
@@ -184,11 +265,17 @@ impl Session {
     }
 
     pub fn subscribe(&self, uri: &str) {
-        lock(&self.subscriptions).insert(uri.to_owned());
+        let new = lock(&self.subscriptions).insert(uri.to_owned());
+        if new {
+            self.changed();
+        }
     }
 
     pub fn unsubscribe(&self, uri: &str) {
-        lock(&self.subscriptions).remove(uri);
+        let gone = lock(&self.subscriptions).remove(uri);
+        if gone {
+            self.changed();
+        }
     }
 
     pub fn is_subscribed(&self, uri: &str) -> bool {
@@ -211,19 +298,122 @@ impl Session {
             .expect("state of this type was just inserted"))
     }
 
+    /// Like [`Session::with_state`], for state that outlives this
+    /// replica: with Redis, its serialized value goes into the session's
+    /// record after every change, and the replica that adopts the session
+    /// starts from it. Keyed by the type's name, so every replica must run
+    /// the same build of the server.
+    pub fn with_durable_state<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> R
+    where
+        T: Default + Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        let name = std::any::type_name::<T>();
+        let (out, value) = {
+            let mut ext = lock(&self.state);
+            if ext.get::<T>().is_none() {
+                // An adopted session starts from its last owner's value.
+                let restored = lock(&self.durable)
+                    .get(name)
+                    .and_then(|v| serde_json::from_value::<T>(v.clone()).ok());
+                ext.insert(restored.unwrap_or_default());
+            }
+            let state = ext
+                .get_mut::<T>()
+                .expect("state of this type was just inserted");
+            let out = f(state);
+            (out, serde_json::to_value(&*state))
+        };
+        match value {
+            Ok(value) => {
+                let changed =
+                    lock(&self.durable).insert(name.to_owned(), value.clone()) != Some(value);
+                if changed {
+                    self.changed();
+                }
+            }
+            Err(e) => tracing::warn!(
+                state = name,
+                "durable session state does not serialize: {e}"
+            ),
+        }
+        out
+    }
+
+    /// What of this session its record holds.
+    pub fn snapshot(&self) -> Snapshot {
+        let client = self.client();
+        let mut subscriptions: Vec<String> = lock(&self.subscriptions).iter().cloned().collect();
+        subscriptions.sort();
+        Snapshot {
+            version: self.version().as_str().to_owned(),
+            capabilities: client.capabilities.clone(),
+            client_info: client.info.clone(),
+            initialized: self.is_initialized(),
+            log_level: self.log_level().map(|l| l.as_str().to_owned()),
+            subscriptions,
+            state: lock(&self.durable).clone(),
+        }
+    }
+
+    /// Takes on what `snapshot` says (a session adopted from a replica
+    /// that is gone); told to no sink.
+    pub(crate) fn restore(&self, snapshot: Snapshot) {
+        let version = ProtocolVersion::parse(&snapshot.version)
+            .unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+        let _ = self.negotiated.set((
+            version,
+            ClientInfo {
+                capabilities: snapshot.capabilities,
+                info: snapshot.client_info,
+            },
+        ));
+        self.initialized
+            .store(snapshot.initialized, Ordering::Relaxed);
+        if let Some(level) = snapshot.log_level.as_deref().and_then(LogLevel::parse) {
+            self.log_level.store(level as u8, Ordering::Relaxed);
+        }
+        *lock(&self.subscriptions) = snapshot.subscriptions.into_iter().collect();
+        *lock(&self.durable) = snapshot.state;
+    }
+
     /// The standalone stream (GET), created on first use.
     pub fn standalone(&self) -> Arc<Stream> {
         let mut streams = lock(&self.streams);
         streams
             .standalone
-            .get_or_insert_with(|| Arc::new(Stream::standalone(self.limits.replay_events)))
+            .get_or_insert_with(|| {
+                let stream = Stream::standalone(self.limits.replay_events);
+                let epoch = self.epoch();
+                Arc::new(if epoch > 0 {
+                    stream.labelled(stream::stream_label(stream::STANDALONE, epoch, None))
+                } else {
+                    stream
+                })
+            })
             .clone()
     }
 
     /// Opens a stream for a POST that carries `owed` requests.
     pub fn open_request_stream(&self, owed: usize) -> Arc<Stream> {
+        self.open_request_stream_for(owed, None)
+    }
+
+    /// Opens a stream for a POST that carries `owed` requests; `request`:
+    /// the id of the one request it carries, which its event ids name
+    /// (see [`stream::stream_label`]).
+    pub fn open_request_stream_for(&self, owed: usize, request: Option<&RequestId>) -> Arc<Stream> {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        let stream = Arc::new(Stream::for_requests(id, owed, self.limits.replay_events));
+        let mut stream = Stream::for_requests(id, owed, self.limits.replay_events);
+        let epoch = self.epoch();
+        // Only what a resumption can use: a sessionless stream is never
+        // resumed.
+        let request = request
+            .filter(|_| !self.sessionless)
+            .and_then(|r| serde_json::to_string(r).ok());
+        if epoch > 0 || request.is_some() {
+            stream = stream.labelled(stream::stream_label(id, epoch, request.as_deref()));
+        }
+        let stream = Arc::new(stream);
         // Only a session's streams are looked up again (to resume them);
         // a sessionless request's stream belongs to its answer alone.
         if !self.sessionless {
@@ -372,6 +562,7 @@ impl Session {
         lock(&self.in_flight).clear();
         lock(&self.subscriptions).clear();
         *lock(&self.state) = http::Extensions::new();
+        lock(&self.durable).clear();
     }
 
     pub fn is_closed(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use crate::affinity;
 use crate::protocol::ProtocolVersion;
-use crate::session::{Session, SessionLimits};
+use crate::session::{ChangeSink, Session, SessionChange, SessionLimits};
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,8 @@ pub struct Registry {
     route: String,
     limits: Arc<SessionLimits>,
     epoch: Instant,
+    /// Told of what changes in its sessions (see [`Registry::with_changes`]).
+    changes: Option<ChangeSink>,
 }
 
 impl Registry {
@@ -34,7 +36,17 @@ impl Registry {
             route,
             limits: Arc::new(limits),
             epoch: Instant::now(),
+            changes: None,
         }
+    }
+
+    /// Tells `sink` of every change to what a session's record holds, and
+    /// of every session that ends for good (removed; not cleared at
+    /// shutdown, nor given up). Sessions of the old HTTP+SSE transport
+    /// have no record: they end with their one stream.
+    pub fn with_changes(mut self, sink: ChangeSink) -> Self {
+        self.changes = Some(sink);
+        self
     }
 
     /// This replica's route key.
@@ -54,14 +66,43 @@ impl Registry {
             return Err(Full(self.max));
         }
         let id: Arc<str> = Arc::from(affinity::mint_id(&self.route));
-        let session = Arc::new(Session::new(
-            id.clone(),
-            legacy,
-            self.limits.clone(),
-            self.now_ms(),
-        ));
+        let session = Arc::new(
+            Session::new(id.clone(), legacy, self.limits.clone(), self.now_ms())
+                .with_changes(if legacy { None } else { self.changes.clone() }),
+        );
         self.sessions.insert(id, session.clone());
         Ok(session)
+    }
+
+    /// Takes in a session another replica owned, under its id, set up by
+    /// `restore` before any request can find it. `Ok(None)` when a session
+    /// with this id is here already (another request adopted it first).
+    pub fn adopt(
+        &self,
+        id: &str,
+        restore: impl FnOnce(&Session),
+    ) -> Result<Option<Arc<Session>>, Full> {
+        if self.sessions.contains_key(id) {
+            return Ok(None);
+        }
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full(self.max));
+        }
+        let id: Arc<str> = Arc::from(id);
+        let session = Session::new(id.clone(), false, self.limits.clone(), self.now_ms());
+        restore(&session);
+        let session = Arc::new(session.with_changes(self.changes.clone()));
+        match self.sessions.entry(id) {
+            dashmap::Entry::Occupied(_) => {
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                Ok(None)
+            }
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(session.clone());
+                Ok(Some(session))
+            }
+        }
     }
 
     /// The context of one request of a `--stateless` replica, speaking
@@ -78,8 +119,19 @@ impl Registry {
         self.sessions.get(id).map(|s| s.value().clone())
     }
 
-    /// Removes and closes a session; returns it if it existed.
+    /// Removes and closes a session that ended for good; returns it if it
+    /// existed.
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        let session = self.give_up(id)?;
+        if let (Some(sink), false) = (&self.changes, session.legacy) {
+            sink(&session.id, SessionChange::Ended);
+        }
+        Some(session)
+    }
+
+    /// Removes and closes a session without ending it elsewhere: this
+    /// replica stops, or another replica owns the session now.
+    pub fn give_up(&self, id: &str) -> Option<Arc<Session>> {
         let (_, session) = self.sessions.remove(id)?;
         self.count.fetch_sub(1, Ordering::AcqRel);
         session.close();
@@ -127,7 +179,7 @@ impl Registry {
     /// Returns how many were removed.
     pub fn clear(&self) -> usize {
         let ids: Vec<Arc<str>> = self.sessions.iter().map(|e| e.key().clone()).collect();
-        ids.iter().filter(|id| self.remove(id).is_some()).count()
+        ids.iter().filter(|id| self.give_up(id).is_some()).count()
     }
 }
 

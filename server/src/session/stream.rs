@@ -5,8 +5,13 @@
 //! buffer; a connection reads the buffer from a cursor. Live delivery and
 //! resumption with `Last-Event-ID` are therefore one code path: a new
 //! connection simply starts from the cursor the client names. Event ids are
-//! `<stream>-<seq>`, so they say which stream they belong to and are unique
-//! within the session.
+//! `<label>-<seq>`, so they say which stream they belong to and are unique
+//! within the session. A stream's label is its number, then (for a session
+//! this replica adopted from another) `e<epoch>`, the generation of
+//! ownership that opened it, then (for a stream that answers one request)
+//! `r<hex>`, the hex of that request's id as JSON: so that the replica
+//! that adopts a session after its owner died can tell a client that
+//! resumes a stream it never had which request was lost ([`EventRef`]).
 //!
 //! A request stream (opened by a POST) finishes once every response it owes
 //! has been sent; the session's standalone stream (GET) lives as long as the
@@ -44,6 +49,8 @@ pub enum Next {
 #[derive(Debug)]
 pub struct Stream {
     pub id: u32,
+    /// What its event ids start with (see the module docs).
+    pub label: Box<str>,
     inner: Mutex<Inner>,
     notify: Notify,
 }
@@ -83,9 +90,16 @@ impl Stream {
         Self::new(STANDALONE, None, capacity)
     }
 
+    /// The same stream with the label `label` (see [`stream_label`]).
+    pub fn labelled(mut self, label: String) -> Self {
+        self.label = label.into_boxed_str();
+        self
+    }
+
     fn new(id: u32, owed: Option<usize>, capacity: usize) -> Self {
         Stream {
             id,
+            label: id.to_string().into_boxed_str(),
             inner: Mutex::new(Inner {
                 events: VecDeque::new(),
                 next_seq: 1,
@@ -318,30 +332,87 @@ impl Stream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedsSse;
 
+/// The label of stream `stream` opened under ownership `epoch`, answering
+/// the one request whose id is `request` (as JSON), if it answers one.
+/// Ids longer than [`MAX_TAGGED_ID`] are not written into event ids.
+pub fn stream_label(stream: u32, epoch: u64, request: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut label = stream.to_string();
+    if epoch > 0 {
+        let _ = write!(label, "e{epoch}");
+    }
+    if let Some(id) = request.filter(|id| id.len() <= MAX_TAGGED_ID) {
+        label.push('r');
+        for b in id.bytes() {
+            let _ = write!(label, "{b:02x}");
+        }
+    }
+    label
+}
+
+/// The longest request id (as JSON) that an event id carries.
+pub const MAX_TAGGED_ID: usize = 64;
+
 /// Formats an event id.
-pub fn event_id(stream: u32, seq: u64) -> String {
-    format!("{stream}-{seq}")
+pub fn event_id(label: &str, seq: u64) -> String {
+    format!("{label}-{seq}")
 }
 
 /// The id of a priming event that starts a reader at `seq` (after the
-/// events up to `seq`). At the start of a stream it is `<stream>-0`, which
+/// events up to `seq`). At the start of a stream it is `<label>-0`, which
 /// no event has; further on, `seq`'s own id would repeat an event's id,
 /// and ids must be unique across the session's streams, so it carries the
-/// reader's attachment (`<stream>-<seq>.<reader>`), which resumes at the
+/// reader's attachment (`<label>-<seq>.<reader>`), which resumes at the
 /// same place.
-pub fn priming_id(stream: u32, seq: u64, reader: u64) -> String {
+pub fn priming_id(label: &str, seq: u64, reader: u64) -> String {
     if seq == 0 {
-        event_id(stream, 0)
+        event_id(label, 0)
     } else {
-        format!("{stream}-{seq}.{reader}")
+        format!("{label}-{seq}.{reader}")
     }
 }
 
-/// Parses an event id (or a priming id) into (stream, seq).
-pub fn parse_event_id(id: &str) -> Option<(u32, u64)> {
-    let (stream, seq) = id.trim().split_once('-')?;
+/// What an event id (or a priming id) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRef {
+    pub stream: u32,
+    /// The generation of ownership that opened the stream.
+    pub epoch: u64,
+    /// The id (as JSON) of the one request the stream answers, if it
+    /// carries it.
+    pub request: Option<String>,
+    pub seq: u64,
+}
+
+/// Parses an event id (or a priming id).
+pub fn parse_event_id(id: &str) -> Option<EventRef> {
+    let (label, seq) = id.trim().split_once('-')?;
     let seq = seq.split_once('.').map_or(seq, |(seq, _reader)| seq);
-    Some((stream.parse().ok()?, seq.parse().ok()?))
+    let (label, request) = match label.split_once('r') {
+        Some((rest, hex)) => (rest, Some(unhex(hex)?)),
+        None => (label, None),
+    };
+    let (stream, epoch) = match label.split_once('e') {
+        Some((stream, epoch)) => (stream, epoch.parse().ok()?),
+        None => (label, 0),
+    };
+    Some(EventRef {
+        stream: stream.parse().ok()?,
+        epoch,
+        request,
+        seq: seq.parse().ok()?,
+    })
+}
+
+fn unhex(hex: &str) -> Option<String> {
+    if hex.len() % 2 != 0 || hex.len() > 2 * MAX_TAGGED_ID {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -433,11 +504,35 @@ mod tests {
 
     #[test]
     fn event_ids_round_trip() {
-        assert_eq!(parse_event_id(&event_id(7, 42)), Some((7, 42)));
-        assert_eq!(parse_event_id(&priming_id(7, 42, 3)), Some((7, 42)));
-        assert_ne!(priming_id(7, 42, 3), event_id(7, 42));
-        assert_eq!(priming_id(7, 0, 3), event_id(7, 0));
+        let at = |stream, epoch, request: Option<&str>, seq| EventRef {
+            stream,
+            epoch,
+            request: request.map(str::to_owned),
+            seq,
+        };
+        assert_eq!(parse_event_id(&event_id("7", 42)), Some(at(7, 0, None, 42)));
+        assert_eq!(
+            parse_event_id(&priming_id("7", 42, 3)),
+            Some(at(7, 0, None, 42))
+        );
+        assert_ne!(priming_id("7", 42, 3), event_id("7", 42));
+        assert_eq!(priming_id("7", 0, 3), event_id("7", 0));
         assert_eq!(parse_event_id("7-x.1"), None);
         assert_eq!(parse_event_id("nope"), None);
+        // Adopted sessions' streams, and the request a stream answers.
+        let label = stream_label(3, 2, Some("\"a-b\""));
+        assert_eq!(
+            parse_event_id(&event_id(&label, 5)),
+            Some(at(3, 2, Some("\"a-b\""), 5))
+        );
+        assert_eq!(stream_label(3, 0, None), "3");
+        assert_eq!(
+            parse_event_id(&event_id(&stream_label(1, 0, Some("12")), 1)),
+            Some(at(1, 0, Some("12"), 1))
+        );
+        let long = "9".repeat(MAX_TAGGED_ID + 1);
+        assert_eq!(stream_label(1, 0, Some(&long)), "1");
+        assert_eq!(parse_event_id("1rzz-1"), None);
+        assert_eq!(parse_event_id("1e-1"), None);
     }
 }

@@ -42,6 +42,7 @@ use crate::lifecycle::{Background, InFlight};
 use crate::peers::{Identity, Peers};
 use crate::protocol::{http_mirror, methods};
 use crate::replica::Replica;
+use crate::shared::sessions::Located;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
@@ -110,9 +111,12 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
-    /// Forwarding for `replica`, or `None` when it has no peers.
+    /// Forwarding for `replica`, or `None` when it has no peers, nor
+    /// sessions recorded in Redis (whose owners it learns from there).
     pub fn new(replica: &Arc<Replica>) -> Option<Arc<Forwarding>> {
-        replica.peers.as_ref()?;
+        if replica.peers.is_none() && replica.records().is_none() {
+            return None;
+        }
         // `Config::check` refuses such a configuration before a binary
         // starts; an embedder that skipped it gets no forwarding, and hears
         // why.
@@ -122,7 +126,9 @@ impl Forwarding {
             .as_ref()
             .and_then(|s| HeaderValue::from_str(s.expose()).ok());
         let Some(mut secret) = secret else {
-            tracing::error!("peers are configured without a usable peer secret: no forwarding");
+            tracing::error!(
+                "peers or Redis are configured without a usable peer secret: no forwarding"
+            );
             return None;
         };
         secret.set_sensitive(true);
@@ -143,12 +149,8 @@ impl Forwarding {
         }))
     }
 
-    fn peers(&self) -> &Peers {
-        // `new` returns a `Forwarding` only for a replica with peers.
-        self.replica
-            .peers
-            .as_ref()
-            .expect("forwarding exists only with peers")
+    fn peers(&self) -> Option<&Peers> {
+        self.replica.peers.as_ref()
     }
 
     /// Looks the peers up now and then every `--peer-refresh-secs`, until
@@ -157,8 +159,9 @@ impl Forwarding {
         let this = self.clone();
         Background::spawn(async move {
             let every = this.replica.config.peer_refresh();
+            let Some(peers) = this.peers() else { return };
             loop {
-                this.peers().refresh(|addr| this.probe(addr)).await;
+                peers.refresh(|addr| this.probe(addr)).await;
                 tokio::time::sleep(every).await;
             }
         })
@@ -191,7 +194,8 @@ impl Forwarding {
                 let body = Bytes::from(body);
                 let sends = this
                     .peers()
-                    .all()
+                    .map(Peers::all)
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|peer| this.send_event(peer, body.clone()));
                 futures::future::join_all(sends).await;
@@ -274,11 +278,76 @@ impl Forwarding {
                 // The owner is gone, and its sessions with it: the client
                 // gets what it would get from the owner's successor.
                 tracing::warn!(owner = route, peer = %owner, "owner unreachable: {e}");
-                self.peers().forget(route, owner);
+                if let Some(peers) = self.peers() {
+                    peers.forget(route, owner);
+                }
                 self.replica.metrics.forwarded("owner_unreachable");
                 HttpError::session_not_found().into_response()
             }
             Err(e) => self.broke_off(route, owner, &e),
+        }
+    }
+
+    /// A request for a session this replica does not hold, with session
+    /// records in Redis: it goes to the live replica the record names, or
+    /// is served here once this replica adopted the session (its owner is
+    /// gone), or gets `404` (no such session, or Redis could not say in
+    /// time). The body is read first, so that an owner found dead on the
+    /// way can be waited out and the request served by its adopter.
+    async fn to_session_owner(&self, id: String, req: Request, next: Next) -> Response {
+        let Some(records) = self.replica.records() else {
+            return next.run(req).await;
+        };
+        let (parts, body) = match self.buffered(req).await {
+            Ok(read) => read,
+            Err(too_large) => return too_large,
+        };
+        let mut unreachable: Option<String> = None;
+        loop {
+            let (incarnation, addr) = match records
+                .locate(&self.replica, &id, unreachable.as_deref())
+                .await
+            {
+                Located::Owner { incarnation, addr } => (incarnation, addr),
+                other => {
+                    self.replica.metrics.session_located(match other {
+                        Located::Adopted(_) => "adopted",
+                        Located::Unknown => "unknown",
+                        _ => "gave_up",
+                    });
+                    return next.run(Request::from_parts(parts, Body::from(body))).await;
+                }
+            };
+            let Some(owner) = resolve(&addr, self.replica.config.peer_connect_timeout()).await
+            else {
+                tracing::warn!(
+                    session = id,
+                    owner = addr,
+                    "cannot resolve the session owner's address"
+                );
+                unreachable = Some(incarnation);
+                continue;
+            };
+            let mut outbound = parts.clone();
+            if let Err(refused) = self.address_to(owner, &mut outbound) {
+                return refused;
+            }
+            let started = Instant::now();
+            let in_flight = self.count_in_flight_parts(&outbound);
+            let req = Request::from_parts(outbound, Body::from(body.clone()));
+            match self.client.request(req).await {
+                Ok(res) => {
+                    self.replica.metrics.session_located("forwarded");
+                    return self.relay(res, started, in_flight);
+                }
+                Err(e) if e.is_connect() => {
+                    // Dead, most likely: its lease lapses soon, and the
+                    // session is adopted here.
+                    tracing::warn!(session = id, owner = addr, "session owner unreachable: {e}");
+                    unreachable = Some(incarnation);
+                }
+                Err(e) => return self.broke_off(&addr, owner, &e),
+            }
         }
     }
 
@@ -308,7 +377,9 @@ impl Forwarding {
             Ok(res) => self.relay(res, started, in_flight),
             Err(e) if e.is_connect() => {
                 tracing::warn!(owner = route, peer = %owner, "owner unreachable: {e}");
-                self.peers().forget(route, owner);
+                if let Some(peers) = self.peers() {
+                    peers.forget(route, owner);
+                }
                 self.replica.metrics.forwarded("owner_unreachable");
                 next.run(Request::from_parts(parts, Body::from(body))).await
             }
@@ -347,7 +418,7 @@ impl Forwarding {
             Ok(read) => read,
             Err(too_large) => return too_large,
         };
-        for peer in self.peers().ready() {
+        for peer in self.peers().map(Peers::ready).unwrap_or_default() {
             let mut outbound = parts.clone();
             if let Err(refused) = self.address_to(peer, &mut outbound) {
                 return refused;
@@ -372,6 +443,10 @@ impl Forwarding {
     /// until it is relayed; a GET stream does not, as with direct traffic.
     fn count_in_flight(&self, req: &Request) -> Option<InFlight> {
         (req.method() != Method::GET).then(|| self.replica.lifecycle.request_started())
+    }
+
+    fn count_in_flight_parts(&self, parts: &axum::http::request::Parts) -> Option<InFlight> {
+        (parts.method != Method::GET).then(|| self.replica.lifecycle.request_started())
     }
 
     /// Readdresses a request to `peer`, with the peer headers.
@@ -442,10 +517,25 @@ impl Forwarding {
     }
 }
 
+/// `host:port` (an address, or a name to look up) as one address, within
+/// `limit`.
+async fn resolve(addr: &str, limit: Duration) -> Option<SocketAddr> {
+    if let Ok(a) = addr.parse() {
+        return Some(a);
+    }
+    let found = tokio::time::timeout(limit, tokio::net::lookup_host(addr)).await;
+    found.ok()?.ok()?.next()
+}
+
 /// The route of the session a request names, if it names one: the
 /// `Mcp-Session-Id` of a request to the Streamable HTTP endpoint, or the
 /// `sessionId` of a POST of the old HTTP+SSE transport.
 fn session_route<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
+    affinity::route_of(session_id(req, mcp_path)?)
+}
+
+/// The id of the session a request names (see [`session_route`]).
+fn session_id<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
     let path = req.uri().path();
     let id = if path == mcp_path {
         req.headers().get(SESSION_HEADER)?.to_str().ok()?
@@ -457,7 +547,7 @@ fn session_route<'a>(req: &'a Request, mcp_path: &str) -> Option<&'a str> {
     } else {
         return None;
     };
-    affinity::route_of(id)
+    Some(id)
 }
 
 /// The route of the task a request of 2026-07-28 is about: `tasks/get`,
@@ -492,6 +582,25 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
     } else {
         session_route(&req, &fwd.replica.config.path).map(str::to_owned)
     };
+    // With session records in Redis, a session's owner is whoever the
+    // record names (a replica may have adopted it), not its id's route.
+    if !stateless
+        && fwd.replica.records().is_some()
+        && req.uri().path() == fwd.replica.config.path
+        && let Some(id) = session_id(&req, &fwd.replica.config.path)
+    {
+        if fwd.replica.sessions.get(id).is_some() {
+            return next.run(req).await;
+        }
+        if req.headers().contains_key(&FORWARDED_BY) {
+            if !fwd.authentic(req.headers()) {
+                return refuse_unauthenticated(&fwd.replica);
+            }
+            return next.run(req).await;
+        }
+        let id = id.to_owned();
+        return fwd.to_session_owner(id, req, next).await;
+    }
     let route = match named {
         Some(route) if route != fwd.replica.route() => route,
         Some(_) => return next.run(req).await,
@@ -516,7 +625,9 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
         // Forwarded once already: never again.
         return next.run(req).await;
     }
-    let peers = fwd.peers();
+    let Some(peers) = fwd.peers() else {
+        return next.run(req).await;
+    };
     let owner = match peers.owner(&route) {
         Some(owner) => Some(owner),
         None => {

@@ -32,7 +32,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let reaper = replica.start_reaper();
     let forwarding = super::forward::Forwarding::new(&replica);
-    let refresh = forwarding.as_ref().map(|f| f.start_refresh());
+    let refresh = forwarding
+        .as_ref()
+        .filter(|_| replica.peers.is_some())
+        .map(|f| f.start_refresh());
     // With Redis, events reach every replica through it, peers included.
     let sharing = match replica.redis() {
         Some(redis) => Some(crate::shared::events::start(&replica, redis.clone())),
@@ -51,9 +54,10 @@ pub async fn serve(
             addr,
         })
     });
+    let records = replica.records().map(|r| r.start(&replica));
     let app = super::router(replica.clone(), forwarding);
     let result = accept_until_drained(&replica, app, listener, stop).await;
-    drop((reaper, refresh, sharing));
+    drop((reaper, refresh, sharing, records));
     if let Some(held) = lease {
         drop(held);
         if let Some(lease) = replica.lease() {

@@ -109,7 +109,7 @@ pub fn respond(r: Reading) -> Response {
 /// can resume even before the first event.
 fn write_priming(out: &mut String, r: &Reading, retry: Duration, reader: u64) {
     Frame {
-        id: Some(&priming_id(r.stream.id, r.cursor, reader)),
+        id: Some(&priming_id(&r.stream.label, r.cursor, reader)),
         retry: Some(retry),
         data: Some(""),
         ..Frame::default()
@@ -119,7 +119,7 @@ fn write_priming(out: &mut String, r: &Reading, retry: Duration, reader: u64) {
 
 /// One message of the stream, with its resumable id. The old HTTP+SSE
 /// transport names its events `message`.
-fn write_event(out: &mut String, stream: u32, ev: &Event, legacy: bool) {
+fn write_event(out: &mut String, stream: &str, ev: &Event, legacy: bool) {
     Frame {
         event: legacy.then_some("message"),
         id: Some(&event_id(stream, ev.seq)),
@@ -138,7 +138,7 @@ fn respond_whole(r: Reading, events: &[Event]) -> Response {
         write_priming(&mut body, &r, r.replica.config.sse_retry(), 0);
     }
     for ev in events {
-        write_event(&mut body, r.stream.id, ev, r.legacy);
+        write_event(&mut body, &r.stream.label, ev, r.legacy);
     }
     r.session.release_request_stream(&r.stream, true);
     event_stream(Body::from(body))
@@ -263,7 +263,7 @@ impl Reader {
                 self.cursor = ev.seq;
                 self.stream.mark_delivered(ev.seq);
                 let mut frame = String::with_capacity(ev.data.len() + 32);
-                write_event(&mut frame, self.stream.id, &ev, self.legacy);
+                write_event(&mut frame, &self.stream.label, &ev, self.legacy);
                 Some(Bytes::from(frame))
             }
             Next::End => {

@@ -11,7 +11,7 @@ use crate::protocol::http_mirror;
 use crate::protocol::methods;
 use crate::replica::Replica;
 use crate::session::Session;
-use crate::session::stream::{STANDALONE, parse_event_id};
+use crate::session::stream::{EventRef, STANDALONE, parse_event_id};
 use crate::stateless;
 use crate::transport::error::HttpError;
 use crate::transport::guards::{self, SESSION_HEADER};
@@ -138,7 +138,14 @@ async fn handle_post(
         return Ok(StatusCode::ACCEPTED.into_response());
     }
 
-    let stream = session.open_request_stream(sink_owed);
+    // A stream that answers one request names it in its event ids, so that
+    // the replica that adopts the session, should this one die, can answer
+    // a resumption with that request's error.
+    let only = match (requests.as_slice(), invalid.is_empty()) {
+        ([one], true) => Some(&one.id),
+        _ => None,
+    };
+    let stream = session.open_request_stream_for(sink_owed, only);
     for m in others {
         inbound::message(replica, &session, &stream, m);
     }
@@ -459,7 +466,22 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
         .transpose()?;
     let prime = session.version().primes_streams();
     let (stream, cursor, prime) = match last {
-        Some((stream_id, seq)) => {
+        Some(at) if at.epoch != session.epoch() => {
+            // A stream of the replica that owned the session before this
+            // one adopted it: nothing of it is here.
+            if at.stream != STANDALONE {
+                return Ok(lost_stream(replica, session, at.request.as_deref()));
+            }
+            tracing::debug!(session = %session.id, "a standalone stream of the previous owner resumes fresh");
+            let s = session.standalone();
+            let cursor = s.delivered();
+            (s, cursor, prime)
+        }
+        Some(EventRef {
+            stream: stream_id,
+            seq,
+            ..
+        }) => {
             let stream = match session.stream(stream_id) {
                 Some(s) => s,
                 None if stream_id == STANDALONE => session.standalone(),
@@ -501,6 +523,37 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
         preamble: None,
         ends_on_stop,
     }))
+}
+
+/// The answer to a resumption of a request stream that the session's
+/// previous owner (a replica gone since) was writing: the request it
+/// answered fails, so that its client stops waiting, and the stream ends.
+fn lost_stream(replica: &Arc<Replica>, session: Arc<Session>, request: Option<&str>) -> Response {
+    let stream = session.open_request_stream(usize::from(request.is_some()));
+    let id = request
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|v| jsonrpc::RequestId::from_value(&v));
+    if let Some(id) = id {
+        let error = ErrorObject::internal(
+            "the replica that was serving this request stopped before it answered; \
+             the session goes on, on another replica",
+        )
+        .with_data(serde_json::json!({"reason": "owner_lost"}));
+        stream.push(Arc::from(jsonrpc::error(Some(&id), &error)), true);
+    } else {
+        // Not even the request is known: the stream ends, as an evicted one.
+        stream.close();
+    }
+    sse::respond(sse::Reading {
+        replica: replica.clone(),
+        session,
+        stream,
+        cursor: 0,
+        prime: false,
+        legacy: false,
+        preamble: None,
+        ends_on_stop: false,
+    })
 }
 
 pub async fn delete(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Response {
