@@ -212,6 +212,18 @@ impl Records {
         }
     }
 
+    /// Writes what is pending now (a replica that stops, so that whoever
+    /// adopts its sessions starts from their last state), each batch within
+    /// the bound; gives up at the first failure.
+    pub async fn flush(&self, replica: &Replica) {
+        loop {
+            let batch = self.take();
+            if batch.is_empty() || !self.write_batch(replica, batch).await.is_empty() {
+                return;
+            }
+        }
+    }
+
     /// Writes one batch in one round trip; returns what failed.
     async fn write_batch(
         &self,

@@ -344,6 +344,12 @@ impl Forwarding {
                     // Dead, most likely: its lease lapses soon, and the
                     // session is adopted here.
                     tracing::warn!(session = id, owner = addr, "session owner unreachable: {e}");
+                    if let Some(lost) =
+                        super::streamable::answer_lost_request(&self.replica, &parts.headers)
+                    {
+                        self.replica.metrics.session_located("request_lost");
+                        return lost;
+                    }
                     unreachable = Some(incarnation);
                 }
                 Err(e) => return self.broke_off(&addr, owner, &e),

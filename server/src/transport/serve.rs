@@ -58,6 +58,9 @@ pub async fn serve(
     let app = super::router(replica.clone(), forwarding);
     let result = accept_until_drained(&replica, app, listener, stop).await;
     drop((reaper, refresh, sharing, records));
+    if let Some(records) = replica.records() {
+        records.flush(&replica).await;
+    }
     if let Some(held) = lease {
         drop(held);
         if let Some(lease) = replica.lease() {

@@ -525,6 +525,23 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
     }))
 }
 
+/// A resumption (`GET` with `Last-Event-ID`) of a request stream of a
+/// session whose owner cannot be reached: that stream is gone with its
+/// owner, whoever adopts the session, so its request fails at once rather
+/// than after the owner's lease lapsed. `None` for any other request.
+pub(crate) fn answer_lost_request(replica: &Arc<Replica>, headers: &HeaderMap) -> Option<Response> {
+    let at = headers
+        .get(guards::LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_event_id)?;
+    if at.stream == STANDALONE || at.request.is_none() {
+        return None;
+    }
+    let version = guards::protocol_version(headers).ok()?;
+    let context = replica.sessions.sessionless(version);
+    Some(lost_stream(replica, context, at.request.as_deref()))
+}
+
 /// The answer to a resumption of a request stream that the session's
 /// previous owner (a replica gone since) was writing: the request it
 /// answered fails, so that its client stops waiting, and the stream ends.
