@@ -4,7 +4,9 @@
 //! a load balancer**. Each replica keeps its sessions, SSE streams and
 //! pending server-to-client requests in memory; the balancer pins every
 //! client to the replica that owns its session (by the route prefix of
-//! `Mcp-Session-Id`, or by the affinity cookie).
+//! `Mcp-Session-Id`, or by the affinity cookie). With Redis
+//! (`--redis-url`), changes reach every replica's subscribers and a
+//! session outlives its replica: another replica adopts it.
 //!
 //! ## Writing a server
 //!
@@ -83,6 +85,14 @@
 //!   session of its own that no registry holds and that ends with the
 //!   answer (`Session::is_sessionless`): the session path, with what
 //!   would outlive the request refused.
+//! - [`shared`]: what the replicas of a deployment share through Redis
+//!   (`--redis-url`; nothing without it): a bounded, counted handle
+//!   ([`shared::Redis`]); each replica's lease ([`shared::lease`]); the
+//!   changes every replica's clients hear of, through pub/sub
+//!   ([`shared::events`]); and sessions that outlive their replica
+//!   ([`shared::sessions`]): records written by the owner in the
+//!   background, adopted by another replica once the owner's lease
+//!   lapsed, fenced by an epoch. Serving a session never waits on Redis.
 //! - [`replica`]: a running [`Replica`]: configuration, sessions, features,
 //!   listeners, tasks, metrics, readiness, the reaper of idle sessions and
 //!   expired tasks, and the changes to share with the peers.
@@ -96,7 +106,8 @@
 //! - [`transport`]: the HTTP surface: the accept loop and graceful stop
 //!   (`serve`), Streamable HTTP on one endpoint, the old HTTP+SSE transport,
 //!   SSE framing, request guards and body bounds, owner forwarding
-//!   (`forward`: a request for another replica's session, or about
+//!   (`forward`: a request for another replica's session (the one its id
+//!   names, or with Redis the one its record names), or about
 //!   another replica's task, is streamed to its owner and back,
 //!   authenticated by the peer secret; changes that every replica's clients
 //!   must hear of are passed on to the peers), and the operations
