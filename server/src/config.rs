@@ -271,6 +271,14 @@ pub struct Config {
     #[arg(long, env = "TETHER_REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
 
+    /// With `--redis-url`: every event of a session's streams is also kept
+    /// in Redis (in the background, about `--replay-events` a stream), so
+    /// that a client that resumes a stream with `Last-Event-ID` on the
+    /// replica that adopted its session gets what it missed. Without it,
+    /// such a stream starts fresh (and a request that was in flight fails).
+    #[arg(long, env = "TETHER_DURABLE_REPLAY", default_value_t = false)]
+    pub durable_replay: bool,
+
     /// How long a replica's lease in Redis lasts without renewal, in
     /// milliseconds (renewed every third of it): how soon after a replica
     /// dies its sessions and tasks are taken over by another.
@@ -383,6 +391,9 @@ impl Config {
         if let Some(url) = &self.redis_url {
             redis::Client::open(url.expose()).map_err(|e| ConfigError::RedisUrl(e.to_string()))?;
         }
+        if self.durable_replay && (self.redis_url.is_none() || self.stateless) {
+            return Err(ConfigError::DurableReplayNeedsRedis);
+        }
         if self.stateless && self.session_tasks {
             return Err(ConfigError::StatelessSessionTasks);
         }
@@ -489,6 +500,8 @@ pub enum ConfigError {
     PeerSecretFile(String, String),
     #[error("--redis-url: {0}")]
     RedisUrl(String),
+    #[error("--durable-replay needs --redis-url, and sessions (no --stateless)")]
+    DurableReplayNeedsRedis,
     #[error("--session-tasks needs sessions, which --stateless turns off")]
     StatelessSessionTasks,
 }

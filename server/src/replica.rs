@@ -15,6 +15,7 @@ use crate::session::SessionLimits;
 use crate::session::registry::Registry;
 use crate::shared::Redis;
 use crate::shared::lease::Lease;
+use crate::shared::replay::Replay;
 use crate::shared::sessions::Records;
 use crate::stateless::listen::{Event, Listeners};
 use crate::stateless::state::Sealer;
@@ -48,6 +49,8 @@ pub struct Replica {
     lease: Option<Arc<Lease>>,
     /// The records of its sessions in Redis, with `--redis-url`.
     records: Option<Arc<Records>>,
+    /// Its sessions' stream events in Redis, with `--durable-replay`.
+    replay: Option<Arc<Replay>>,
     /// The changes the other replicas' clients must hear of too, for the
     /// transport to pass on to the peers (see [`SharedEvent`]).
     shared: tokio::sync::broadcast::Sender<SharedEvent>,
@@ -91,6 +94,21 @@ impl Replica {
         );
         let sessions = match &records {
             Some(records) => sessions.with_changes(records.sink()),
+            None => sessions,
+        };
+        let replay = match (&redis, &records) {
+            (Some(r), Some(_)) if config.durable_replay => Some(Replay::new(
+                r.clone(),
+                config.replay_events,
+                config.session_idle() + config.redis_lease(),
+            )),
+            _ => None,
+        };
+        let sessions = match &replay {
+            Some(replay) => {
+                let replay = replay.clone();
+                sessions.with_tees(Arc::new(move |id: &str| replay.tee(id)))
+            }
             None => sessions,
         };
         let allowed = Allowed::from_config(
@@ -140,6 +158,7 @@ impl Replica {
             tasks,
             lease,
             records,
+            replay,
             redis,
             shared: tokio::sync::broadcast::channel(SHARED_EVENTS).0,
             config,
@@ -175,6 +194,11 @@ impl Replica {
     /// The records of its sessions in Redis, with `--redis-url`.
     pub fn records(&self) -> Option<&Arc<Records>> {
         self.records.as_ref()
+    }
+
+    /// Its sessions' stream events in Redis, with `--durable-replay`.
+    pub fn replay(&self) -> Option<&Arc<Replay>> {
+        self.replay.as_ref()
     }
 
     /// This replica's route key.

@@ -101,6 +101,8 @@ pub struct Session {
     durable: Mutex<serde_json::Map<String, Value>>,
     /// Told of changes to what the session's record holds.
     changes: Option<ChangeSink>,
+    /// Told of every event of its streams (`--durable-replay`).
+    tee: Option<stream::EventTee>,
     /// Which generation of ownership this replica holds (0 for a session
     /// it created; one more than its last owner's for one it adopted).
     epoch: AtomicU64,
@@ -142,6 +144,7 @@ impl Session {
             state: Mutex::default(),
             durable: Mutex::default(),
             changes: None,
+            tee: None,
             epoch: AtomicU64::new(0),
             streams: Mutex::default(),
             next_stream: AtomicU32::new(1),
@@ -198,6 +201,12 @@ impl Session {
     /// records elsewhere).
     pub(crate) fn with_changes(mut self, changes: Option<ChangeSink>) -> Self {
         self.changes = changes;
+        self
+    }
+
+    /// Sets who is told of every event of its streams.
+    pub(crate) fn with_tee(mut self, tee: Option<stream::EventTee>) -> Self {
+        self.tee = tee;
         self
     }
 
@@ -382,7 +391,7 @@ impl Session {
         streams
             .standalone
             .get_or_insert_with(|| {
-                let stream = Stream::standalone(self.limits.replay_events);
+                let stream = Stream::standalone(self.limits.replay_events).teed(self.tee.clone());
                 let epoch = self.epoch();
                 Arc::new(if epoch > 0 {
                     stream.labelled(stream::stream_label(stream::STANDALONE, epoch, None))
@@ -403,7 +412,8 @@ impl Session {
     /// (see [`stream::stream_label`]).
     pub fn open_request_stream_for(&self, owed: usize, request: Option<&RequestId>) -> Arc<Stream> {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        let mut stream = Stream::for_requests(id, owed, self.limits.replay_events);
+        let mut stream =
+            Stream::for_requests(id, owed, self.limits.replay_events).teed(self.tee.clone());
         let epoch = self.epoch();
         // Only what a resumption can use: a sessionless stream is never
         // resumed.

@@ -3,6 +3,7 @@
 
 use crate::affinity;
 use crate::protocol::ProtocolVersion;
+use crate::session::stream::EventTee;
 use crate::session::{ChangeSink, Session, SessionChange, SessionLimits};
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -25,7 +26,13 @@ pub struct Registry {
     epoch: Instant,
     /// Told of what changes in its sessions (see [`Registry::with_changes`]).
     changes: Option<ChangeSink>,
+    /// Makes, for a session's id, who is told of its streams' events (see
+    /// [`Registry::with_tees`]).
+    tees: Option<TeeMaker>,
 }
+
+/// Makes the [`EventTee`] of a session, from its id.
+pub type TeeMaker = Arc<dyn Fn(&str) -> EventTee + Send + Sync>;
 
 impl Registry {
     pub fn new(route: String, max: usize, limits: SessionLimits) -> Self {
@@ -37,7 +44,19 @@ impl Registry {
             limits: Arc::new(limits),
             epoch: Instant::now(),
             changes: None,
+            tees: None,
         }
+    }
+
+    /// Tells a tee that `make` makes for each session of every event of its
+    /// streams (`--durable-replay`). Not for the old HTTP+SSE transport.
+    pub fn with_tees(mut self, make: TeeMaker) -> Self {
+        self.tees = Some(make);
+        self
+    }
+
+    fn tee_for(&self, id: &str, legacy: bool) -> Option<EventTee> {
+        self.tees.as_ref().filter(|_| !legacy).map(|make| make(id))
     }
 
     /// Tells `sink` of every change to what a session's record holds, and
@@ -68,7 +87,8 @@ impl Registry {
         let id: Arc<str> = Arc::from(affinity::mint_id(&self.route));
         let session = Arc::new(
             Session::new(id.clone(), legacy, self.limits.clone(), self.now_ms())
-                .with_changes(if legacy { None } else { self.changes.clone() }),
+                .with_changes(if legacy { None } else { self.changes.clone() })
+                .with_tee(self.tee_for(&id, legacy)),
         );
         self.sessions.insert(id, session.clone());
         Ok(session)
@@ -92,7 +112,8 @@ impl Registry {
         let id: Arc<str> = Arc::from(id);
         let session = Session::new(id.clone(), false, self.limits.clone(), self.now_ms());
         restore(&session);
-        let session = Arc::new(session.with_changes(self.changes.clone()));
+        let tee = self.tee_for(&id, false);
+        let session = Arc::new(session.with_changes(self.changes.clone()).with_tee(tee));
         match self.sessions.entry(id) {
             dashmap::Entry::Occupied(_) => {
                 self.count.fetch_sub(1, Ordering::AcqRel);

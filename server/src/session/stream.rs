@@ -21,6 +21,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
+/// Told of every event a stream carries, as it is pushed: the stream's
+/// label, the event's seq, the message, whether it is a response (a copy
+/// kept elsewhere: `--durable-replay`). It must not block.
+pub type EventTee = Arc<dyn Fn(&str, u64, &Arc<str>, bool) + Send + Sync>;
+
 /// The id of the session's standalone (GET) stream.
 pub const STANDALONE: u32 = 0;
 
@@ -46,11 +51,12 @@ pub enum Next {
     Superseded,
 }
 
-#[derive(Debug)]
 pub struct Stream {
     pub id: u32,
     /// What its event ids start with (see the module docs).
     pub label: Box<str>,
+    /// Told of every event pushed.
+    tee: Option<EventTee>,
     inner: Mutex<Inner>,
     notify: Notify,
 }
@@ -79,6 +85,16 @@ struct Inner {
     delivered: u64,
 }
 
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("id", &self.id)
+            .field("label", &self.label)
+            .field("teed", &self.tee.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Stream {
     /// A stream for a POST that carries `owed` requests.
     pub fn for_requests(id: u32, owed: usize, capacity: usize) -> Self {
@@ -88,6 +104,19 @@ impl Stream {
     /// The standalone stream of a session.
     pub fn standalone(capacity: usize) -> Self {
         Self::new(STANDALONE, None, capacity)
+    }
+
+    /// The same stream, telling `tee` of every event pushed.
+    pub fn teed(mut self, tee: Option<EventTee>) -> Self {
+        self.tee = tee;
+        self
+    }
+
+    /// The same stream, whose first event is `seq` (a stream replayed from
+    /// elsewhere, which goes on where it was).
+    pub fn starting_at(self, seq: u64) -> Self {
+        self.lock().next_seq = seq.max(1);
+        self
     }
 
     /// The same stream with the label `label` (see [`stream_label`]).
@@ -100,6 +129,7 @@ impl Stream {
         Stream {
             id,
             label: id.to_string().into_boxed_str(),
+            tee: None,
             inner: Mutex::new(Inner {
                 events: VecDeque::new(),
                 next_seq: 1,
@@ -133,6 +163,10 @@ impl Stream {
             inner.next_seq += 1;
             if inner.events.len() == inner.capacity {
                 inner.events.pop_front();
+            }
+            // Under the lock, so that the copy keeps the stream's order.
+            if let Some(tee) = &self.tee {
+                tee(&self.label, seq, &data, is_response);
             }
             inner.events.push_back(Event {
                 seq,

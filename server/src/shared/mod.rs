@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod lease;
+pub mod replay;
 pub mod sessions;
 
 use crate::config::Config;

@@ -345,7 +345,7 @@ impl Forwarding {
                     // session is adopted here.
                     tracing::warn!(session = id, owner = addr, "session owner unreachable: {e}");
                     if let Some(lost) =
-                        super::streamable::answer_lost_request(&self.replica, &parts.headers)
+                        super::streamable::answer_lost_request(&self.replica, &parts.headers).await
                     {
                         self.replica.metrics.session_located("request_lost");
                         return lost;

@@ -55,9 +55,10 @@ pub async fn serve(
         })
     });
     let records = replica.records().map(|r| r.start(&replica));
+    let replay = replica.replay().map(|r| r.start());
     let app = super::router(replica.clone(), forwarding);
     let result = accept_until_drained(&replica, app, listener, stop).await;
-    drop((reaper, refresh, sharing, records));
+    drop((reaper, refresh, sharing, records, replay));
     if let Some(records) = replica.records() {
         records.flush(&replica).await;
     }

@@ -117,6 +117,21 @@ fn write_priming(out: &mut String, r: &Reading, retry: Duration, reader: u64) {
     .write_to(out);
 }
 
+/// Events of stream `label` (seq, message), framed as they went out the
+/// first time: a replay of what another replica sent.
+pub fn framed<'a>(label: &str, events: impl Iterator<Item = (u64, &'a str)>) -> Bytes {
+    let mut out = String::new();
+    for (seq, data) in events {
+        Frame {
+            id: Some(&event_id(label, seq)),
+            data: Some(data),
+            ..Frame::default()
+        }
+        .write_to(&mut out);
+    }
+    Bytes::from(out)
+}
+
 /// One message of the stream, with its resumable id. The old HTTP+SSE
 /// transport names its events `message`.
 fn write_event(out: &mut String, stream: &str, ev: &Event, legacy: bool) {

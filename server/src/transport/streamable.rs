@@ -11,7 +11,7 @@ use crate::protocol::http_mirror;
 use crate::protocol::methods;
 use crate::replica::Replica;
 use crate::session::Session;
-use crate::session::stream::{EventRef, STANDALONE, parse_event_id};
+use crate::session::stream::{EventRef, STANDALONE, parse_event_id, stream_label};
 use crate::stateless;
 use crate::transport::error::HttpError;
 use crate::transport::guards::{self, SESSION_HEADER};
@@ -440,10 +440,61 @@ pub async fn get(State(replica): State<Arc<Replica>>, headers: HeaderMap) -> Res
     if let Some(refused) = no_stream_in_stateless_era(&replica, &headers) {
         return refused;
     }
+    if replica.replay().is_some()
+        && let Some(replayed) = replay_previous_owner(&replica, &headers).await
+    {
+        return replayed;
+    }
     match handle_get(&replica, &headers) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
+}
+
+/// With `--durable-replay`: a resumption of a stream that the session's
+/// previous owner (a replica gone since) was writing replays what Redis
+/// kept of it after `Last-Event-ID`, under the stream's own event ids. A
+/// request stream whose answer was not among them fails its request, as
+/// without the replay; a standalone stream goes on as this replica's.
+/// `None` for anything else (and whatever is wrong with the request is
+/// answered by [`handle_get`]).
+async fn replay_previous_owner(replica: &Arc<Replica>, headers: &HeaderMap) -> Option<Response> {
+    let at = headers
+        .get(guards::LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_event_id)?;
+    guards::require_sse_accept(headers).ok()?;
+    guards::protocol_version(headers).ok()?;
+    let session = find_session(replica, headers).ok()?;
+    if at.epoch == session.epoch() {
+        return None;
+    }
+    let label = stream_label(at.stream, at.epoch, at.request.as_deref());
+    let events = replica
+        .replay()?
+        .read(&session.id, &label, at.seq)
+        .await
+        .unwrap_or_default();
+    tracing::debug!(session = %session.id, stream = %label, events = events.len(), "replaying a stream of the previous owner");
+    let answered = events.iter().any(|e| e.response);
+    let preamble = sse::framed(&label, events.iter().map(|e| (e.seq, e.data.as_str())));
+    session.touch(replica.sessions.now_ms());
+    if at.stream != STANDALONE {
+        let request = (!answered).then_some(at.request.as_deref()).flatten();
+        return Some(lost_stream(replica, session, request, Some(preamble)));
+    }
+    let stream = session.standalone();
+    let cursor = stream.delivered();
+    Some(sse::respond(sse::Reading {
+        replica: replica.clone(),
+        prime: session.version().primes_streams(),
+        session,
+        stream,
+        cursor,
+        legacy: false,
+        preamble: Some(preamble),
+        ends_on_stop: true,
+    }))
 }
 
 fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, HttpError> {
@@ -470,7 +521,7 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
             // A stream of the replica that owned the session before this
             // one adopted it: nothing of it is here.
             if at.stream != STANDALONE {
-                return Ok(lost_stream(replica, session, at.request.as_deref()));
+                return Ok(lost_stream(replica, session, at.request.as_deref(), None));
             }
             tracing::debug!(session = %session.id, "a standalone stream of the previous owner resumes fresh");
             let s = session.standalone();
@@ -529,7 +580,10 @@ fn handle_get(replica: &Arc<Replica>, headers: &HeaderMap) -> Result<Response, H
 /// session whose owner cannot be reached: that stream is gone with its
 /// owner, whoever adopts the session, so its request fails at once rather
 /// than after the owner's lease lapsed. `None` for any other request.
-pub(crate) fn answer_lost_request(replica: &Arc<Replica>, headers: &HeaderMap) -> Option<Response> {
+pub(crate) async fn answer_lost_request(
+    replica: &Arc<Replica>,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let at = headers
         .get(guards::LAST_EVENT_ID)
         .and_then(|v| v.to_str().ok())
@@ -538,14 +592,33 @@ pub(crate) fn answer_lost_request(replica: &Arc<Replica>, headers: &HeaderMap) -
         return None;
     }
     let version = guards::protocol_version(headers).ok()?;
+    // With `--durable-replay`, what the owner sent after the client's last
+    // event comes first, and its answer, if it got that far.
+    let mut preamble = None;
+    let mut answered = false;
+    if let (Some(replay), Ok(Some(id))) = (replica.replay(), guards::session_id(headers)) {
+        let label = stream_label(at.stream, at.epoch, at.request.as_deref());
+        let events = replay.read(id, &label, at.seq).await.unwrap_or_default();
+        answered = events.iter().any(|e| e.response);
+        preamble = Some(sse::framed(
+            &label,
+            events.iter().map(|e| (e.seq, e.data.as_str())),
+        ));
+    }
     let context = replica.sessions.sessionless(version);
-    Some(lost_stream(replica, context, at.request.as_deref()))
+    let request = (!answered).then_some(at.request.as_deref()).flatten();
+    Some(lost_stream(replica, context, request, preamble))
 }
 
 /// The answer to a resumption of a request stream that the session's
 /// previous owner (a replica gone since) was writing: the request it
 /// answered fails, so that its client stops waiting, and the stream ends.
-fn lost_stream(replica: &Arc<Replica>, session: Arc<Session>, request: Option<&str>) -> Response {
+fn lost_stream(
+    replica: &Arc<Replica>,
+    session: Arc<Session>,
+    request: Option<&str>,
+    preamble: Option<Bytes>,
+) -> Response {
     let stream = session.open_request_stream(usize::from(request.is_some()));
     let id = request
         .and_then(|r| serde_json::from_str::<Value>(r).ok())
@@ -558,7 +631,8 @@ fn lost_stream(replica: &Arc<Replica>, session: Arc<Session>, request: Option<&s
         .with_data(serde_json::json!({"reason": "owner_lost"}));
         stream.push(Arc::from(jsonrpc::error(Some(&id), &error)), true);
     } else {
-        // Not even the request is known: the stream ends, as an evicted one.
+        // Answered already (in the replayed events), or not even the
+        // request is known: the stream ends, as an evicted one.
         stream.close();
     }
     sse::respond(sse::Reading {
@@ -568,7 +642,7 @@ fn lost_stream(replica: &Arc<Replica>, session: Arc<Session>, request: Option<&s
         cursor: 0,
         prime: false,
         legacy: false,
-        preamble: None,
+        preamble,
         ends_on_stop: false,
     })
 }
