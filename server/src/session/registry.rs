@@ -241,4 +241,60 @@ mod tests {
         assert!(r.get(&idle.id).is_none());
         assert!(r.get(&busy.id).is_some());
     }
+
+    #[test]
+    fn an_adopted_session_keeps_its_id_and_what_its_record_said() {
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink: ChangeSink = {
+            let told = told.clone();
+            Arc::new(move |id: &Arc<str>, change| {
+                told.lock().unwrap().push((id.to_string(), change))
+            })
+        };
+        let r = registry(1).with_changes(sink);
+        let snapshot = {
+            let donor = registry(1);
+            let s = donor.create(false).unwrap();
+            s.negotiate(
+                ProtocolVersion::LATEST,
+                crate::session::ClientInfo::default(),
+            );
+            s.mark_initialized();
+            s.subscribe("demo://note");
+            s.set_log_level(crate::protocol::LogLevel::Warning);
+            s.snapshot()
+        };
+        let adopted = r
+            .adopt("r9.abc", |s| {
+                s.set_epoch(3);
+                s.restore(snapshot.clone());
+            })
+            .unwrap()
+            .expect("adopted");
+        assert_eq!(&*adopted.id, "r9.abc");
+        assert_eq!(adopted.epoch(), 3);
+        assert!(adopted.is_initialized() && adopted.is_subscribed("demo://note"));
+        assert_eq!(adopted.snapshot(), snapshot);
+        // Restoring tells nobody: the record says it already.
+        assert!(told.lock().unwrap().is_empty());
+        // Here already: not adopted twice; and the cap holds.
+        assert!(r.adopt("r9.abc", |_| {}).unwrap().is_none());
+        assert!(r.adopt("r9.def", |_| {}).is_err());
+        // Changes and ends are told; giving a session up is not an end.
+        adopted.unsubscribe("demo://note");
+        assert!(r.give_up("r9.abc").is_some());
+        let s = r.create(false).unwrap();
+        r.remove(&s.id);
+        let told = told.lock().unwrap();
+        assert_eq!(told[0], ("r9.abc".to_owned(), SessionChange::Changed));
+        assert_eq!(
+            told.last().unwrap(),
+            &(s.id.to_string(), SessionChange::Ended)
+        );
+        assert!(
+            !told
+                .iter()
+                .any(|(id, c)| id == "r9.abc" && *c == SessionChange::Ended)
+        );
+    }
 }
