@@ -373,16 +373,24 @@ impl Records {
                 Ok(holder) => holder,
                 Err(_) => return Located::GaveUp,
             };
+            // Where the owner is reached: the address in its lease, else
+            // where the peers directory has its route (`--peers`).
+            let addr = holder.as_ref().and_then(|h| {
+                h.addr.clone().or_else(|| {
+                    let peers = replica.peers.as_ref()?;
+                    peers.owner(&h.route).map(|a| a.to_string())
+                })
+            });
             match holder {
-                Some(h) if unreachable != Some(owner.as_str()) && h.addr.is_some() => {
+                Some(_) if unreachable != Some(owner.as_str()) && addr.is_some() => {
                     return Located::Owner {
                         incarnation: owner,
-                        addr: h.addr.unwrap_or_default(),
+                        addr: addr.unwrap_or_default(),
                     };
                 }
                 Some(_) => {
-                    // Alive by its lease, but not reachable: wait for the
-                    // lease to lapse.
+                    // Alive by its lease, but not reachable (or with no
+                    // address known): wait for the lease to lapse.
                     lapsed_since = None;
                     tokio::time::sleep(self.poll()).await;
                 }
