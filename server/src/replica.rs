@@ -19,7 +19,7 @@ use crate::shared::replay::Replay;
 use crate::shared::sessions::Records;
 use crate::stateless::listen::{Event, Listeners};
 use crate::stateless::state::Sealer;
-use crate::tasks::{MemoryTaskStore, Tasks};
+use crate::tasks::{MemoryTaskStore, RedisTaskStore, TaskStore, Tasks};
 use bytes::Bytes;
 use serde_json::json;
 use std::sync::{Arc, RwLock};
@@ -143,8 +143,14 @@ impl Replica {
             }
         };
         let listeners = Arc::<Listeners>::default();
+        // With Redis, tasks are kept there, so that any replica serves
+        // them (see `tasks::redis_store`); else in this replica's memory.
+        let task_store: Arc<dyn TaskStore> = match &redis {
+            Some(r) => RedisTaskStore::new(r.clone(), config.max_tasks, config.redis_lease()),
+            None => Arc::new(MemoryTaskStore::new(config.max_tasks)),
+        };
         let tasks = Tasks::new(
-            Arc::new(MemoryTaskStore::new(config.max_tasks)),
+            task_store,
             sessions.route(),
             config.task_ttl_secs.saturating_mul(1000),
             config.task_poll_ms,

@@ -12,16 +12,23 @@
 //! the client become the task's `inputRequests`, its progress messages the
 //! task's `statusMessage`. A tool that never escalates answers as always.
 //!
-//! What a task is lives in a [`TaskStore`] (one replica's memory now; a
-//! store every replica shares later). What runs it (its cancellation, who
-//! waits for an answer) stays on the replica that runs it, here. A task id
-//! names that replica (`<route>.<random>`), as a session id does, so that
-//! a balancer or a peer can send `tasks/*` to it.
+//! What a task is lives in a [`TaskStore`]: this replica's memory
+//! ([`MemoryTaskStore`]), or, with `--redis-url`, the deployment's Redis
+//! ([`redis_store`]), where every replica reads and changes every task.
+//! What runs it (its cancellation, who waits for an answer) stays on the
+//! replica that runs it, here; with a shared store, a change made through
+//! another replica (an answer, a cancellation) reaches it through the
+//! store ([`TaskStore::heard`]), and a task whose replica died before it
+//! finished reads as failed everywhere once that replica's lease lapsed.
+//! A task id names that replica (`<route>.<random>`), as a session id
+//! does, so that a balancer or a peer can send `tasks/*` to it (which a
+//! shared store no longer needs, but does not mind).
 //!
 //! Sessions (2025-11-25 and older) have no such extension: there a tool
 //! that may escalate is told no and runs within its request, `Required`
 //! tools included.
 
+pub mod redis_store;
 pub mod session;
 pub mod store;
 
@@ -30,10 +37,11 @@ use crate::protocol::methods;
 pub use crate::protocol::tasks::{EXTENSION, TaskStatus, capability, declared};
 use crate::stateless::listen::{Event, Listeners};
 use dashmap::DashMap;
+pub use redis_store::RedisTaskStore;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-pub use store::{MemoryTaskStore, StoreError, TaskRecord, TaskStore};
+pub use store::{Found, Heard, MemoryTaskStore, StoreError, TaskRecord, TaskStore};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +80,7 @@ fn timestamp(ms: u64) -> String {
 }
 
 /// How a task's work ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     /// The tool's result (a tool error, `isError`, is a result).
     Completed(Value),
@@ -92,19 +100,87 @@ struct Running {
     answered: watch::Sender<u64>,
 }
 
-/// The tasks of a replica: the store, and the work running here.
-pub struct Tasks {
-    store: Arc<dyn TaskStore>,
+/// What the work running here and the changes heard from other replicas
+/// share.
+struct Local {
     running: DashMap<String, Running>,
-    route: String,
-    ttl_ms: u64,
-    poll_ms: u64,
     listeners: Arc<Listeners>,
-    /// Woken whenever a task ends.
+    /// Woken whenever a task ends (here, or heard of from another
+    /// replica).
     settled: tokio::sync::Notify,
 }
 
+impl Local {
+    /// Tells the listeners that asked for the task that it changed.
+    fn changed(&self, record: Option<TaskRecord>) {
+        if let Some(record) = record {
+            let Value::Object(params) = detailed(&record) else {
+                return;
+            };
+            self.listeners.publish(Event::Task(&record.id, &params));
+        }
+    }
+
+    /// Brings the work running here up to date with a change another
+    /// replica made to task `id`: an ended task's work stops (cancelled
+    /// there, or settled as failed while this replica was cut off from the
+    /// store), an answered one's questions look at the answers again.
+    async fn heard(&self, store: &dyn TaskStore, id: &str, status: Option<TaskStatus>) {
+        if !self.running.contains_key(id) {
+            if status.is_some_and(TaskStatus::is_terminal) {
+                self.settled.notify_waiters();
+            }
+            return;
+        }
+        // Read again (a change heard says which task, not what changed),
+        // so that this replica's listeners hear what `tasks/get` says.
+        let record = match store.get(id).await {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::debug!(task = id, "cannot read a task another replica changed: {e}");
+                return;
+            }
+        };
+        let ended = record.as_ref().is_none_or(|r| r.status.is_terminal());
+        if ended {
+            if let Some((_, running)) = self.running.remove(id) {
+                running.cancel.cancel();
+            }
+            self.settled.notify_waiters();
+        } else if let Some(running) = self.running.get(id) {
+            running.answered.send_modify(|n| *n += 1);
+        }
+        self.changed(record);
+    }
+}
+
+/// How long a wait for a task's end ([`Tasks::ended`]) in a shared store
+/// goes without reading the task again: its replica may die without a
+/// word, and only a read finds that out.
+const SHARED_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often, and how long apart at most, writing a task's end is tried
+/// again when the store cannot take it (a shared store that is down).
+const SETTLE_ATTEMPTS: u32 = 8;
+const SETTLE_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The tasks of a replica: the store, and the work running here.
+pub struct Tasks {
+    store: Arc<dyn TaskStore>,
+    local: Arc<Local>,
+    route: String,
+    ttl_ms: u64,
+    poll_ms: u64,
+    /// Whether other replicas share the store (and change its tasks).
+    shared: bool,
+    /// Stops hearing the other replicas' changes when the tasks go.
+    _hearing: Option<tokio_util::sync::DropGuard>,
+}
+
 impl Tasks {
+    /// The tasks kept in `store`. A store that replicas share
+    /// ([`TaskStore::heard`]) is listened to from here on, in the
+    /// background (this must then run within a Tokio runtime).
     pub fn new(
         store: Arc<dyn TaskStore>,
         route: &str,
@@ -112,25 +188,49 @@ impl Tasks {
         poll_ms: u64,
         listeners: Arc<Listeners>,
     ) -> Self {
+        let local = Arc::new(Local {
+            running: DashMap::new(),
+            listeners,
+            settled: tokio::sync::Notify::new(),
+        });
+        let heard = store.heard();
+        let shared = heard.is_some();
+        let hearing = heard.and_then(|heard| {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                tracing::error!(
+                    "tasks in a shared store outside a Tokio runtime: changes other replicas \
+                     make to this replica's tasks go unheard"
+                );
+                return None;
+            };
+            let stop = CancellationToken::new();
+            runtime.spawn(hear(store.clone(), local.clone(), heard, stop.clone()));
+            Some(stop.drop_guard())
+        });
         Tasks {
             store,
-            running: DashMap::new(),
+            local,
             route: route.to_owned(),
             ttl_ms,
             poll_ms,
-            listeners,
-            settled: tokio::sync::Notify::new(),
+            shared,
+            _hearing: hearing,
         }
     }
 
     /// How many tasks run on this replica now.
     pub fn running(&self) -> usize {
-        self.running.len()
+        self.local.running.len()
     }
 
     /// Whether task `id` runs on this replica (and may still change).
     pub fn runs_here(&self, id: &str) -> bool {
-        self.running.contains_key(id)
+        self.local.running.contains_key(id)
+    }
+
+    /// Whether the store is shared with other replicas.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// Creates a working task whose work `cancel` stops; returns its
@@ -161,10 +261,11 @@ impl Tasks {
             result: None,
             error: None,
             session: session.map(str::to_owned),
+            owner: None,
         };
         // Registered before the store has it, so that a `tasks/cancel` that
         // follows the answer at once finds the work to stop.
-        self.running.insert(
+        self.local.running.insert(
             record.id.clone(),
             Running {
                 cancel,
@@ -172,63 +273,72 @@ impl Tasks {
             },
         );
         if let Err(e) = self.store.create(record.clone()).await {
-            self.running.remove(&record.id);
+            self.local.running.remove(&record.id);
             return Err(e);
         }
         Ok(record)
     }
 
     /// Writes how task `id`'s work ended; a task that has ended already
-    /// (cancelled while its work finished) keeps its status.
+    /// (cancelled while its work finished) keeps its status. When the
+    /// store cannot take it now, it is tried again in the background, a
+    /// bounded number of times: a task's end is not lost to a blip of a
+    /// shared store.
     pub(crate) async fn settle(&self, id: &str, outcome: Outcome) {
-        self.running.remove(id);
-        let change = move |r: &mut TaskRecord| {
-            if r.status.is_terminal() {
-                return;
+        self.local.running.remove(id);
+        let change = settling(outcome);
+        match self.store.update(id, Box::new(change.clone())).await {
+            Ok(after) => {
+                self.local.changed(after);
+                self.local.settled.notify_waiters();
             }
-            r.input_requests.clear();
-            r.status = match outcome {
-                Outcome::Completed(result) => {
-                    r.result = Some(result);
-                    TaskStatus::Completed
-                }
-                Outcome::ToolFailed(result) => {
-                    r.status_message = Some("the tool reported an error".into());
-                    r.result = Some(result);
-                    TaskStatus::Failed
-                }
-                Outcome::Failed(error) => {
-                    r.status_message = Some(error.message.clone());
-                    r.error = Some(error);
-                    TaskStatus::Failed
-                }
-                Outcome::Cancelled => TaskStatus::Cancelled,
-            };
-            r.updated_ms = now_ms();
-        };
-        self.changed(self.store.update(id, Box::new(change)).await);
-        self.settled.notify_waiters();
+            Err(e) => {
+                tracing::warn!(task = id, "the end of a task is not written yet: {e}");
+                let (store, local, id) = (self.store.clone(), self.local.clone(), id.to_owned());
+                tokio::spawn(async move {
+                    let mut backoff = std::time::Duration::from_millis(200);
+                    for _ in 1..SETTLE_ATTEMPTS {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(SETTLE_MAX_BACKOFF);
+                        if let Ok(after) = store.update(&id, Box::new(change.clone())).await {
+                            local.changed(after);
+                            local.settled.notify_waiters();
+                            return;
+                        }
+                    }
+                    tracing::error!(task = %id, "the end of a task could not be written");
+                });
+            }
+        }
     }
 
     /// Task `id`'s record once it has ended, or `None` once it is unknown
     /// (waits as long as the task takes: the caller bounds it).
-    pub(crate) async fn ended(&self, id: &str) -> Option<TaskRecord> {
+    pub(crate) async fn ended(&self, id: &str) -> Found {
         loop {
-            let settled = self.settled.notified();
+            let settled = self.local.settled.notified();
             tokio::pin!(settled);
             // Registered before the store is read: a settling between the
             // two wakes it.
             settled.as_mut().enable();
-            let record = self.store.get(id).await?;
+            let Some(record) = self.store.get(id).await? else {
+                return Ok(None);
+            };
             if record.status.is_terminal() {
-                return Some(record);
+                return Ok(Some(record));
             }
-            settled.await;
+            if self.shared {
+                // Read again now and then: the replica running it may die
+                // without a word (the read then settles it as failed).
+                let _ = tokio::time::timeout(SHARED_RECHECK, settled).await;
+            } else {
+                settled.await;
+            }
         }
     }
 
     /// The tasks of `session`, oldest first.
-    pub(crate) async fn of_session(&self, session: &str) -> Vec<TaskRecord> {
+    pub(crate) async fn of_session(&self, session: &str) -> Result<Vec<TaskRecord>, StoreError> {
         self.store.of_session(session).await
     }
 
@@ -246,45 +356,68 @@ impl Tasks {
                 r.updated_ms = now_ms();
             }
         };
-        self.changed(self.store.update(id, Box::new(change)).await);
+        self.write(id, Box::new(change)).await;
     }
 
-    /// Task `id`'s current record.
+    /// Applies `change`, tells the listeners; a store that cannot take it
+    /// loses it (a status shown, not an outcome).
+    async fn write(&self, id: &str, change: store::Change) {
+        match self.store.update(id, change).await {
+            Ok(after) => self.local.changed(after),
+            Err(e) => tracing::debug!(task = id, "a change to a task was not written: {e}"),
+        }
+    }
+
+    /// Task `id`'s current record; `None` when unknown, or when the store
+    /// cannot say (logged).
     pub(crate) async fn record(&self, id: &str) -> Option<TaskRecord> {
-        self.store.get(id).await
+        match self.store.get(id).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(task = id, "cannot read a task: {e}");
+                None
+            }
+        }
     }
 
     /// Sets the message shown with task `id`'s status (its progress).
     pub(crate) async fn set_message(&self, id: &str, message: String) {
         let change = move |r: &mut TaskRecord| {
             if !r.status.is_terminal() {
-                r.status_message = Some(message);
+                r.status_message = Some(message.clone());
                 r.updated_ms = now_ms();
             }
         };
-        self.changed(self.store.update(id, Box::new(change)).await);
+        self.write(id, Box::new(change)).await;
     }
 
     /// The client's answer to question `key` of task `id`: the question is
     /// put to the client (the task turns `input_required`) unless it was
     /// answered already, and this waits for the answer. `None` when the
-    /// task is gone or its work was stopped.
+    /// task is gone or its work was stopped (or the store could not take
+    /// the question).
     pub(crate) async fn ask(&self, id: &str, key: &str, question: Value) -> Option<Value> {
         let (mut answered, cancel) = {
-            let running = self.running.get(id)?;
+            let running = self.local.running.get(id)?;
             (running.answered.subscribe(), running.cancel.clone())
         };
         let (k, q) = (key.to_owned(), question);
         let ask = move |r: &mut TaskRecord| {
             if !r.answers.contains_key(&k) && !r.status.is_terminal() {
-                r.input_requests.insert(k, q);
+                r.input_requests.insert(k.clone(), q.clone());
                 r.status = TaskStatus::InputRequired;
                 r.updated_ms = now_ms();
             }
         };
-        let mut record = self.store.update(id, Box::new(ask)).await?;
+        let mut record = match self.store.update(id, Box::new(ask)).await {
+            Ok(record) => record?,
+            Err(e) => {
+                tracing::warn!(task = id, "a task's question was not written: {e}");
+                return None;
+            }
+        };
         if record.status == TaskStatus::InputRequired && record.input_requests.contains_key(key) {
-            self.changed(Some(record.clone()));
+            self.local.changed(Some(record.clone()));
         }
         loop {
             if let Some(answer) = record.answers.get(key) {
@@ -294,7 +427,11 @@ impl Tasks {
                 changed = answered.changed() => changed.ok()?,
                 () = cancel.cancelled() => return None,
             }
-            record = self.store.get(id).await?;
+            match self.store.get(id).await {
+                Ok(found) => record = found?,
+                // Read again at the next answer (or the next change heard).
+                Err(e) => tracing::debug!(task = id, "cannot read a task's answers: {e}"),
+            }
         }
     }
 
@@ -302,7 +439,7 @@ impl Tasks {
     pub async fn reap(&self) -> usize {
         let gone = self.store.remove_expired(now_ms()).await;
         for id in &gone {
-            if let Some((_, running)) = self.running.remove(id) {
+            if let Some((_, running)) = self.local.running.remove(id) {
                 running.cancel.cancel();
             }
         }
@@ -310,7 +447,8 @@ impl Tasks {
     }
 
     /// Serves `tasks/get`, `tasks/update` or `tasks/cancel` for a request
-    /// whose client capabilities are `capabilities`.
+    /// whose client capabilities are `capabilities`. A store that cannot
+    /// answer gets `-32000` naming it ([`unavailable`]).
     pub async fn serve(
         &self,
         method: &str,
@@ -325,7 +463,11 @@ impl Tasks {
             .and_then(Value::as_str)
             .ok_or_else(|| ErrorObject::invalid_params("taskId must be a string"))?;
         // A session's task is its own: unknown here.
-        let record = self.record_for(id, None).await.ok_or_else(not_found)?;
+        let record = self
+            .record_for(id, None)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
         match method {
             methods::TASKS_GET => Ok(detailed(&record)),
             methods::TASKS_UPDATE => self.update(id, params).await,
@@ -334,11 +476,12 @@ impl Tasks {
     }
 
     /// Task `id`, if it belongs to `session` (`None`: to no session).
-    pub(crate) async fn record_for(&self, id: &str, session: Option<&str>) -> Option<TaskRecord> {
-        self.store
+    pub(crate) async fn record_for(&self, id: &str, session: Option<&str>) -> Found {
+        Ok(self
+            .store
             .get(id)
-            .await
-            .filter(|r| r.session.as_deref() == session)
+            .await?
+            .filter(|r| r.session.as_deref() == session))
     }
 
     async fn update(&self, id: &str, params: &Value) -> Result<Value, ErrorObject> {
@@ -352,9 +495,9 @@ impl Tasks {
         // ignored, so that an answer given twice changes nothing.
         let answer = move |r: &mut TaskRecord| {
             let mut took = false;
-            for (key, answer) in responses {
-                if r.input_requests.remove(&key).is_some() {
-                    r.answers.insert(key, answer);
+            for (key, answer) in &responses {
+                if r.input_requests.remove(key).is_some() {
+                    r.answers.insert(key.clone(), answer.clone());
                     took = true;
                 }
             }
@@ -369,39 +512,114 @@ impl Tasks {
             .store
             .update(id, Box::new(answer))
             .await
+            .map_err(unavailable)?
             .ok_or_else(not_found)?;
-        if let Some(running) = self.running.get(id) {
+        // Work running elsewhere hears of it through the store.
+        if let Some(running) = self.local.running.get(id) {
             running.answered.send_modify(|n| *n += 1);
         }
-        self.changed(Some(record));
+        self.local.changed(Some(record));
         Ok(json!({}))
     }
 
-    /// Cancels task `id`: written as cancelled, then its work stopped.
-    /// Returns the record as it was before.
+    /// Cancels task `id`: written as cancelled, then its work stopped
+    /// (here, or, in a shared store, by the replica running it once it
+    /// hears of the change). Returns the record as it was before.
     pub(crate) async fn cancel(&self, id: &str) -> Result<TaskRecord, ErrorObject> {
-        let record = self.store.get(id).await.ok_or_else(not_found)?;
-        let running = self.running.remove(id);
+        let record = self
+            .store
+            .get(id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
         if !record.status.is_terminal() {
             // Written before the work is stopped, so that the next
             // `tasks/get` says cancelled even while the work winds down.
-            self.settle(id, Outcome::Cancelled).await;
+            match self
+                .store
+                .update(id, Box::new(settling(Outcome::Cancelled)))
+                .await
+            {
+                Ok(after) => {
+                    self.local.changed(after);
+                    self.local.settled.notify_waiters();
+                }
+                // Work running here stops all the same; its end writes
+                // the cancellation later (see `settle`).
+                Err(_) if self.runs_here(id) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-        if let Some((_, running)) = running {
+        if let Some((_, running)) = self.local.running.remove(id) {
             running.cancel.cancel();
         }
         Ok(record)
     }
+}
 
-    /// Tells the listeners that asked for the task that it changed.
-    fn changed(&self, record: Option<TaskRecord>) {
-        if let Some(record) = record {
-            let Value::Object(params) = detailed(&record) else {
-                return;
-            };
-            self.listeners.publish(Event::Task(&record.id, &params));
+/// Hears the changes other replicas make to tasks in a shared store, until
+/// `stop`.
+async fn hear(
+    store: Arc<dyn TaskStore>,
+    local: Arc<Local>,
+    mut heard: tokio::sync::broadcast::Receiver<Heard>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = heard.recv() => next,
+        };
+        match next {
+            Ok(Heard::Changed { id, status }) => local.heard(&*store, &id, Some(status)).await,
+            Ok(Heard::Missed) | Err(RecvError::Lagged(_)) => {
+                // Whatever was missed, every task running here is read
+                // again.
+                let ids: Vec<String> = local.running.iter().map(|r| r.key().clone()).collect();
+                for id in ids {
+                    local.heard(&*store, &id, None).await;
+                }
+                local.settled.notify_waiters();
+            }
+            Err(RecvError::Closed) => return,
         }
     }
+}
+
+/// The change that writes `outcome` to a task that has not ended yet.
+fn settling(outcome: Outcome) -> impl FnMut(&mut TaskRecord) + Clone + Send + 'static {
+    move |r: &mut TaskRecord| {
+        if r.status.is_terminal() {
+            return;
+        }
+        r.input_requests.clear();
+        r.status = match outcome.clone() {
+            Outcome::Completed(result) => {
+                r.result = Some(result);
+                TaskStatus::Completed
+            }
+            Outcome::ToolFailed(result) => {
+                r.status_message = Some("the tool reported an error".into());
+                r.result = Some(result);
+                TaskStatus::Failed
+            }
+            Outcome::Failed(error) => {
+                r.status_message = Some(error.message.clone());
+                r.error = Some(error);
+                TaskStatus::Failed
+            }
+            Outcome::Cancelled => TaskStatus::Cancelled,
+        };
+        r.updated_ms = now_ms();
+    }
+}
+
+/// What a request about a task gets when the store cannot answer: a
+/// server error (`-32000`) naming the store, not "unknown task", so that
+/// a client tries again rather than give the task up.
+pub(crate) fn unavailable(e: StoreError) -> ErrorObject {
+    ErrorObject::new(crate::jsonrpc::SERVER_BUSY, e.to_string())
 }
 
 pub(crate) fn not_found() -> ErrorObject {

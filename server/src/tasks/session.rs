@@ -18,7 +18,7 @@
 //!   `io.modelcontextprotocol/related-task`, and the task is
 //!   `input_required` while the client has a question to answer.
 
-use super::{Outcome, TaskRecord, TaskSupport, not_found, timestamp};
+use super::{Outcome, TaskRecord, TaskSupport, not_found, timestamp, unavailable};
 use crate::context::{Context, Origin};
 use crate::handler;
 use crate::jsonrpc::{ErrorObject, METHOD_NOT_FOUND, SERVER_BUSY};
@@ -73,13 +73,21 @@ pub async fn serve(
         return None;
     }
     if method == methods::TASKS_LIST {
-        return Some(Ok(list(ctx, params, &tasks.of_session(&session.id).await)));
+        return Some(
+            tasks
+                .of_session(&session.id)
+                .await
+                .map(|all| list(ctx, params, &all))
+                .map_err(unavailable),
+        );
     }
     let Some(id) = params.get("taskId").and_then(Value::as_str) else {
         return Some(Err(ErrorObject::invalid_params("taskId must be a string")));
     };
-    let Some(record) = tasks.record_for(id, Some(&session.id)).await else {
-        return Some(Err(not_found()));
+    let record = match tasks.record_for(id, Some(&session.id)).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Some(Err(not_found())),
+        Err(e) => return Some(Err(unavailable(e))),
     };
     Some(match method {
         methods::TASKS_GET => Ok(task(&record)),
@@ -87,8 +95,9 @@ pub async fn serve(
             // Blocks until the task ends; the request's cancellation (or
             // the session's end) stops the wait.
             match tasks.ended(id).await {
-                Some(ended) => outcome_of(&ended),
-                None => Err(not_found()),
+                Ok(Some(ended)) => outcome_of(&ended),
+                Ok(None) => Err(not_found()),
+                Err(e) => Err(unavailable(e)),
             }
         }
         _ if record.status.is_terminal() => Err(ErrorObject::invalid_params(format!(
@@ -97,8 +106,9 @@ pub async fn serve(
         ))),
         _ => match tasks.cancel(id).await {
             Ok(_) => match tasks.record_for(id, Some(&session.id)).await {
-                Some(after) => Ok(task(&after)),
-                None => Err(not_found()),
+                Ok(Some(after)) => Ok(task(&after)),
+                Ok(None) => Err(not_found()),
+                Err(e) => Err(unavailable(e)),
             },
             Err(e) => Err(e),
         },

@@ -1,8 +1,8 @@
 //! Where tasks are kept: a small trait, so that the memory of one replica
-//! (here) and a store shared by every replica (the shared-state work) are
-//! interchangeable. A record holds only what can be written down (no
-//! futures, no channels): what runs a task stays on the replica running
-//! it ([`super::Tasks`]).
+//! (here) and a store shared by every replica through Redis
+//! ([`super::redis_store`]) are interchangeable. A record holds only what
+//! can be written down (no futures, no channels): what runs a task stays
+//! on the replica running it ([`super::Tasks`]).
 
 use crate::jsonrpc::ErrorObject;
 use crate::protocol::tasks::TaskStatus;
@@ -37,6 +37,13 @@ pub struct TaskRecord {
     /// session may see); `None` for a task of 2026-07-28.
     #[serde(default)]
     pub session: Option<String>,
+    /// The incarnation of the replica running the task, in a shared store
+    /// ([`crate::shared::Redis::incarnation`]): another replica reading a
+    /// task that has not ended looks up that replica's lease, and settles
+    /// the task as failed once the lease lapsed. `None` in a store only
+    /// one replica sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl TaskRecord {
@@ -47,16 +54,39 @@ impl TaskRecord {
     }
 }
 
-/// A change to a record, applied by the store as one step.
-pub type Change = Box<dyn FnOnce(&mut TaskRecord) + Send>;
+/// A change to a record, applied by the store as one step. A shared store
+/// may apply it more than once (to the record as it was read, again after
+/// another replica changed it meanwhile), so it must depend on nothing but
+/// the record it is given.
+pub type Change = Box<dyn FnMut(&mut TaskRecord) + Send>;
 
-/// The store refused a new task.
+/// The store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("too many tasks are kept; try again later")]
     Full,
     #[error("the task store is unavailable: {0}")]
     Unavailable(String),
+    /// A shared record changed under every one of a bounded number of
+    /// attempts to change it.
+    #[error("the task changed too often to be updated; try again")]
+    Contended,
+}
+
+/// What a store's reads and updates give: `Ok(None)` for a task that is
+/// unknown or expired.
+pub type Found = Result<Option<TaskRecord>, StoreError>;
+
+/// A change to a task that another replica made, heard by every replica
+/// sharing the store ([`TaskStore::heard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// Task `id` changed (answered, cancelled, failed for its replica's
+    /// loss, ended); `status` is its status after the change.
+    Changed { id: String, status: TaskStatus },
+    /// Changes may have been missed (the subscription was lost and made
+    /// again): whoever runs tasks reads them again.
+    Missed,
 }
 
 /// Keeps tasks. Every method is one step of the store: a task created is
@@ -65,14 +95,24 @@ pub trait TaskStore: Send + Sync {
     /// Keeps a new task; done only once a `get` of its id would find it.
     fn create(&self, record: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The task `id`, unless unknown or expired.
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<TaskRecord>>;
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Found>;
     /// Applies `change` to task `id` and returns the record after it;
     /// `None` when unknown or expired (nothing changed).
-    fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Option<TaskRecord>>;
-    /// Forgets the tasks expired at `now_ms`; returns their ids.
+    fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Found>;
+    /// Forgets the tasks expired at `now_ms`; returns their ids (in a
+    /// shared store: those this replica created).
     fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>>;
     /// The tasks of `session` not expired, oldest first.
-    fn of_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Vec<TaskRecord>>;
+    fn of_session<'a>(
+        &'a self,
+        session: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>>;
+    /// The changes other replicas make to tasks, for a store that
+    /// replicas share; `None` (the default) for one only this replica
+    /// sees, where every change is made here.
+    fn heard(&self) -> Option<tokio::sync::broadcast::Receiver<Heard>> {
+        None
+    }
 }
 
 /// The tasks of one replica, in its memory, at most `max` at once.
@@ -105,17 +145,17 @@ impl TaskStore for MemoryTaskStore {
         Box::pin(std::future::ready(outcome))
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<TaskRecord>> {
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Found> {
         let now = Self::now_ms();
         let found = self
             .tasks
             .get(id)
             .filter(|r| !r.expired(now))
             .map(|r| r.clone());
-        Box::pin(std::future::ready(found))
+        Box::pin(std::future::ready(Ok(found)))
     }
 
-    fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Option<TaskRecord>> {
+    fn update<'a>(&'a self, id: &'a str, mut change: Change) -> BoxFuture<'a, Found> {
         let now = Self::now_ms();
         let after = self
             .tasks
@@ -125,7 +165,7 @@ impl TaskStore for MemoryTaskStore {
                 change(&mut r);
                 r.clone()
             });
-        Box::pin(std::future::ready(after))
+        Box::pin(std::future::ready(Ok(after)))
     }
 
     fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>> {
@@ -140,7 +180,10 @@ impl TaskStore for MemoryTaskStore {
         Box::pin(std::future::ready(gone))
     }
 
-    fn of_session<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Vec<TaskRecord>> {
+    fn of_session<'a>(
+        &'a self,
+        session: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TaskRecord>, StoreError>> {
         let now = Self::now_ms();
         let mut found: Vec<TaskRecord> = self
             .tasks
@@ -149,7 +192,7 @@ impl TaskStore for MemoryTaskStore {
             .map(|r| r.clone())
             .collect();
         found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
-        Box::pin(std::future::ready(found))
+        Box::pin(std::future::ready(Ok(found)))
     }
 }
 
@@ -171,6 +214,7 @@ mod tests {
             result: None,
             error: None,
             session: None,
+            owner: None,
         }
     }
 
@@ -179,21 +223,25 @@ mod tests {
         let store = MemoryTaskStore::new(10);
         let now = super::super::now_ms();
         store.create(record("a", now, Some(60_000))).await.unwrap();
-        assert_eq!(store.get("a").await.unwrap().status, TaskStatus::Working);
+        assert_eq!(
+            store.get("a").await.unwrap().unwrap().status,
+            TaskStatus::Working
+        );
         let after = store
             .update("a", Box::new(|r| r.status = TaskStatus::Completed))
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(after.status, TaskStatus::Completed);
-        assert_eq!(store.get("a").await, Some(after));
-        assert!(store.get("b").await.is_none());
-        assert!(store.update("b", Box::new(|_| {})).await.is_none());
+        assert_eq!(store.get("a").await, Ok(Some(after)));
+        assert_eq!(store.get("b").await, Ok(None));
+        assert_eq!(store.update("b", Box::new(|_| {})).await, Ok(None));
         assert!(store.remove_expired(now).await.is_empty());
         assert_eq!(
             store.remove_expired(now + 60_000).await,
             vec!["a".to_owned()]
         );
-        assert!(store.get("a").await.is_none());
+        assert_eq!(store.get("a").await, Ok(None));
     }
 
     #[tokio::test]
@@ -201,9 +249,9 @@ mod tests {
         let store = MemoryTaskStore::new(10);
         store.create(record("old", 1, Some(1))).await.unwrap();
         store.create(record("kept", 1, None)).await.unwrap();
-        assert!(store.get("old").await.is_none());
-        assert!(store.update("old", Box::new(|_| {})).await.is_none());
-        assert!(store.get("kept").await.is_some());
+        assert_eq!(store.get("old").await, Ok(None));
+        assert_eq!(store.update("old", Box::new(|_| {})).await, Ok(None));
+        assert!(store.get("kept").await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -219,11 +267,12 @@ mod tests {
         let ids: Vec<String> = store
             .of_session("s1")
             .await
+            .unwrap()
             .into_iter()
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
-        assert!(store.of_session("s3").await.is_empty());
+        assert!(store.of_session("s3").await.unwrap().is_empty());
     }
 
     #[tokio::test]
