@@ -341,3 +341,92 @@ async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
         assert!(ready.status().is_success());
     }
 }
+
+/// `--session-tasks` (2025-11-25): a session's task on r1 that is still
+/// working when r1 is SIGKILLed. The session's next requests, through the
+/// balancer, reach a replica that adopts the session once r1's lease
+/// lapsed; there its tasks are listed from Redis, the working one as
+/// failed (and `tasks/result` says why), the finished one with its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_tasks_follow_it_to_the_replica_that_adopts_it() {
+    let redis = RedisServer::start();
+    let mut spec = Spec::new(common::cluster::REPLICAS, Balancer::Nginx);
+    spec.replica_args = [
+        "--redis-url",
+        &redis.url(),
+        "--peer-secret",
+        "shared-tasks-test-secret-0123456789abcdef",
+        "--redis-lease-ms",
+        &LEASE_MS.to_string(),
+        "--session-tasks",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let mut c = start_cluster_with(spec).await;
+    let direct = Endpoint::new(&c.replicas[0].url(), "/mcp", client());
+    let s = direct.connect().await;
+    assert_eq!(s.route(), "r1");
+    let as_task = |tool: &str, arguments: Value| {
+        let mut params = tool_params(tool, arguments);
+        params["task"] = json!({"ttl": 60_000});
+        params
+    };
+    let started = |created: Value| {
+        created["task"]["taskId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a task: {created}"))
+            .to_owned()
+    };
+    let finished = started(
+        s.result(
+            "tools/call",
+            as_task("slow_compute", json!({"seconds": 0, "label": "early"})),
+        )
+        .await,
+    );
+    let working = started(
+        s.result(
+            "tools/call",
+            as_task("slow_compute", json!({"seconds": 600})),
+        )
+        .await,
+    );
+    let done = s.result("tasks/result", json!({"taskId": finished})).await;
+    assert_eq!(result_text(&done), "computed early in 0s");
+    c.kill(0).await;
+    // Through the balancer from now on (r1's upstream falls back on the
+    // others).
+    let s = s.through(&c.endpoint());
+    let limit = Duration::from_millis(LEASE_MS) + Duration::from_secs(3);
+    let started_at = Instant::now();
+    let listed = loop {
+        if let Ok(msg) = s.try_call("tasks/list", json!({})).await
+            && let Some(result) = msg.get("result")
+        {
+            let tasks = result["tasks"].as_array().cloned().unwrap_or_default();
+            if tasks.iter().any(|t| t["status"] == "failed") {
+                break tasks;
+            }
+        }
+        assert!(
+            started_at.elapsed() < limit,
+            "the session's tasks never showed the lost one as failed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ids: Vec<&str> = listed.iter().filter_map(|t| t["taskId"].as_str()).collect();
+    assert_eq!(ids, [finished.as_str(), working.as_str()], "{listed:?}");
+    assert_eq!(listed[0]["status"], "completed");
+    assert_eq!(listed[1]["status"], "failed");
+    let outcome = s.call("tasks/result", json!({"taskId": working})).await;
+    assert_eq!(outcome["error"]["code"], -32603, "{outcome}");
+    assert!(
+        outcome["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("replica running this task stopped")),
+        "{outcome}"
+    );
+    let done = s.result("tasks/result", json!({"taskId": finished})).await;
+    assert_eq!(result_text(&done), "computed early in 0s");
+}
