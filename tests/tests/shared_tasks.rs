@@ -74,9 +74,11 @@ impl Drop for RedisServer {
     }
 }
 
-/// Three replicas sharing `redis` behind `balancer`.
+/// Three replicas sharing `redis` behind `balancer` (with owner
+/// forwarding, which a round robin needs for sessions).
 async fn cluster(balancer: Balancer, redis: &RedisServer) -> TestCluster {
     let mut spec = Spec::new(common::cluster::REPLICAS, balancer);
+    spec.forwarding = balancer == Balancer::RoundRobin;
     spec.replica_args = [
         "--redis-url",
         &redis.url(),
@@ -277,6 +279,31 @@ async fn outlived(balancer: Balancer) {
     for url in [&r2, &via] {
         assert_eq!(task(url, &working).await, failed, "through {url}");
     }
+}
+
+/// With peers (owner forwarding), a request about a task is served where
+/// it lands, not passed to the task's replica: no hop, and nothing waits
+/// on a replica that stopped answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_is_followed_through_any_replica_behind_a_round_robin_with_peers() {
+    followed_through_any_replica(Balancer::RoundRobin).await;
+    let redis = RedisServer::start();
+    let c = cluster(Balancer::RoundRobin, &redis).await;
+    let id = start_task(&replica(&c, 0), "slow_compute", json!({"seconds": 60})).await;
+    for i in [1, 2] {
+        assert_eq!(task(&replica(&c, i), &id).await["status"], "working");
+        assert_eq!(
+            c.scrape(i).await.sum("tether_forwarded_requests_total"),
+            0.0,
+            "r{} passed a task's request on",
+            i + 1
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_outlive_a_killed_replica_behind_a_round_robin_with_peers() {
+    outlived(Balancer::RoundRobin).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

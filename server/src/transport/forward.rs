@@ -25,7 +25,8 @@
 //! - MCP 2026-07-28 has no sessions: its requests are served where they
 //!   land, except `tasks/get|update|cancel`, which go to the replica whose
 //!   route their task id (in `Mcp-Name`) carries; when that replica is
-//!   gone, the task is unknown here too (`-32602`).
+//!   gone, the task is unknown here too (`-32602`). With Redis, tasks are
+//!   kept there and these are served where they land too.
 //! - Changes that every replica's clients must hear of (a resource
 //!   updated, a list change announced: [`SharedEvent`]) are passed on to
 //!   every live peer (`POST /tether/peer/event`, with the secret), whose
@@ -584,7 +585,10 @@ pub async fn to_owner(State(fwd): State<Arc<Forwarding>>, req: Request, next: Ne
     let stateless = fwd.replica.config.serve_2026_07_28
         && crate::era::hint(version) == crate::era::Era::Stateless;
     let named = if stateless {
-        task_route(&req)
+        // Tasks kept in Redis are served wherever their requests land: the
+        // replica running the work hears of answers and cancellations
+        // through Redis (see `tasks::redis_store`).
+        task_route(&req).filter(|_| !fwd.replica.tasks.is_shared())
     } else {
         session_route(&req, &fwd.replica.config.path).map(str::to_owned)
     };
