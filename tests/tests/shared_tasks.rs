@@ -38,6 +38,12 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        RedisServer::start_on(port)
+    }
+
+    /// A new, empty `redis-server` on `port` (one that was killed comes
+    /// back).
+    fn start_on(port: u16) -> RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
@@ -367,6 +373,44 @@ async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
         let ready = send(client().get(format!("{}/healthz", c.replicas[i].url()))).await;
         assert!(ready.status().is_success());
     }
+    // Redis comes back (empty): tasks are made again, and a cancellation
+    // through another replica reaches the work once its replica has
+    // subscribed again.
+    let _back = RedisServer::start_on(redis.port);
+    let started = Instant::now();
+    let id = loop {
+        let answer = rpc(
+            &r1,
+            "tools/call",
+            tool_params("confirm_delete", json!({"filename": "b.txt"})),
+        )
+        .await;
+        if answer["result"]["resultType"] == "task" {
+            break answer["result"]["taskId"]
+                .as_str()
+                .expect("an id")
+                .to_owned();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no task is made once Redis is back: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Each replica's connection comes back at its own pace.
+    eventually("r2 reads the task once Redis is back", WAIT, || async {
+        rpc(&r2, "tasks/get", json!({"taskId": id})).await["result"]["status"] == "input_required"
+    })
+    .await;
+    let ack = rpc(&r2, "tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    // Once subscribed again, r1 reads the tasks it runs: the cancelled
+    // one stops, and so does the first, whose record went with the old
+    // Redis (nobody could read its outcome).
+    eventually("the cancelled work stops on r1", WAIT, || async {
+        running_on(&c, 0).await == 0.0
+    })
+    .await;
 }
 
 /// `--session-tasks` (2025-11-25): a session's task on r1 that is still

@@ -124,7 +124,9 @@ impl Local {
     /// Brings the work running here up to date with a change another
     /// replica made to task `id`: an ended task's work stops (cancelled
     /// there, or settled as failed while this replica was cut off from the
-    /// store), an answered one's questions look at the answers again.
+    /// store), and so does one whose record is gone (expired, or lost with
+    /// the store: nobody could read its outcome); an answered one's
+    /// questions look at the answers again.
     async fn heard(&self, store: &dyn TaskStore, id: &str, status: Option<TaskStatus>) {
         if !self.running.contains_key(id) {
             if status.is_some_and(TaskStatus::is_terminal) {

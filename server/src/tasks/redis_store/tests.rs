@@ -26,6 +26,10 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Server::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Server {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
@@ -490,4 +494,38 @@ async fn tasks_methods_say_the_store_is_unavailable_when_redis_is_down() {
         t.create(CancellationToken::new()).await,
         Err(StoreError::Unavailable(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_heard_again_once_redis_is_back() {
+    let mut server = Server::start();
+    let port = server.port;
+    let (ra, rb) = (handle(&server), handle(&server));
+    let a = Arc::new(tasks_on(&ra, "r1"));
+    let b = tasks_on(&rb, "r2");
+    subscribed(&ra, 2).await;
+    server.kill();
+    // Long enough for the pauses between attempts to subscribe again to
+    // reach their longest.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _back = Server::start_on(port);
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let created = loop {
+        match a.create(cancel.clone()).await {
+            Ok(created) => break created,
+            Err(e) => assert!(started.elapsed() < WAIT, "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    subscribed(&ra, 2).await;
+    let params = json!({"taskId": created.id});
+    let started = Instant::now();
+    while let Err(e) = b.serve(methods::TASKS_CANCEL, &params, &declared()).await {
+        assert!(started.elapsed() < WAIT, "{e:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::timeout(WAIT, cancel.cancelled())
+        .await
+        .expect("the cancellation is heard on a");
 }
