@@ -32,9 +32,17 @@
 //! operations endpoints and the replicas' internal paths are `404` there
 //! and reached on each replica directly ([`Replica::url`]).
 //!
+//! With [`Spec::redis`] (`--redis`), the cluster starts a `redis-server` of
+//! its own on loopback ([`redis::RedisServer`]) and gives it to every
+//! replica (`--redis-url`, with a peer secret of the cluster's): changes
+//! reach every replica's subscribers, tasks are readable anywhere, and a
+//! killed replica's sessions are adopted by the others.
+//!
 //! - [`render`]: the per-deployment part of the balancer configs.
+//! - [`redis`]: the cluster's Redis.
 //! - [`Cluster`]: start, inspect, kill, terminate, stop.
 
+pub mod redis;
 pub mod render;
 
 use nix::errno::Errno;
@@ -115,6 +123,9 @@ pub struct Spec {
     /// themselves, except in [`Balancer::RoundRobin`] and for cookie-less
     /// clients of [`Balancer::HaproxyCookie`].
     pub forwarding: bool,
+    /// Shared state: a `redis-server` for the cluster, whose URL every
+    /// replica gets (`--redis-url`), with a peer secret of the cluster's.
+    pub redis: bool,
 }
 
 impl Spec {
@@ -126,6 +137,7 @@ impl Spec {
             replica_args: Vec::new(),
             inherit_output: false,
             forwarding: false,
+            redis: false,
         }
     }
 }
@@ -286,6 +298,8 @@ pub struct Cluster {
     run_dir: PathBuf,
     /// The peers file of a forwarding cluster.
     peers_file: Option<PathBuf>,
+    /// The cluster's Redis ([`Spec::redis`]).
+    redis: Option<redis::RedisServer>,
 }
 
 /// The repository's `deploy/` folder (overridable with `TETHER_DEPLOY_DIR`).
@@ -361,8 +375,14 @@ impl Cluster {
             balancer: None,
             run_dir,
             peers_file,
+            redis: None,
         };
-        let peer_secret = if spec.forwarding {
+        if spec.redis {
+            cluster.redis = Some(redis::RedisServer::start(&cluster.run_dir).await?);
+        }
+        // Replicas that share Redis pass requests to one another (for a
+        // session one of them adopted), as forwarding ones do.
+        let peer_secret = if spec.forwarding || spec.redis {
             Some(peer_secret()?)
         } else {
             None
@@ -403,11 +423,16 @@ impl Cluster {
             {
                 cmd.env("TETHER_MRTR_KEY", key);
             }
-            if let (Some(file), Some(secret)) = (&cluster.peers_file, &peer_secret) {
-                cmd.arg("--peers-file").arg(file);
+            if let Some(redis) = &cluster.redis {
+                cmd.arg("--redis-url").arg(redis.url());
+            }
+            if let Some(secret) = &peer_secret {
                 // In the environment rather than on the command line, which
                 // every user of the machine can read.
                 cmd.env("TETHER_PEER_SECRET", secret);
+            }
+            if let (Some(file), Some(_)) = (&cluster.peers_file, &peer_secret) {
+                cmd.arg("--peers-file").arg(file);
                 if std::env::var_os("TETHER_PEER_REFRESH_SECS").is_none() {
                     cmd.env("TETHER_PEER_REFRESH_SECS", PEER_REFRESH_SECS);
                 }
@@ -586,6 +611,16 @@ impl Cluster {
     /// for a while).
     pub fn peers_file(&self) -> Option<&Path> {
         self.peers_file.as_deref()
+    }
+
+    /// The cluster's Redis, with [`Spec::redis`].
+    pub fn redis(&self) -> Option<&redis::RedisServer> {
+        self.redis.as_ref()
+    }
+
+    /// The same, to pause, kill or restart it.
+    pub fn redis_mut(&mut self) -> Option<&mut redis::RedisServer> {
+        self.redis.as_mut()
     }
 
     /// Kills replica `i` at once (SIGKILL), as a crash would.

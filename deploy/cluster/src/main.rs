@@ -4,6 +4,7 @@
 //! tether-cluster --replicas 3 --balancer nginx --port 8080
 //! tether-cluster --balancer round-robin --forwarding   # no affinity at all
 //! tether-cluster --balancer nginx-round-robin -- --stateless   # no sessions
+//! tether-cluster --redis     # shared state: a redis-server for the replicas
 //! tether-cluster render      # rewrites the compose balancer files
 //! ```
 
@@ -35,6 +36,11 @@ struct Args {
     /// to its owner. Needed behind `round-robin`.
     #[arg(long)]
     forwarding: bool,
+    /// Shared state: start a `redis-server` (Debian's) on loopback and give
+    /// it to every replica (`--redis-url`): notifications reach every
+    /// replica, tasks are readable anywhere, sessions outlive a replica.
+    #[arg(long)]
+    redis: bool,
     /// Extra flags for every replica, after `--`.
     #[arg(last = true)]
     replica_args: Vec<String>,
@@ -70,6 +76,7 @@ async fn main() -> ExitCode {
         replica_args: args.replica_args,
         inherit_output: true,
         forwarding: args.forwarding,
+        redis: args.redis,
         ..Spec::new(args.replicas.max(1), args.balancer)
     };
     let cluster = tokio::select! {
@@ -88,6 +95,9 @@ async fn main() -> ExitCode {
     };
     for r in &cluster.replicas {
         eprintln!("replica {} on {}", r.route, r.url());
+    }
+    if let Some(redis) = cluster.redis() {
+        eprintln!("shared state in {}", redis.url());
     }
     if let Some(peers) = cluster.peers_file() {
         eprintln!("owner forwarding on (peers: {})", peers.display());
