@@ -16,7 +16,8 @@
 //!   shared by every request of the replica. The replica that runs a task
 //!   remembers what it last wrote, and starts from that: its own changes
 //!   (progress, questions, the end) cost one round trip each, the one the
-//!   write needs.
+//!   write needs, and are made one after the other (they never race each
+//!   other for the record).
 //! - **A session's tasks** (2025-11-25 `tasks/list`) are a sorted set
 //!   `<prefix>:session-tasks:<session>` of ids by creation time, kept as
 //!   long as its longest-lived task; an id whose record expired is taken
@@ -131,6 +132,10 @@ struct Mine {
     /// The record as this replica last wrote or read it, while the task
     /// has not ended: where its next change starts.
     last: Option<String>,
+    /// Taken by each change this replica makes to it, one after the other:
+    /// its work's own changes (a burst of progress) never race each other
+    /// for the record, only a client's changes through other replicas.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The tasks of every replica of a deployment, in its Redis.
@@ -409,6 +414,7 @@ impl TaskStore for RedisTaskStore {
                 Mine {
                     expires_ms,
                     last: Some(raw),
+                    turn: Arc::default(),
                 },
             );
             Ok(())
@@ -430,6 +436,12 @@ impl TaskStore for RedisTaskStore {
 
     fn update<'a>(&'a self, id: &'a str, change: Change) -> BoxFuture<'a, Found> {
         Box::pin(async move {
+            let turn = self.mine.get(id).map(|m| m.turn.clone());
+            // Each waits for the change before it, which is bounded.
+            let _turn = match &turn {
+                Some(turn) => Some(turn.lock().await),
+                None => None,
+            };
             let start = self.mine.get(id).and_then(|m| m.last.clone());
             self.change(id, start, change).await
         })

@@ -529,3 +529,29 @@ async fn changes_are_heard_again_once_redis_is_back() {
         .await
         .expect("the cancellation is heard on a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_changes_by_the_tasks_own_replica_is_all_kept() {
+    let server = Server::start();
+    let r = handle(&server);
+    let s = store(&r, 10);
+    s.create(record("r1.burst", 60_000, None)).await.unwrap();
+    let changes: Vec<_> = (0..64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.update(
+                    "r1.burst",
+                    Box::new(move |r| {
+                        r.answers.insert(format!("k{i}"), json!(i));
+                    }),
+                )
+                .await
+            })
+        })
+        .collect();
+    for c in changes {
+        assert!(c.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(s.get("r1.burst").await.unwrap().unwrap().answers.len(), 64);
+}
