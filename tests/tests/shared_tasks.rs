@@ -1,14 +1,16 @@
 //! Tasks of the 2026-07-28 tasks extension kept in Redis (`--redis-url`):
-//! three replica processes behind nginx or HAProxy (the policies of
-//! `deploy/`) share one real `redis-server`, started here on a free
-//! loopback port with nothing saved.
+//! three replica processes behind nginx, HAProxy (the policies of
+//! `deploy/`) or a round robin with peers share one real `redis-server`
+//! of the cluster's own ([`Spec::redis`]: a free loopback port, nothing
+//! saved), which tests pause, kill and start again.
 //!
 //! A task started on r1 is read, answered and cancelled through r2 and
 //! r3, both straight to the replicas and through the balancer; its result
 //! is read through the others after r1 finished it and was SIGKILLed; a
 //! task still working when r1 is SIGKILLed reads as failed through the
 //! others once r1's lease lapsed (`--redis-lease-ms`, plus a bound); and
-//! with Redis gone, calls and `tasks/*` answer at once with clear errors.
+//! with Redis paused or gone, calls and `tasks/*` answer at once with
+//! clear errors, and once it is back, tasks work again.
 //!
 //! The client is raw 2026-07-28 HTTP (the era's headers, `_meta` with the
 //! tasks extension and elicitation), as a client of the era sends it.
@@ -18,85 +20,29 @@ mod common;
 use common::cluster::{TestCluster, eventually, start_cluster_with};
 use common::*;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tether_cluster::{Balancer, Spec};
 
 /// The replicas' lease: how soon a dead replica's tasks read as failed.
 const LEASE_MS: u64 = 1000;
 
-/// A `redis-server` of the test's own on a free loopback port, nothing
-/// saved; killed when dropped.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        RedisServer::start_on(port)
-    }
-
-    /// A new, empty `redis-server` on `port` (one that was killed comes
-    /// back).
-    fn start_on(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < WAIT, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer {
-            child: Some(child),
-            port,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Three replicas sharing `redis` behind `balancer` (with owner
-/// forwarding, which a round robin needs for sessions).
-async fn cluster(balancer: Balancer, redis: &RedisServer) -> TestCluster {
+/// Three replicas sharing a `redis-server` of the cluster's own
+/// ([`Spec::redis`]) behind `balancer` (with owner forwarding, which a
+/// round robin needs for sessions), each given `extra` flags.
+async fn cluster_with(balancer: Balancer, extra: &[&str]) -> TestCluster {
     let mut spec = Spec::new(common::cluster::REPLICAS, balancer);
+    spec.redis = true;
     spec.forwarding = balancer == Balancer::RoundRobin;
-    spec.replica_args = [
-        "--redis-url",
-        &redis.url(),
-        "--peer-secret",
-        "shared-tasks-test-secret-0123456789abcdef",
-        "--redis-lease-ms",
-        &LEASE_MS.to_string(),
-    ]
-    .iter()
-    .map(|a| (*a).to_owned())
-    .collect();
+    spec.replica_args = ["--redis-lease-ms", &LEASE_MS.to_string()]
+        .iter()
+        .chain(extra)
+        .map(|a| (*a).to_owned())
+        .collect();
     start_cluster_with(spec).await
+}
+
+async fn cluster(balancer: Balancer) -> TestCluster {
+    cluster_with(balancer, &[]).await
 }
 
 /// The MCP endpoint of replica `i`, past the balancer.
@@ -179,8 +125,7 @@ async fn running_on(c: &TestCluster, i: usize) -> f64 {
 /// A task started on r1 (straight, or through the balancer, which then
 /// places it anywhere) is followed to its end through every replica.
 async fn followed_through_any_replica(balancer: Balancer) {
-    let redis = RedisServer::start();
-    let c = cluster(balancer, &redis).await;
+    let c = cluster(balancer).await;
     let urls: Vec<String> = (0..3).map(|i| replica(&c, i)).collect();
     let via_balancer = c.mcp_url();
     for start_on in [urls[0].clone(), via_balancer.clone()] {
@@ -253,8 +198,7 @@ async fn a_task_is_read_answered_and_cancelled_through_any_replica_behind_haprox
 /// which names r1 for it), the other reads as failed once r1's lease
 /// lapsed, within a bound.
 async fn outlived(balancer: Balancer) {
-    let redis = RedisServer::start();
-    let mut c = cluster(balancer, &redis).await;
+    let mut c = cluster(balancer).await;
     let r1 = replica(&c, 0);
     let finished = start_task(&r1, "slow_compute", json!({"seconds": 1, "label": "kept"})).await;
     let working = start_task(&r1, "slow_compute", json!({"seconds": 600})).await;
@@ -293,8 +237,7 @@ async fn outlived(balancer: Balancer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_is_followed_through_any_replica_behind_a_round_robin_with_peers() {
     followed_through_any_replica(Balancer::RoundRobin).await;
-    let redis = RedisServer::start();
-    let c = cluster(Balancer::RoundRobin, &redis).await;
+    let c = cluster(Balancer::RoundRobin).await;
     let id = start_task(&replica(&c, 0), "slow_compute", json!({"seconds": 60})).await;
     for i in [1, 2] {
         assert_eq!(task(&replica(&c, i), &id).await["status"], "working");
@@ -324,11 +267,38 @@ async fn tasks_outlive_a_killed_replica_behind_haproxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
-    let mut redis = RedisServer::start();
-    let c = cluster(Balancer::Nginx, &redis).await;
+    let mut c = cluster(Balancer::Nginx).await;
     let (r1, r2) = (replica(&c, 0), replica(&c, 1));
     let id = start_task(&r1, "slow_compute", json!({"seconds": 600})).await;
-    redis.kill();
+    // Paused (it holds its connections and answers nothing): every
+    // request about the task ends within the Redis bound, said as such.
+    c.redis_mut().expect("the cluster's Redis").pause();
+    for url in [&r2, &r1] {
+        let asked = Instant::now();
+        let answer = rpc(url, "tasks/get", json!({"taskId": id})).await;
+        assert_eq!(answer["error"]["code"], -32000, "via {url}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("task store is unavailable")),
+            "{answer}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    c.redis_mut().expect("the cluster's Redis").resume();
+    eventually(
+        "the task is read again once Redis answers",
+        WAIT,
+        || async {
+            rpc(&r2, "tasks/get", json!({"taskId": id})).await["result"]["status"] == "working"
+        },
+    )
+    .await;
+    c.redis_mut().expect("the cluster's Redis").kill().await;
     // A known task through another replica, and through its own: the
     // store is unavailable, said as such, at once.
     for url in [&r2, &r1, &c.mcp_url()] {
@@ -376,7 +346,11 @@ async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
     // Redis comes back (empty): tasks are made again, and a cancellation
     // through another replica reaches the work once its replica has
     // subscribed again.
-    let _back = RedisServer::start_on(redis.port);
+    c.redis_mut()
+        .expect("the cluster's Redis")
+        .restart()
+        .await
+        .expect("Redis starts again");
     let started = Instant::now();
     let id = loop {
         let answer = rpc(
@@ -420,21 +394,7 @@ async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
 /// failed (and `tasks/result` says why), the finished one with its result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sessions_tasks_follow_it_to_the_replica_that_adopts_it() {
-    let redis = RedisServer::start();
-    let mut spec = Spec::new(common::cluster::REPLICAS, Balancer::Nginx);
-    spec.replica_args = [
-        "--redis-url",
-        &redis.url(),
-        "--peer-secret",
-        "shared-tasks-test-secret-0123456789abcdef",
-        "--redis-lease-ms",
-        &LEASE_MS.to_string(),
-        "--session-tasks",
-    ]
-    .iter()
-    .map(|a| (*a).to_owned())
-    .collect();
-    let mut c = start_cluster_with(spec).await;
+    let mut c = cluster_with(Balancer::Nginx, &["--session-tasks"]).await;
     let direct = Endpoint::new(&c.replicas[0].url(), "/mcp", client());
     let s = direct.connect().await;
     assert_eq!(s.route(), "r1");
