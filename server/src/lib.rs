@@ -69,8 +69,11 @@
 //!   tasks, and the one place that stamps `resultType`, the server's
 //!   identity and caching hints. It never touches the session registry.
 //! - [`tasks`]: the tasks extension of 2026-07-28: what a task is (kept
-//!   behind the small [`TaskStore`](tasks::TaskStore) trait, in memory for
-//!   now), what runs it on this replica, and `tasks/get|update|cancel`;
+//!   behind the small [`TaskStore`](tasks::TaskStore) trait: in this
+//!   replica's memory, or with `--redis-url` in Redis, where any replica
+//!   reads, answers and cancels it and a dead replica's unfinished task
+//!   reads as failed), what runs it on this replica, and
+//!   `tasks/get|update|cancel`;
 //!   and, with `--session-tasks`, the experimental tasks of 2025-11-25 for
 //!   sessions on the same store ([`tasks::session`]).
 //! - [`inbound`]: what becomes of each message a client sends, whatever
