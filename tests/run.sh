@@ -15,10 +15,12 @@ log() { printf '\n==> %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------
 # Each entry is "command:package". Only missing ones are installed, so a
 # prepared machine skips apt entirely. nginx and HAProxy are the real
-# balancers of the cluster tests; docker-compose checks the compose file.
+# balancers of the cluster tests, redis-server the shared state of the
+# Redis tests (Debian's 7.0); docker-compose checks the compose file.
 need_apt=()
 for pair in "node:nodejs" "npm:npm" "jq:jq" "nginx:nginx-light" "haproxy:haproxy" \
-            "docker-compose:docker-compose" "python3:python3" "wrk:wrk" ; do
+            "docker-compose:docker-compose" "python3:python3" "wrk:wrk" \
+            "redis-server:redis-server" ; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_apt+=("$pkg")
 done
@@ -30,7 +32,7 @@ if ((${#need_apt[@]})); then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 # Debian starts the packaged services on install; the tests start their own.
-for svc in nginx haproxy; do
+for svc in nginx haproxy redis-server; do
   if pgrep -x "$svc" >/dev/null 2>&1 && [ -z "${TETHER_KEEP_SYSTEM_SERVICES:-}" ]; then
     service "$svc" stop >/dev/null 2>&1 || true
   fi
