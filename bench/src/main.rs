@@ -17,7 +17,9 @@
 //! - [`procs`]: building, starting and measuring the server processes.
 //! - [`load`]: the workloads, on the shim's client.
 //! - [`report`]: figures, targets, the table, the machine.
+//! - [`adoption`]: a crashed replica's sessions adopted by another (Redis).
 
+mod adoption;
 mod load;
 mod procs;
 mod report;
@@ -30,7 +32,7 @@ use load::{Expect, Run};
 use procs::Server;
 use report::{
     BARE, Fig, IdleSeries, RMCP, RMCP_STATELESS, Results, TETHER_BASELINE, TETHER_JSON, TETHER_NEW,
-    TETHER_NEW_BASELINE, TETHER_SSE, TETHER_STATELESS_JSON, TETHER_STATELESS_SSE,
+    TETHER_NEW_BASELINE, TETHER_REDIS, TETHER_SSE, TETHER_STATELESS_JSON, TETHER_STATELESS_SSE,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,7 +55,8 @@ struct Args {
     no_build: bool,
     /// Only these workloads (comma separated): echo, wrk (tools/call on
     /// sessions with wrk), new (2026-07-28 with wrk: tools/call and the
-    /// MRTR round trip), churn, sampling, forward, cluster, idle. Default:
+    /// MRTR round trip), churn, sampling, forward, cluster, idle, adopt
+    /// (adoption latency after a replica's crash, with Redis). Default:
     /// all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -99,6 +102,13 @@ struct Args {
     /// allows).
     #[arg(long)]
     max_streams: Option<usize>,
+    /// Sessions on the killed replica in the adoption workload (default 50).
+    #[arg(long)]
+    adopt_sessions: Option<usize>,
+    /// Leases (`--redis-lease-ms`) of the adoption workload, one row pair
+    /// each (default 3000,1000).
+    #[arg(long, value_delimiter = ',')]
+    adopt_leases: Vec<u64>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -125,6 +135,8 @@ struct Plan {
     idle_sessions: Vec<usize>,
     idle_streams: Vec<usize>,
     idle_step_bound: Duration,
+    adopt_sessions: usize,
+    adopt_leases: Vec<u64>,
 }
 
 impl Plan {
@@ -145,6 +157,8 @@ impl Plan {
                 idle_sessions: vec![20, 50],
                 idle_streams: vec![10, 20],
                 idle_step_bound: Duration::from_secs(20),
+                adopt_sessions: 5,
+                adopt_leases: vec![1000],
             }
         } else {
             // Streams need a file on each side per stream: stay under the
@@ -170,6 +184,8 @@ impl Plan {
                 idle_sessions: vec![1_000, 10_000, 50_000, 100_000],
                 idle_streams: streams,
                 idle_step_bound: Duration::from_secs(120),
+                adopt_sessions: 50,
+                adopt_leases: vec![3000, 1000],
             }
         };
         if let Some(r) = a.rounds {
@@ -190,6 +206,12 @@ impl Plan {
         if let Some(m) = a.max_sessions {
             p.idle_sessions.retain(|n| *n < m);
             p.idle_sessions.push(m);
+        }
+        if let Some(k) = a.adopt_sessions {
+            p.adopt_sessions = k.max(1);
+        }
+        if !a.adopt_leases.is_empty() {
+            p.adopt_leases = a.adopt_leases.clone();
         }
         if let Some(m) = a.max_streams {
             p.idle_streams.retain(|n| *n < m);
@@ -265,6 +287,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         forwarding: Vec::new(),
         cluster: None,
         idle: Vec::new(),
+        adoption: Vec::new(),
         targets: Vec::new(),
         problems: Vec::new(),
     };
@@ -284,10 +307,19 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         let servers = start_servers(&http, &log_dir, &args, &mut results).await?;
         if wants(&args, "wrk") {
             let stateless = start_stateless_servers(&http, &log_dir, &args, &mut results).await?;
-            let lineup: Vec<_> = servers.iter().chain(&stateless).collect();
-            let done = wrk_echo_suite(&http, &plan, &lineup, &mut results).await;
+            let redis = start_redis_server(&http, &log_dir, &args, &mut results).await?;
+            let lineup: Vec<_> = servers
+                .iter()
+                .chain(&stateless)
+                .chain(redis.iter().flat_map(|r| &r.lineup))
+                .collect();
+            let redis_pids = redis.as_ref().map(|r| r.pids.clone()).unwrap_or_default();
+            let done = wrk_echo_suite(&http, &plan, &lineup, &redis_pids, &mut results).await;
             for (_, s, _) in stateless {
                 s.stop().await;
+            }
+            if let Some(r) = redis {
+                r.stop().await;
             }
             done?;
         }
@@ -318,6 +350,38 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             Err(e) => results.problems.push(format!("cluster: {e}")),
         }
     }
+    if wants(&args, "adopt") {
+        let secret = random_secret();
+        for &lease in &plan.adopt_leases {
+            for lapsed in [false, true] {
+                match adoption::row(&http, lease, lapsed, plan.adopt_sessions, &secret).await {
+                    Ok(a) => {
+                        eprintln!(
+                            "adoption lease {lease} ms, called after {} ms: {} of {} answered with 2; from the kill p50 {:.0} p99 {:.0} max {:.0} ms; from the call p50 {:.0} p99 {:.0} max {:.0} ms; by {:?}{}",
+                            a.called_after_ms,
+                            a.ok,
+                            a.sessions,
+                            a.from_kill_ms.p50,
+                            a.from_kill_ms.p99,
+                            a.from_kill_ms.max,
+                            a.from_call_ms.p50,
+                            a.from_call_ms.p99,
+                            a.from_call_ms.max,
+                            a.adopted_by,
+                            a.first_error
+                                .as_deref()
+                                .map(|e| format!("; first error: {e}"))
+                                .unwrap_or_default()
+                        );
+                        results.adoption.push(a);
+                    }
+                    Err(e) => results
+                        .problems
+                        .push(format!("adoption (lease {lease} ms, lapsed {lapsed}): {e}")),
+                }
+            }
+        }
+    }
     if wants(&args, "idle") {
         for with_stream in [false, true] {
             match idle_suite(&http, &plan, &log_dir, &args.tether_env, with_stream).await {
@@ -335,6 +399,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         wants(&args, "idle"),
         wants(&args, "cluster"),
         wants(&args, "forward"),
+        wants(&args, "adopt"),
     );
     results.judge(args.smoke);
     println!(
@@ -428,6 +493,79 @@ async fn start_stateless_servers(
     start_lineup(specs, http, log_dir, args, results).await
 }
 
+/// tether (SSE) with Redis on (issue 15): a `redis-server` of the run's
+/// own, the replica on it with `--redis-url` and a peer secret (as a
+/// deployment's replicas need), and the server's pids for its CPU apart.
+struct RedisSide {
+    redis: tether_cluster::redis::RedisServer,
+    lineup: Lineup,
+    pids: Vec<u32>,
+}
+
+impl RedisSide {
+    async fn stop(mut self) {
+        for (_, s, _) in self.lineup {
+            s.stop().await;
+        }
+        self.redis.kill().await;
+    }
+}
+
+/// Starts [`RedisSide`] unless `--servers` leaves it out.
+async fn start_redis_server(
+    http: &reqwest::Client,
+    log_dir: &std::path::Path,
+    args: &Args,
+    results: &mut Results,
+) -> Result<Option<RedisSide>, BoxError> {
+    if !picked(&args.servers, TETHER_REDIS) {
+        return Ok(None);
+    }
+    let before = procs::descendants_named(std::process::id(), "redis-server");
+    let redis = tether_cluster::redis::RedisServer::start(log_dir).await?;
+    let pids: Vec<u32> = procs::descendants_named(std::process::id(), "redis-server")
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    eprintln!("started redis-server: pid {pids:?} ({})", redis.url());
+    let tether = procs::binary("tether-server")?;
+    let url = redis.url();
+    let secret = random_secret();
+    let extra = [
+        "--route",
+        "redis",
+        "--redis-url",
+        &url,
+        "--peer-secret",
+        &secret,
+    ];
+    let lineup = start_lineup(
+        vec![(TETHER_REDIS, &tether, &extra[..], Expect::Echo)],
+        http,
+        log_dir,
+        args,
+        results,
+    )
+    .await?;
+    Ok(Some(RedisSide {
+        redis,
+        lineup,
+        pids,
+    }))
+}
+
+/// A peer secret for the replicas this run starts: 64 visible characters.
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut secret = String::new();
+    while secret.len() < 64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        secret.push_str(&format!("{:016x}", h.finish()));
+    }
+    secret
+}
+
 /// Starts the servers of `specs` that `--servers` picks.
 async fn start_lineup(
     specs: Vec<(&'static str, &std::path::Path, &[&str], Expect)>,
@@ -485,6 +623,7 @@ fn fig(server: &str, workload: &str, concurrency: usize, mut run: Run, rounds: V
         p99_us: run.percentile_us(99.0),
         server_cpu_us_per_op: Run::cpu_us_per_op(run.server_cpu, run.ok),
         client_cpu_us_per_op: Run::cpu_us_per_op(run.client_cpu, run.ok),
+        redis_cpu_us_per_op: None,
     }
 }
 
@@ -523,6 +662,7 @@ async fn wrk_echo_suite(
     http: &reqwest::Client,
     plan: &Plan,
     servers: &[&(&'static str, Server, Expect)],
+    redis_pids: &[u32],
     results: &mut Results,
 ) -> Result<(), BoxError> {
     let mut groups = Vec::new();
@@ -551,6 +691,11 @@ async fn wrk_echo_suite(
                 threads,
                 url: s.mcp_url(),
                 pids: vec![s.pid],
+                redis_pids: if *name == TETHER_REDIS {
+                    redis_pids.to_vec()
+                } else {
+                    Vec::new()
+                },
                 script: "call.lua",
                 env: vec![
                     (
@@ -572,7 +717,7 @@ async fn wrk_echo_suite(
         for (job, turns) in jobs.iter().zip(turns) {
             let f = wrk::fig(job, &turns);
             eprintln!(
-                "wrk echo c={:<3} {:<14} server {:>5.0} us CPU/call  {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  wrk {:>5.0} us CPU/call  errors {}",
+                "wrk echo c={:<3} {:<14} server {:>5.0} us CPU/call  {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  wrk {:>5.0} us CPU/call  errors {}{}",
                 f.concurrency,
                 f.server,
                 f.server_cpu_us_per_op,
@@ -580,7 +725,10 @@ async fn wrk_echo_suite(
                 f.p50_us,
                 f.p99_us,
                 f.client_cpu_us_per_op,
-                f.errors
+                f.errors,
+                f.redis_cpu_us_per_op
+                    .map(|r| format!("  redis-server {r:.1} us CPU/call"))
+                    .unwrap_or_default()
             );
             results.wrk_echo.push(f);
         }
@@ -708,6 +856,7 @@ async fn new_era_suite(
             },
             url: s.mcp_url(),
             pids: vec![s.pid],
+            redis_pids: Vec::new(),
             script,
             env: vec![
                 ("BENCH_ERA", "2026-07-28".into()),

@@ -257,3 +257,14 @@ pub fn descendants(root: u32) -> Vec<u32> {
 pub fn cpu_of(pids: &[u32]) -> Duration {
     pids.iter().map(|p| cpu_time(*p)).sum()
 }
+
+/// The descendants of `root` whose command name (`/proc/<pid>/comm`) is
+/// `name`.
+pub fn descendants_named(root: u32, name: &str) -> Vec<u32> {
+    descendants(root)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .collect()
+}

@@ -26,6 +26,10 @@ pub struct Fig {
     pub server_cpu_us_per_op: f64,
     /// CPU the load generator spent per operation.
     pub client_cpu_us_per_op: f64,
+    /// CPU the `redis-server` the server uses spent per operation (not
+    /// counted in `server_cpu_us_per_op`): only for a server with Redis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cpu_us_per_op: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +94,58 @@ pub struct ByReplica {
     pub forwarder: f64,
 }
 
+/// Adoption after a crash: sessions owned by replica r1 of a cluster
+/// sharing Redis (nginx, 3 replicas), each having called `counter` once;
+/// r1 SIGKILLed; then each calls `counter` again through the balancer
+/// (at once, or once r1's lease has lapsed) and must get 2 from another
+/// replica.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adoption {
+    /// The replicas' `--redis-lease-ms`.
+    pub lease_ms: u64,
+    /// How long after the kill the sessions called again (0: at once;
+    /// else the lease and a second more).
+    pub called_after_ms: u64,
+    /// Sessions on r1 that called again.
+    pub sessions: usize,
+    /// Sessions opened through the balancer to find them.
+    pub opened: usize,
+    /// Calls answered with the count continued (2, from another replica).
+    pub ok: usize,
+    pub failed: usize,
+    pub first_error: Option<String>,
+    /// From the kill to each successful answer, in ms.
+    pub from_kill_ms: Percentiles,
+    /// From the call (sent after `called_after_ms`) to its answer, in ms.
+    pub from_call_ms: Percentiles,
+    /// Which replica answered each session after the kill.
+    pub adopted_by: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `v` (zeros when empty).
+    pub fn of(mut v: Vec<f64>) -> Percentiles {
+        if v.is_empty() {
+            return Percentiles::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let at =
+            |p: f64| v[(((p / 100.0) * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+        Percentiles {
+            p50: at(50.0),
+            p99: at(99.0),
+            max: v[v.len() - 1],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub target: String,
@@ -138,6 +194,8 @@ pub struct Results {
     pub forwarding: Vec<Forward>,
     pub cluster: Option<Cluster>,
     pub idle: Vec<IdleSeries>,
+    /// Adoption latency after a replica's crash, with Redis.
+    pub adoption: Vec<Adoption>,
     pub targets: Vec<Target>,
     /// Workloads that produced errors or no figures. Empty on a good run.
     pub problems: Vec<String>,
@@ -167,6 +225,9 @@ pub const TETHER_NEW_BASELINE: &str = "tether before (2026-07-28)";
 pub const TETHER_STATELESS_SSE: &str = "tether stateless (SSE)";
 /// The same with `--json-response`, beside the stateful JSON one.
 pub const TETHER_STATELESS_JSON: &str = "tether stateless (JSON)";
+/// tether (SSE) with `--redis-url` to a `redis-server` of the run's own
+/// (issue 15), beside the one without: wrk's session workload only.
+pub const TETHER_REDIS: &str = "tether + Redis (SSE)";
 
 impl Results {
     pub fn find<'a>(figs: &'a [Fig], server: &str, concurrency: usize) -> Option<&'a Fig> {
@@ -181,6 +242,7 @@ impl Results {
         wanted_idle: bool,
         wanted_cluster: bool,
         wanted_forward: bool,
+        wanted_adopt: bool,
     ) {
         if wanted_new && (self.new_era.is_empty() || self.mrtr.is_empty()) {
             self.problems.push("2026-07-28: no figures".into());
@@ -238,6 +300,24 @@ impl Results {
                 self.problems.push(format!(
                     "forwarding (c={c}): A, which owns every session, forwarded {} requests",
                     f.counted_by_owner
+                ));
+            }
+        }
+        if wanted_adopt && self.adoption.is_empty() {
+            self.problems.push("adoption: no figures".into());
+        }
+        for a in &self.adoption {
+            if a.failed > 0 || a.ok == 0 {
+                self.problems.push(format!(
+                    "adoption (lease {} ms, called after {} ms): {} of {} sessions answered{}",
+                    a.lease_ms,
+                    a.called_after_ms,
+                    a.ok,
+                    a.sessions,
+                    a.first_error
+                        .as_deref()
+                        .map(|e| format!(", first error: {e}"))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -342,6 +422,20 @@ impl Results {
                 ));
             }
         }
+        // Issue 15: the owner's cost per call with Redis on (its records
+        // written in the background) is that with Redis off.
+        if self.servers.iter().any(|s| s.name == TETHER_REDIS) {
+            for c in [1, 64] {
+                let r = ratio(wrk_cpu(TETHER_REDIS, c), wrk_cpu(TETHER_SSE, c));
+                t.push(target(
+                    format!(
+                        "tools/call c={c}, wrk: Redis on <= Redis off server CPU per call (1.05)"
+                    ),
+                    r.map(|r| format!("{r:.2}x")),
+                    r.map(|r| judged(r <= 1.05)),
+                ));
+            }
+        }
         let cpu = |s: &str, c: usize| Self::find(&self.echo, s, c).map(|f| f.server_cpu_us_per_op);
         if let Some(r) = ratio(cpu(TETHER_SSE, 64), cpu(TETHER_BASELINE, 64)) {
             t.push(target(
@@ -418,9 +512,10 @@ impl Results {
         if self.servers.iter().any(|s| s.name == TETHER_BASELINE) {
             columns.insert(1, TETHER_BASELINE);
         }
-        // Each stateless column right after its stateful twin.
+        // Each stateless (and Redis) column right after its twin.
         for (stateless, twin) in [
             (TETHER_STATELESS_SSE, TETHER_SSE),
+            (TETHER_REDIS, TETHER_SSE),
             (TETHER_STATELESS_JSON, TETHER_JSON),
         ] {
             if self.servers.iter().any(|s| s.name == stateless)
@@ -439,7 +534,7 @@ impl Results {
                 columns
                     .iter()
                     .map(|c| match *c {
-                        TETHER_SSE | TETHER_BASELINE | TETHER_STATELESS_SSE => {
+                        TETHER_SSE | TETHER_BASELINE | TETHER_STATELESS_SSE | TETHER_REDIS => {
                             format!("{c}, SSE answers")
                         }
                         RMCP => format!("{c} (sessions), SSE answers"),
@@ -475,6 +570,23 @@ impl Results {
                         &cpu,
                     );
                 }
+            }
+            if self
+                .wrk_echo
+                .iter()
+                .any(|f| f.concurrency == c && f.redis_cpu_us_per_op.is_some())
+            {
+                row(
+                    &mut out,
+                    &format!("tools/call c={c}: redis-server CPU us/call (not in the above), wrk"),
+                    &columns,
+                    &self.wrk_echo,
+                    c,
+                    &|_, f| {
+                        f.redis_cpu_us_per_op
+                            .map_or_else(String::new, |r| format!("{r:.1}"))
+                    },
+                );
             }
             for (by, figs) in [("wrk", &self.wrk_echo), ("our client", &self.echo)] {
                 if has(figs) {
@@ -744,6 +856,38 @@ impl Results {
                 c.ratio * 100.0,
                 spread.join(", ")
             ));
+        }
+        if !self.adoption.is_empty() {
+            out.push_str(
+                "\n| adoption after SIGKILL of r1 (nginx + 3 replicas, Redis) | sessions on r1 \
+                 | answered (count 2) / failed | from the kill: p50 / p99 / max ms \
+                 | from the call: p50 / p99 / max ms | answered by |\n\
+                 |---|---:|---:|---:|---:|---|\n",
+            );
+            for a in &self.adoption {
+                let p = |x: &Percentiles| format!("{:.0} / {:.0} / {:.0}", x.p50, x.p99, x.max);
+                let by: Vec<String> = a
+                    .adopted_by
+                    .iter()
+                    .map(|(r, n)| format!("{r}: {n}"))
+                    .collect();
+                out.push_str(&format!(
+                    "| lease {} ms, {} | {} (of {} opened) | {} / {} | {} | {} | {} |\n",
+                    a.lease_ms,
+                    if a.called_after_ms == 0 {
+                        "called at once".to_owned()
+                    } else {
+                        format!("called {} ms after (lease lapsed)", a.called_after_ms)
+                    },
+                    a.sessions,
+                    a.opened,
+                    a.ok,
+                    a.failed,
+                    p(&a.from_kill_ms),
+                    p(&a.from_call_ms),
+                    by.join(", ")
+                ));
+            }
         }
         for s in &self.idle {
             out.push_str(&format!(

@@ -32,6 +32,9 @@ pub struct Job {
     pub url: String,
     /// The server's processes, whose CPU is measured.
     pub pids: Vec<u32>,
+    /// The `redis-server` the server uses, if any: its CPU is measured
+    /// apart (not the server's).
+    pub redis_pids: Vec<u32>,
     pub script: &'static str,
     pub env: Vec<(&'static str, String)>,
 }
@@ -46,6 +49,7 @@ pub struct Turn {
     pub p50_us: f64,
     pub p99_us: f64,
     pub server_cpu: Duration,
+    pub redis_cpu: Duration,
     pub wrk_cpu: Duration,
 }
 
@@ -89,10 +93,15 @@ pub async fn turn(job: &Job, secs: u64) -> Turn {
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    let (server0, wrk0) = (procs::cpu_of(&job.pids), children_cpu());
+    let (server0, redis0, wrk0) = (
+        procs::cpu_of(&job.pids),
+        procs::cpu_of(&job.redis_pids),
+        children_cpu(),
+    );
     let bound = Duration::from_secs(secs + 30);
     let output = tokio::time::timeout(bound, cmd.output()).await;
     out.server_cpu = procs::cpu_of(&job.pids).saturating_sub(server0);
+    out.redis_cpu = procs::cpu_of(&job.redis_pids).saturating_sub(redis0);
     out.wrk_cpu = children_cpu().saturating_sub(wrk0);
     let output = match output {
         Ok(Ok(o)) => o,
@@ -176,6 +185,7 @@ pub fn fig(job: &Job, turns: &[Turn]) -> Fig {
     };
     let server_cpu: Duration = turns.iter().map(|t| t.server_cpu).sum();
     let wrk_cpu: Duration = turns.iter().map(|t| t.wrk_cpu).sum();
+    let redis_cpu: Duration = turns.iter().map(|t| t.redis_cpu).sum();
     Fig {
         server: job.server.to_owned(),
         workload: job.workload.to_owned(),
@@ -203,5 +213,7 @@ pub fn fig(job: &Job, turns: &[Turn]) -> Fig {
         p99_us: weighted(|t| t.p99_us).round() as u32,
         server_cpu_us_per_op: Run::cpu_us_per_op(server_cpu, ok),
         client_cpu_us_per_op: Run::cpu_us_per_op(wrk_cpu, ok),
+        redis_cpu_us_per_op: (!job.redis_pids.is_empty())
+            .then(|| Run::cpu_us_per_op(redis_cpu, ok)),
     }
 }

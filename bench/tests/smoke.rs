@@ -81,6 +81,16 @@ fn the_smoke_run_measures_every_workload_without_errors() {
             }
         }
     }
+    // Issue 15: tether with Redis on, beside it, its redis-server's CPU
+    // measured apart.
+    for c in [1, 16, 64] {
+        let f = figs("wrk_echo")
+            .into_iter()
+            .find(|f| f["server"] == "tether + Redis (SSE)" && f["concurrency"] == c)
+            .unwrap_or_else(|| panic!("no wrk figure for tether + Redis at c={c}"));
+        check(&f);
+        assert!(f["redis_cpu_us_per_op"].is_f64(), "redis-server's CPU: {f}");
+    }
     for s in &new_servers[..2] {
         let f = figs("mrtr")
             .into_iter()
@@ -172,8 +182,39 @@ fn the_smoke_run_measures_every_workload_without_errors() {
             );
         }
     }
+    // Adoption: r1's sessions, called at once after its SIGKILL and once
+    // its lease lapsed, all answered by another replica with the count
+    // continued.
+    let adoption = figs("adoption");
+    assert_eq!(
+        adoption.len(),
+        2,
+        "adoption at once and after the lease: {adoption:?}"
+    );
+    for a in &adoption {
+        let n = a["sessions"].as_u64().unwrap_or(0);
+        assert!(n > 0, "{a}");
+        assert_eq!(a["ok"].as_u64(), Some(n), "every session adopted: {a}");
+        assert_eq!(a["failed"], 0, "{a}");
+        assert!(
+            a["from_kill_ms"]["p50"].as_f64().unwrap_or(0.0) > 0.0,
+            "{a}"
+        );
+        assert!(
+            a["adopted_by"]
+                .as_object()
+                .is_some_and(|m| !m.contains_key("r1")),
+            "{a}"
+        );
+    }
+    assert!(
+        adoption
+            .iter()
+            .any(|a| a["called_after_ms"].as_u64().unwrap_or(0) > 0),
+        "{adoption:?}"
+    );
     // Targets are listed (so the full run's table has them) but not judged.
     let targets = figs("targets");
-    assert!(targets.len() >= 16, "targets: {targets:?}");
+    assert!(targets.len() >= 18, "targets: {targets:?}");
     assert!(targets.iter().all(|t| t["met"].is_null()));
 }
