@@ -80,6 +80,7 @@ docker-compose -f docker-compose.yml config -q
 docker-compose -f docker-compose.yml --profile haproxy config -q
 docker-compose -f docker-compose.yml --profile forwarding config -q
 docker-compose -f docker-compose.yml --profile stateless config -q
+docker-compose -f docker-compose.yml --profile redis config -q
 # The Lambda template (deploy/lambda); the ECS template (deploy/aws) is
 # linted, with checkov and its rendered variants, by tests/tests/aws_template.rs.
 log "cfn-lint deploy/lambda/template.yaml"

@@ -50,7 +50,7 @@ struct Args {
 enum Cmd {
     /// Rewrite the balancer files docker compose mounts (three replicas
     /// each: r1..r3, f1..f3 of the `forwarding` profile, s1..s3 of the
-    /// `stateless` one).
+    /// `stateless` one, d1..d3 of the `redis` one).
     Render,
 }
 
@@ -152,6 +152,10 @@ fn render_compose_files() -> ExitCode {
         (
             "nginx/upstreams-stateless.conf",
             render::nginx_round_robin_upstreams(&render::compose_stateless_members(3)),
+        ),
+        (
+            "nginx/upstreams-redis.conf",
+            render::nginx_upstreams(&render::compose_redis_members(3)),
         ),
         (
             "haproxy/backend-roundrobin.cfg",

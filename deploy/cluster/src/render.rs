@@ -49,6 +49,12 @@ pub fn compose_stateless_members(n: usize) -> Vec<Member> {
     named_members("s", n)
 }
 
+/// The replicas of compose's `redis` profile, which share state in Redis:
+/// `d1`..`dN`, behind nginx with the usual session routing.
+pub fn compose_redis_members(n: usize) -> Vec<Member> {
+    named_members("d", n)
+}
+
 fn named_members(prefix: &str, n: usize) -> Vec<Member> {
     (1..=n)
         .map(|i| Member {
@@ -275,26 +281,31 @@ mod tests {
             read("nginx/upstreams-stateless.conf"),
             nginx_round_robin_upstreams(&compose_stateless_members(3))
         );
+        assert_eq!(
+            read("nginx/upstreams-redis.conf"),
+            nginx_upstreams(&compose_redis_members(3))
+        );
     }
 
-    /// compose's two nginx mains differ in the upstreams they include and
-    /// nothing else: the stateless profile runs the same policy.
+    /// compose's nginx mains differ in the upstreams they include and
+    /// nothing else: the `stateless` and `redis` profiles run the same
+    /// policy.
     #[test]
-    fn the_stateless_nginx_main_is_the_main_with_other_upstreams() {
+    fn the_other_nginx_mains_are_the_main_with_other_upstreams() {
         let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let read = |p: &str| std::fs::read_to_string(format!("{deploy}/{p}")).unwrap();
         let main = read("nginx/nginx.conf");
-        let stateless = read("nginx/nginx-stateless.conf");
-        let want: Vec<String> = directives(&main)
-            .into_iter()
-            .map(|l| {
-                l.replace(
-                    "include upstreams.conf;",
-                    "include upstreams-stateless.conf;",
-                )
-            })
-            .collect();
-        assert_eq!(directives(&stateless), want);
+        for (file, upstreams) in [
+            ("nginx/nginx-stateless.conf", "upstreams-stateless.conf"),
+            ("nginx/nginx-redis.conf", "upstreams-redis.conf"),
+        ] {
+            let other = read(file);
+            let want: Vec<String> = directives(&main)
+                .into_iter()
+                .map(|l| l.replace("include upstreams.conf;", &format!("include {upstreams};")))
+                .collect();
+            assert_eq!(directives(&other), want, "{file}");
+        }
     }
 
     #[test]
