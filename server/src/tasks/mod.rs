@@ -105,12 +105,29 @@ struct Running {
 struct Local {
     running: DashMap<String, Running>,
     listeners: Arc<Listeners>,
-    /// Woken whenever a task ends (here, or heard of from another
-    /// replica).
-    settled: tokio::sync::Notify,
+    /// Which task ended (here, or heard of from another replica), for
+    /// whoever waits for one ([`Tasks::ended`]): each waiter reads its own
+    /// task again only when that task ended.
+    ended: tokio::sync::broadcast::Sender<Ended>,
 }
 
+/// What [`Local::ended`] says.
+#[derive(Debug, Clone)]
+enum Ended {
+    Task(Arc<str>),
+    /// Any task may have ended (changes were missed).
+    Any,
+}
+
+/// Ends that may wait for the waiters to look at them; past it each waiter
+/// reads its task again.
+const ENDED: usize = 1024;
+
 impl Local {
+    fn ended(&self, id: &str) {
+        let _ = self.ended.send(Ended::Task(Arc::from(id)));
+    }
+
     /// Tells the listeners that asked for the task that it changed.
     fn changed(&self, record: Option<TaskRecord>) {
         if let Some(record) = record {
@@ -130,7 +147,7 @@ impl Local {
     async fn heard(&self, store: &dyn TaskStore, id: &str, status: Option<TaskStatus>) {
         if !self.running.contains_key(id) {
             if status.is_some_and(TaskStatus::is_terminal) {
-                self.settled.notify_waiters();
+                self.ended(id);
             }
             return;
         }
@@ -148,7 +165,7 @@ impl Local {
             if let Some((_, running)) = self.running.remove(id) {
                 running.cancel.cancel();
             }
-            self.settled.notify_waiters();
+            self.ended(id);
         } else if let Some(running) = self.running.get(id) {
             running.answered.send_modify(|n| *n += 1);
         }
@@ -193,7 +210,7 @@ impl Tasks {
         let local = Arc::new(Local {
             running: DashMap::new(),
             listeners,
-            settled: tokio::sync::Notify::new(),
+            ended: tokio::sync::broadcast::channel(ENDED).0,
         });
         let heard = store.heard();
         let shared = heard.is_some();
@@ -292,7 +309,7 @@ impl Tasks {
         match self.store.update(id, Box::new(change.clone())).await {
             Ok(after) => {
                 self.local.changed(after);
-                self.local.settled.notify_waiters();
+                self.local.ended(id);
             }
             Err(e) => {
                 tracing::warn!(task = id, "the end of a task is not written yet: {e}");
@@ -304,7 +321,7 @@ impl Tasks {
                         backoff = (backoff * 2).min(SETTLE_MAX_BACKOFF);
                         if let Ok(after) = store.update(&id, Box::new(change.clone())).await {
                             local.changed(after);
-                            local.settled.notify_waiters();
+                            local.ended(&id);
                             return;
                         }
                     }
@@ -317,24 +334,33 @@ impl Tasks {
     /// Task `id`'s record once it has ended, or `None` once it is unknown
     /// (waits as long as the task takes: the caller bounds it).
     pub(crate) async fn ended(&self, id: &str) -> Found {
+        use tokio::sync::broadcast::error::RecvError;
+        // Subscribed before the store is read: an end between the two is
+        // heard.
+        let mut ends = self.local.ended.subscribe();
         loop {
-            let settled = self.local.settled.notified();
-            tokio::pin!(settled);
-            // Registered before the store is read: a settling between the
-            // two wakes it.
-            settled.as_mut().enable();
             let Some(record) = self.store.get(id).await? else {
                 return Ok(None);
             };
             if record.status.is_terminal() {
                 return Ok(Some(record));
             }
+            let this_one = async {
+                loop {
+                    match ends.recv().await {
+                        Ok(Ended::Task(t)) if &*t == id => return,
+                        Ok(Ended::Task(_)) => {}
+                        Ok(Ended::Any) | Err(RecvError::Lagged(_)) => return,
+                        Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
             if self.shared {
                 // Read again now and then: the replica running it may die
                 // without a word (the read then settles it as failed).
-                let _ = tokio::time::timeout(SHARED_RECHECK, settled).await;
+                let _ = tokio::time::timeout(SHARED_RECHECK, this_one).await;
             } else {
-                settled.await;
+                this_one.await;
             }
         }
     }
@@ -544,7 +570,7 @@ impl Tasks {
             {
                 Ok(after) => {
                     self.local.changed(after);
-                    self.local.settled.notify_waiters();
+                    self.local.ended(id);
                 }
                 // Work running here stops all the same; its end writes
                 // the cancellation later (see `settle`).
@@ -582,7 +608,7 @@ async fn hear(
                 for id in ids {
                     local.heard(&*store, &id, None).await;
                 }
-                local.settled.notify_waiters();
+                let _ = local.ended.send(Ended::Any);
             }
             Err(RecvError::Closed) => return,
         }
