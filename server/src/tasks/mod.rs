@@ -476,7 +476,7 @@ impl Tasks {
 
     /// Serves `tasks/get`, `tasks/update` or `tasks/cancel` for a request
     /// whose client capabilities are `capabilities`. A store that cannot
-    /// answer gets `-32000` naming it ([`unavailable`]).
+    /// answer gets `-32000` naming it.
     pub async fn serve(
         &self,
         method: &str,

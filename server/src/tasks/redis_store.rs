@@ -41,7 +41,7 @@
 //!   `<prefix>:tasks` (`{"id", "status", "by"}`); every replica subscribes
 //!   to it ([`TaskStore::heard`]), so the one running the task stops its
 //!   work or reads its answers within a round trip, and waits for a task's
-//!   end ([`super::Tasks::ended`]) wake on every replica. Pub/sub keeps
+//!   end (`tasks/result`) wake on every replica. Pub/sub keeps
 //!   nothing: after a lost subscription the replica reads every task it
 //!   runs again ([`Heard::Missed`]). The owner's own progress and
 //!   questions are not published (nobody else waits on them).
