@@ -601,6 +601,11 @@ fn combinations() -> Vec<Vec<(&'static str, &'static str)>> {
         ("CertificateArn", CERTIFICATE),
         ("DomainName", "mcp.example.com"),
     ]);
+    all.push(vec![("RedisUrl", "redis://tether.abc123.use1.cache.amazonaws.com:6379/0")]);
+    all.push(vec![
+        ("Sessions", "stateless"),
+        ("RedisUrl", "redis://:pass@10.0.3.7:6379/2"),
+    ]);
     all.push(vec![
         ("DeregistrationDelaySeconds", "30"),
         ("TaskCpu", "256"),
@@ -1873,4 +1878,29 @@ fn aws_checkov_fails_only_the_reviewed_checks() {
         failed.is_empty(),
         "failures in files not rendered here: {failed:?}"
     );
+}
+
+#[test]
+fn aws_a_redis_url_reaches_every_replica_and_only_when_given() {
+    let none = Stack::new(&[]);
+    let param = none.parameter("RedisUrl");
+    assert_eq!(param["Default"], "");
+    assert_eq!(param["NoEcho"], true, "the URL may carry a password");
+    assert_eq!(none.env("TETHER_REDIS_URL"), None);
+    let url = "redis://tether.abc123.use1.cache.amazonaws.com:6379/0";
+    let shared = Stack::new(&[("RedisUrl", url)]);
+    assert_eq!(shared.env("TETHER_REDIS_URL").as_deref(), Some(url));
+    // A replica with Redis needs the peer secret, which every task has.
+    let secrets = &shared.container()["Secrets"];
+    assert!(
+        secrets
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["Name"] == "TETHER_PEER_SECRET")),
+        "{secrets}"
+    );
+    // What a replica would start with: the URL parses, the secret is there.
+    let mut config = Config::default();
+    config.redis_url = Some(url.into());
+    config.peer_secret = Some("p".repeat(64).as_str().into());
+    config.check().expect("a replica starts with the template's Redis URL");
 }
