@@ -252,8 +252,10 @@ pub struct Config {
     #[arg(long, env = "TETHER_SESSION_TASKS", default_value_t = false)]
     pub session_tasks: bool,
 
-    /// Most tasks kept at once; past it a tool that would go on as a task
-    /// runs within its request instead.
+    /// Most tasks this replica keeps at once (with Redis: that it created
+    /// and that have not expired, so Redis holds up to replicas times this);
+    /// past it a tool that would go on as a task runs within its request
+    /// instead.
     #[arg(long, env = "TETHER_MAX_TASKS", default_value_t = 10_000)]
     pub max_tasks: usize,
 

@@ -601,7 +601,10 @@ fn combinations() -> Vec<Vec<(&'static str, &'static str)>> {
         ("CertificateArn", CERTIFICATE),
         ("DomainName", "mcp.example.com"),
     ]);
-    all.push(vec![("RedisUrl", "redis://tether.abc123.use1.cache.amazonaws.com:6379/0")]);
+    all.push(vec![(
+        "RedisUrl",
+        "redis://tether.abc123.use1.cache.amazonaws.com:6379/0",
+    )]);
     all.push(vec![
         ("Sessions", "stateless"),
         ("RedisUrl", "redis://:pass@10.0.3.7:6379/2"),
@@ -1899,8 +1902,12 @@ fn aws_a_redis_url_reaches_every_replica_and_only_when_given() {
         "{secrets}"
     );
     // What a replica would start with: the URL parses, the secret is there.
-    let mut config = Config::default();
-    config.redis_url = Some(url.into());
-    config.peer_secret = Some("p".repeat(64).as_str().into());
-    config.check().expect("a replica starts with the template's Redis URL");
+    let config = Config {
+        redis_url: Some(url.into()),
+        peer_secret: Some("p".repeat(64).as_str().into()),
+        ..Config::default()
+    };
+    config
+        .check()
+        .expect("a replica starts with the template's Redis URL");
 }
