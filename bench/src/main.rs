@@ -279,6 +279,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         servers: Vec::new(),
         echo: Vec::new(),
         wrk_echo: Vec::new(),
+        wrk_counter: Vec::new(),
         new_era: Vec::new(),
         mrtr: Vec::new(),
         discover: BTreeMap::new(),
@@ -654,6 +655,9 @@ fn wrk_expect(expect: Expect) -> String {
     }
 }
 
+/// The workload of wrk's `counter` calls (a durable-state change each).
+const COUNTER_WORKLOAD: &str = "tools/call counter (wrk)";
+
 /// `tools/call echo` on long-lived sessions with wrk: at each
 /// concurrency, `min(c, 2)` wrk threads, each on a session of its own
 /// (initialized by the project's client), every server of the lineup in
@@ -707,6 +711,22 @@ async fn wrk_echo_suite(
                 ],
             });
         }
+        // Issue 15: a call that changes the session's durable state (the
+        // demo `counter`), whose record the owner then writes to Redis in
+        // the background, with Redis on and off, on the same sessions.
+        if servers.iter().any(|(n, _, _)| *n == TETHER_REDIS) {
+            let counters: Vec<wrk::Job> = jobs
+                .iter()
+                .filter(|j| [TETHER_SSE, TETHER_REDIS].contains(&j.server))
+                .map(|j| {
+                    let mut j = j.clone();
+                    j.workload = COUNTER_WORKLOAD;
+                    j.env.push(("BENCH_TOOL", "counter".into()));
+                    j
+                })
+                .collect();
+            jobs.extend(counters);
+        }
         groups.push(jobs);
     }
     if plan.wrk_parallel {
@@ -717,7 +737,12 @@ async fn wrk_echo_suite(
         for (job, turns) in jobs.iter().zip(turns) {
             let f = wrk::fig(job, &turns);
             eprintln!(
-                "wrk echo c={:<3} {:<14} server {:>5.0} us CPU/call  {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  wrk {:>5.0} us CPU/call  errors {}{}",
+                "wrk {} c={:<3} {:<14} server {:>5.0} us CPU/call  {:>8.0} calls/s  p50 {:>6} us  p99 {:>6} us  wrk {:>5.0} us CPU/call  errors {}{}",
+                if job.workload == COUNTER_WORKLOAD {
+                    "counter"
+                } else {
+                    "echo"
+                },
                 f.concurrency,
                 f.server,
                 f.server_cpu_us_per_op,
@@ -727,10 +752,14 @@ async fn wrk_echo_suite(
                 f.client_cpu_us_per_op,
                 f.errors,
                 f.redis_cpu_us_per_op
-                    .map(|r| format!("  redis-server {r:.1} us CPU/call"))
+                    .map(|r| format!("  redis-server {r:.2} us CPU/call"))
                     .unwrap_or_default()
             );
-            results.wrk_echo.push(f);
+            if job.workload == COUNTER_WORKLOAD {
+                results.wrk_counter.push(f);
+            } else {
+                results.wrk_echo.push(f);
+            }
         }
     }
     for clients in held {

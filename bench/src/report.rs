@@ -180,6 +180,9 @@ pub struct Results {
     pub servers: Vec<ServerInfo>,
     /// `tools/call echo` on sessions, driven by wrk.
     pub wrk_echo: Vec<Fig>,
+    /// `tools/call counter` on sessions (a durable-state change per call),
+    /// driven by wrk: tether with Redis on and off (issue 15).
+    pub wrk_counter: Vec<Fig>,
     /// MCP 2026-07-28 `tools/call echo` (no sessions), driven by wrk.
     pub new_era: Vec<Fig>,
     /// The MRTR sampling round trip of 2026-07-28 (an operation is the ask
@@ -251,6 +254,7 @@ impl Results {
             .echo
             .iter()
             .chain(&self.wrk_echo)
+            .chain(&self.wrk_counter)
             .chain(&self.new_era)
             .chain(&self.mrtr)
             .chain(&self.churn)
@@ -584,7 +588,7 @@ impl Results {
                     c,
                     &|_, f| {
                         f.redis_cpu_us_per_op
-                            .map_or_else(String::new, |r| format!("{r:.1}"))
+                            .map_or_else(String::new, |r| format!("{r:.2}"))
                     },
                 );
             }
@@ -856,6 +860,52 @@ impl Results {
                 c.ratio * 100.0,
                 spread.join(", ")
             ));
+        }
+        if !self.wrk_counter.is_empty() {
+            let cols = [TETHER_SSE, TETHER_REDIS];
+            out.push_str(&format!(
+                "\n| tools/call `counter` on sessions, wrk (each call changes the session's durable state; with Redis, its record is written in the background) | {} | Redis on / off |\n|---|---:|---:|---:|\n",
+                cols.join(" | ")
+            ));
+            let figs = &self.wrk_counter;
+            for c in [1, 16, 64] {
+                let (Some(off), Some(on)) = (
+                    Self::find(figs, TETHER_SSE, c),
+                    Self::find(figs, TETHER_REDIS, c),
+                ) else {
+                    continue;
+                };
+                let ratio = |a: f64, b: f64| {
+                    if b > 0.0 {
+                        format!("{:.2}x", a / b)
+                    } else {
+                        "n/a".into()
+                    }
+                };
+                out.push_str(&format!(
+                    "| c={c}: **server CPU us/call** | {:.1} | {:.1} | {} |\n",
+                    off.server_cpu_us_per_op,
+                    on.server_cpu_us_per_op,
+                    ratio(on.server_cpu_us_per_op, off.server_cpu_us_per_op)
+                ));
+                out.push_str(&format!(
+                    "| c={c}: redis-server CPU us/call (not in the above) | | {:.2} | |\n",
+                    on.redis_cpu_us_per_op.unwrap_or(0.0)
+                ));
+                out.push_str(&format!(
+                    "| c={c}: calls/s | {:.0} | {:.0} | {} |\n",
+                    off.rate,
+                    on.rate,
+                    ratio(on.rate, off.rate)
+                ));
+                out.push_str(&format!(
+                    "| c={c}: p50 / p99 ms | {} / {} | {} / {} | |\n",
+                    ms(off.p50_us),
+                    ms(off.p99_us),
+                    ms(on.p50_us),
+                    ms(on.p99_us)
+                ));
+            }
         }
         if !self.adoption.is_empty() {
             out.push_str(

@@ -90,6 +90,15 @@ fn the_smoke_run_measures_every_workload_without_errors() {
             .unwrap_or_else(|| panic!("no wrk figure for tether + Redis at c={c}"));
         check(&f);
         assert!(f["redis_cpu_us_per_op"].is_f64(), "redis-server's CPU: {f}");
+        // And `counter` (a durable-state change per call) beside the
+        // same server without Redis.
+        for s in ["tether (SSE)", "tether + Redis (SSE)"] {
+            let f = figs("wrk_counter")
+                .into_iter()
+                .find(|f| f["server"] == s && f["concurrency"] == c)
+                .unwrap_or_else(|| panic!("no counter figure for {s} at c={c}"));
+            check(&f);
+        }
     }
     for s in &new_servers[..2] {
         let f = figs("mrtr")

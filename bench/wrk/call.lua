@@ -7,10 +7,19 @@
 -- again. On sessions each request needs an id of its own (a session's
 -- requests in flight must differ): the id counts up per thread (each
 -- thread has a session of its own).
+-- BENCH_TOOL=counter calls the demo `counter` instead (sessions only: each
+-- call changes the session's durable state), and an answer must carry its
+-- structured count.
 package.path = (os.getenv("BENCH_WRK_DIR") or ".") .. "/?.lua;" .. package.path
 local m = require("common")
 
+local tool = os.getenv("BENCH_TOOL") or "echo"
 local expect = '"text":"' .. (os.getenv("BENCH_EXPECT") or "bench") .. '"'
+local tool_args = '{"text":"bench"}'
+if tool == "counter" then
+  expect = '"structuredContent":{"count":'
+  tool_args = "{}"
+end
 local complete = m.era ~= "2026-07-28" or os.getenv("BENCH_EXPECT") == "bare"
 local req, headers, params
 local id = 0
@@ -19,8 +28,8 @@ setup = m.setup
 done = m.done
 
 function init(args)
-  headers = m.headers("echo")
-  params = m.params("echo", '{"text":"bench"}')
+  headers = m.headers(tool)
+  params = m.params(tool, tool_args)
   req = wrk.format("POST", nil, headers,
     '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":' .. params .. "}")
 end
