@@ -286,6 +286,13 @@ impl Replica {
     pub fn is_running(&self) -> bool {
         self.process.is_some()
     }
+
+    /// The replica's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process
+            .as_ref()
+            .map(|p| p.pgid.as_raw().unsigned_abs())
+    }
 }
 
 /// A running cluster; dropping it stops every process it started, as

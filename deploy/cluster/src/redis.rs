@@ -109,6 +109,13 @@ impl RedisServer {
         self.port
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process
+            .as_ref()
+            .map(|p| p.pgid.as_raw().unsigned_abs())
+    }
+
     /// Whether it runs (paused counts: it holds its port and its data).
     pub fn is_running(&self) -> bool {
         self.process.is_some()

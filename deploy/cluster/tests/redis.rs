@@ -5,26 +5,6 @@
 use std::time::Duration;
 use tether_cluster::redis::RedisServer;
 
-/// The pid of the process listening on loopback `port`, from /proc.
-fn listener_pid(port: u16) -> Option<i32> {
-    let hex = format!(":{port:04X}");
-    let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let inode = tcp.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.len() >= 10 && f[1].ends_with(&hex) && f[3] == "0A").then(|| f[9].to_owned())
-    })?;
-    let socket = format!("socket:[{inode}]");
-    std::fs::read_dir("/proc").ok()?.find_map(|e| {
-        let e = e.ok()?;
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        std::fs::read_dir(e.path().join("fd"))
-            .ok()?
-            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-            .any(|l| l.to_string_lossy() == socket)
-            .then_some(pid)
-    })
-}
-
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -48,7 +28,7 @@ async fn paused_killed_restarted_and_dropped() {
     let mut redis = RedisServer::start(&dir).await.expect("redis-server starts");
     assert!(redis.answers().await);
     assert!(redis.url().ends_with(&format!(":{}", redis.port())));
-    let pid = listener_pid(redis.port()).expect("redis-server listens");
+    let pid = redis.pid().expect("redis-server runs") as i32;
 
     redis.pause();
     assert!(!redis.answers().await, "a paused server answers nothing");
@@ -64,7 +44,7 @@ async fn paused_killed_restarted_and_dropped() {
     assert_eq!(redis.port(), port, "on the same port");
     assert!(redis.answers().await);
 
-    let pid = listener_pid(port).expect("redis-server listens again");
+    let pid = redis.pid().expect("redis-server runs again") as i32;
     redis.pause();
     drop(redis);
     assert!(gone(pid).await, "dropping a paused server ends it");
