@@ -48,8 +48,11 @@ pub struct Config {
     pub keepalive_secs: u64,
 
     /// Reconnection delay (ms) sent in the SSE `retry` field to clients of
-    /// 2025-11-25, and when a stream is closed by the server.
-    #[arg(long, env = "TETHER_SSE_RETRY_MS", default_value_t = 1000)]
+    /// 2025-11-25, and when a stream is closed by the server: how long a
+    /// client whose stream was cut waits before it resumes. Half a second,
+    /// so that a call whose replica died fails (or, with Redis, resumes on
+    /// the replica that adopted the session) within a second.
+    #[arg(long, env = "TETHER_SSE_RETRY_MS", default_value_t = 500)]
     pub sse_retry_ms: u64,
 
     /// Seconds a session may stay without requests and without an open
