@@ -267,21 +267,13 @@ impl Tasks {
         ttl_ms: Option<u64>,
     ) -> Result<TaskRecord, StoreError> {
         let now = now_ms();
-        let record = TaskRecord {
-            id: crate::affinity::mint_id(&self.route),
-            status: TaskStatus::Working,
-            status_message: None,
-            created_ms: now,
-            updated_ms: now,
-            ttl_ms: Some(ttl_ms.map_or(self.ttl_ms, |asked| asked.clamp(1, self.ttl_ms))),
-            poll_ms: self.poll_ms,
-            input_requests: Map::new(),
-            answers: Map::new(),
-            result: None,
-            error: None,
-            session: session.map(str::to_owned),
-            owner: None,
-        };
+        let record = TaskRecord::working(
+            crate::affinity::mint_id(&self.route),
+            now,
+            Some(ttl_ms.map_or(self.ttl_ms, |asked| asked.clamp(1, self.ttl_ms))),
+            self.poll_ms,
+            session,
+        );
         // Registered before the store has it, so that a `tasks/cancel` that
         // follows the answer at once finds the work to stop.
         self.local.running.insert(

@@ -450,14 +450,7 @@ impl TaskStore for RedisTaskStore {
     fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>> {
         // Redis forgets the records itself; what is left is this
         // replica's count and the work it may still run.
-        let mut gone = Vec::new();
-        self.mine.retain(|id, mine| {
-            let keep = now_ms < mine.expires_ms;
-            if !keep {
-                gone.push(id.clone());
-            }
-            keep
-        });
+        let gone = super::store::remove_where(&self.mine, |mine| now_ms >= mine.expires_ms);
         Box::pin(std::future::ready(gone))
     }
 

@@ -47,6 +47,33 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A task just created at `now_ms`, working, with nothing asked or
+    /// answered yet; kept for `ttl_ms`, polled every `poll_ms`, seen only
+    /// by `session` if it names one.
+    pub fn working(
+        id: String,
+        now_ms: u64,
+        ttl_ms: Option<u64>,
+        poll_ms: u64,
+        session: Option<&str>,
+    ) -> TaskRecord {
+        TaskRecord {
+            id,
+            status: TaskStatus::Working,
+            status_message: None,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            ttl_ms,
+            poll_ms,
+            input_requests: Map::new(),
+            answers: Map::new(),
+            result: None,
+            error: None,
+            session: session.map(str::to_owned),
+            owner: None,
+        }
+    }
+
     /// Whether it is past its time to live at `now_ms`.
     pub fn expired(&self, now_ms: u64) -> bool {
         self.ttl_ms
@@ -115,6 +142,20 @@ pub trait TaskStore: Send + Sync {
     }
 }
 
+/// Removes the entries of `map` that `gone` says are, and returns their
+/// keys.
+pub(crate) fn remove_where<V>(map: &DashMap<String, V>, gone: impl Fn(&V) -> bool) -> Vec<String> {
+    let mut removed = Vec::new();
+    map.retain(|id, v| {
+        let keep = !gone(v);
+        if !keep {
+            removed.push(id.clone());
+        }
+        keep
+    });
+    removed
+}
+
 /// The tasks of one replica, in its memory, at most `max` at once.
 pub struct MemoryTaskStore {
     tasks: DashMap<String, TaskRecord>,
@@ -169,14 +210,7 @@ impl TaskStore for MemoryTaskStore {
     }
 
     fn remove_expired(&self, now_ms: u64) -> BoxFuture<'_, Vec<String>> {
-        let mut gone = Vec::new();
-        self.tasks.retain(|id, r| {
-            let keep = !r.expired(now_ms);
-            if !keep {
-                gone.push(id.clone());
-            }
-            keep
-        });
+        let gone = remove_where(&self.tasks, |r| r.expired(now_ms));
         Box::pin(std::future::ready(gone))
     }
 
@@ -201,21 +235,7 @@ mod tests {
     use super::*;
 
     fn record(id: &str, created_ms: u64, ttl_ms: Option<u64>) -> TaskRecord {
-        TaskRecord {
-            id: id.into(),
-            status: TaskStatus::Working,
-            status_message: None,
-            created_ms,
-            updated_ms: created_ms,
-            ttl_ms,
-            poll_ms: 1000,
-            input_requests: Map::new(),
-            answers: Map::new(),
-            result: None,
-            error: None,
-            session: None,
-            owner: None,
-        }
+        TaskRecord::working(id.into(), created_ms, ttl_ms, 1000, None)
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use crate::config::{Config, Secret};
 use crate::protocol::methods;
 use crate::tasks::{Outcome, Tasks};
 use prometheus_client::metrics::family::Family;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -76,22 +76,13 @@ fn store(redis: &Arc<Redis>, max: usize) -> Arc<RedisTaskStore> {
 }
 
 fn record(id: &str, ttl_ms: u64, session: Option<&str>) -> TaskRecord {
-    let now = crate::tasks::now_ms();
-    TaskRecord {
-        id: id.into(),
-        status: TaskStatus::Working,
-        status_message: None,
-        created_ms: now,
-        updated_ms: now,
-        ttl_ms: Some(ttl_ms),
-        poll_ms: 1000,
-        input_requests: Map::new(),
-        answers: Map::new(),
-        result: None,
-        error: None,
-        session: session.map(str::to_owned),
-        owner: None,
-    }
+    TaskRecord::working(
+        id.into(),
+        crate::tasks::now_ms(),
+        Some(ttl_ms),
+        1000,
+        session,
+    )
 }
 
 /// Waits until every one of `n` stores on `redis` subscribed to the
