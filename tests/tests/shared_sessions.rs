@@ -14,16 +14,13 @@ mod common;
 
 use common::WAIT;
 use common::cluster::{REPLICAS, Scrape, TestCluster, eventually, scrape, start_cluster_with};
-use common::sdk::python;
+use common::sdk::{Script, python};
 use common::shim::{self, Client, Event, Mode};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tether_cluster::{Balancer, Spec};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
 
 const NOTE: &str = "demo://note";
 
@@ -142,12 +139,7 @@ async fn a_change_through_any_replica_reaches_every_subscriber_behind_haproxy() 
 }
 
 /// The Python SDK driver of `tests/python/survivor_client.py`.
-struct Survivors {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    events: Arc<Mutex<Vec<Value>>>,
-    stderr: Arc<Mutex<VecDeque<String>>>,
-}
+struct Survivors(Script);
 
 /// Python SDK clients of the replica that is killed.
 const PYTHON_CLIENTS: usize = 3;
@@ -155,84 +147,26 @@ const PYTHON_CLIENTS: usize = 3;
 impl Survivors {
     fn spawn(url: &str, target: &str) -> Survivors {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/survivor_client.py");
-        let mut child = Command::new(python())
-            .arg(script)
+        let mut cmd = Command::new(python());
+        cmd.arg(script)
             .arg(url)
             .arg("--target")
             .arg(target)
             .arg("--clients")
-            .arg(PYTHON_CLIENTS.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the Python driver starts");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
-        let out = child.stdout.take().expect("piped stdout");
-        let err = child.stderr.take().expect("piped stderr");
-        tokio::spawn({
-            let events = events.clone();
-            async move {
-                let mut lines = BufReader::new(out).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        events.lock().expect("events").push(v);
-                    }
-                }
-            }
-        });
-        tokio::spawn({
-            let stderr = stderr.clone();
-            async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut tail = stderr.lock().expect("stderr");
-                    if tail.len() == 40 {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line);
-                }
-            }
-        });
-        Survivors {
-            stdin: child.stdin.take(),
-            child,
-            events,
-            stderr,
-        }
+            .arg(PYTHON_CLIENTS.to_string());
+        Survivors(Script::spawn(cmd, "the Python driver"))
     }
 
     fn of(&self, event: &str) -> Vec<Value> {
-        self.events
-            .lock()
-            .expect("events")
-            .iter()
-            .filter(|e| e["event"] == event)
-            .cloned()
-            .collect()
+        self.0.of(event)
     }
 
     fn report(&self) -> String {
-        let events = self.events.lock().expect("events");
-        let stderr = self.stderr.lock().expect("stderr");
-        format!(
-            "events:\n{}\nstderr:\n{}",
-            events
-                .iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-            stderr.iter().cloned().collect::<Vec<_>>().join("\n")
-        )
+        self.0.report()
     }
 
     async fn command(&mut self, line: &str) {
-        if let Some(stdin) = self.stdin.as_mut() {
-            let _ = stdin.write_all(format!("{line}\n").as_bytes()).await;
-            let _ = stdin.flush().await;
-        }
+        self.0.command(line).await;
     }
 
     async fn wait_for(&self, what: &str, limit: Duration, event: &str, n: usize) {
@@ -253,8 +187,8 @@ impl Survivors {
         self.command("stop").await;
         self.wait_for("the driver to close its sessions", WAIT, "done", 1)
             .await;
-        self.stdin = None;
-        let exited = tokio::time::timeout(WAIT, self.child.wait()).await;
+        self.0.stdin = None;
+        let exited = tokio::time::timeout(WAIT, self.0.child.wait()).await;
         assert!(
             matches!(exited, Ok(Ok(s)) if s.success()),
             "the driver did not exit cleanly: {exited:?}\n{}",
@@ -486,4 +420,274 @@ async fn without_a_redis_url_a_replica_opens_no_connection() {
     );
     let metrics: Scrape = scrape(&cluster.replicas[0].url()).await;
     assert_eq!(metrics.sum("tether_redis_operations_total"), 0.0);
+}
+
+/// A connection of the test's own to the cluster's Redis.
+async fn redis_of(cluster: &TestCluster) -> redis::aio::MultiplexedConnection {
+    let url = cluster.redis().expect("a cluster with Redis").url();
+    redis::Client::open(url)
+        .expect("the Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection to the cluster's Redis")
+}
+
+async fn record_exists(conn: &mut redis::aio::MultiplexedConnection, session: &str) -> bool {
+    let key = format!("tether:session:{session}");
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async::<bool>(conn)
+        .await
+        .expect("EXISTS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_and_idle_expiry_remove_a_sessions_record() {
+    let cluster = redis_cluster_args(Balancer::Nginx, &["--session-idle-secs", "2"]).await;
+    let mut conn = redis_of(&cluster).await;
+
+    let deleted = shim::connect(cluster.client().standalone_stream(false)).await;
+    let id = deleted.session_id().expect("a session");
+    eventually("the session's record", WAIT, || async {
+        record_exists(&mut redis_of(&cluster).await, &id).await
+    })
+    .await;
+    deleted.close().await.expect("DELETE");
+    eventually("DELETE to remove the record", WAIT, || async {
+        !record_exists(&mut redis_of(&cluster).await, &id).await
+    })
+    .await;
+
+    let idle = shim::connect(cluster.client().standalone_stream(false)).await;
+    let id = idle.session_id().expect("a session");
+    eventually("the idle session's record", WAIT, || async {
+        record_exists(&mut redis_of(&cluster).await, &id).await
+    })
+    .await;
+    // Nothing keeps it busy: it expires on its replica, and its record
+    // with it.
+    eventually("idle expiry to remove the record", WAIT, || async {
+        !record_exists(&mut redis_of(&cluster).await, &id).await
+    })
+    .await;
+    assert!(!record_exists(&mut conn, &id).await);
+}
+
+/// A client calling `counter` every few ms until told to stop: what it saw.
+struct Caller {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(Vec<u64>, Vec<String>)>,
+}
+
+fn keep_calling(c: Arc<Client>) -> Caller {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let (mut counts, mut errors) = (Vec::new(), Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match c.call_tool("counter", json!({})).await {
+                    Ok(r) => match r
+                        .structured_content
+                        .as_ref()
+                        .and_then(|s| s["count"].as_u64())
+                    {
+                        Some(n) => counts.push(n),
+                        None => errors.push(format!("{r:?}")),
+                    },
+                    Err(e) => errors.push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (counts, errors)
+        }
+    });
+    Caller { stop, task }
+}
+
+impl Caller {
+    async fn finish(self) -> (Vec<u64>, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the caller to stop")
+            .expect("the caller task")
+    }
+}
+
+fn assert_counted_on(who: &str, counts: &[u64], errors: &[String], from: u64) {
+    assert!(errors.is_empty(), "{who}: errors {errors:?}");
+    assert!(counts.len() > 10, "{who}: only {} calls", counts.len());
+    let want: Vec<u64> = (from..from + counts.len() as u64).collect();
+    assert_eq!(counts, want, "{who}: the count went astray");
+}
+
+/// Redis paused, then killed, then started again (empty): every session
+/// is served by its owner throughout, from memory, with no error; once
+/// Redis is back, the owners write their records again, and a session
+/// outlives its replica as before.
+async fn redis_outage(balancer: Balancer) {
+    let mut cluster = redis_cluster(balancer).await;
+    // A session on each replica, through the balancer.
+    let mut clients: Vec<Option<Arc<Client>>> = vec![None; REPLICAS];
+    for _ in 0..60 {
+        if clients.iter().all(Option::is_some) {
+            break;
+        }
+        let c = shim::connect(cluster.client()).await;
+        let i = cluster.index_of(&c.replica().expect("a routed session"));
+        if clients[i].is_none() {
+            clients[i] = Some(Arc::new(c));
+        }
+    }
+    let clients: Vec<Arc<Client>> = clients
+        .into_iter()
+        .map(|c| c.expect("a session on every replica"))
+        .collect();
+    let callers: Vec<Caller> = clients.iter().map(|c| keep_calling(c.clone())).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let redis = cluster.redis_mut().expect("Redis");
+    redis.pause();
+    // Longer than a lease: every lease lapses meanwhile.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.kill().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.restart().await.expect("Redis starts again");
+    // A renewal or two: the leases are back, the records written again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut last = Vec::new();
+    for (i, caller) in callers.into_iter().enumerate() {
+        let (counts, errors) = caller.finish().await;
+        assert_counted_on(&format!("the session on replica {i}"), &counts, &errors, 1);
+        last.push(*counts.last().expect("calls"));
+    }
+    let timeouts: f64 = cluster
+        .scrape_running()
+        .await
+        .iter()
+        .map(|(_, m)| {
+            m.with_labels("tether_redis_operations_total", &[("outcome", "timeout")])
+                + m.with_labels("tether_redis_operations_total", &[("outcome", "error")])
+        })
+        .sum();
+    assert!(timeouts > 0.0, "the outage is counted");
+
+    // Adoption works again: replica 0 dies, its session goes on elsewhere.
+    eventually(
+        "replica 0's session record, written again",
+        WAIT,
+        || async {
+            let id = clients[0].session_id().expect("a session");
+            record_exists(&mut redis_of(&cluster).await, &id).await
+        },
+    )
+    .await;
+    cluster.kill(0).await;
+    let r = shim::call(&clients[0], "counter", json!({})).await;
+    let s = shim::structured(&r);
+    assert_eq!(s["count"], last[0] + 1, "{r:?}");
+    assert_ne!(s["replica"], cluster.replicas[0].route.as_str(), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_served_through_a_redis_outage_behind_nginx() {
+    redis_outage(Balancer::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_served_through_a_redis_outage_behind_haproxy() {
+    redis_outage(Balancer::Haproxy).await;
+}
+
+/// With `--durable-replay`, a client that resumes on the adopter a stream
+/// its dead replica was writing gets the events it missed, under their own
+/// ids, then its request's error; without it, only the error.
+async fn resume_on_the_adopter(durable: bool) {
+    let args: &[&str] = if durable { &["--durable-replay"] } else { &[] };
+    let mut cluster = redis_cluster_args(Balancer::Nginx, args).await;
+    let endpoint = cluster.endpoint();
+    let session = loop {
+        let s = endpoint.connect().await;
+        if s.route() == cluster.replicas[0].route {
+            break s;
+        }
+    };
+    let (id, resp) = session
+        .start(
+            "tools/call",
+            common::tool_params_with_progress(
+                "long_task",
+                json!({"steps": 100, "step_ms": 50}),
+                "p",
+            ),
+        )
+        .await;
+    let mut stream = common::SseStream::new(resp);
+    // The priming event, then three events, of which the client "misses"
+    // the last two.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let ev = stream.next_event().await.expect("an event");
+        seen.push(ev);
+    }
+    let resume_from = seen[1].id.clone().expect("an event id");
+    let missed: Vec<Value> = seen[2..]
+        .iter()
+        .filter_map(common::SseEvent::message)
+        .collect();
+    // Redis has the events by now (written in the background).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    cluster.kill(0).await;
+
+    let resumed = send_get(&session, &resume_from).await;
+    let mut resumed = common::SseStream::new(resumed);
+    let events = resumed.rest().await;
+    let messages: Vec<Value> = events
+        .iter()
+        .filter_map(common::SseEvent::message)
+        .collect();
+    let error = messages.last().expect("the request's answer");
+    assert_eq!(error["id"], id, "{messages:?}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped before it answered")),
+        "{error}"
+    );
+    if durable {
+        // What the client missed comes first, in order, as it was sent.
+        assert_eq!(&messages[..missed.len()], &missed[..], "{events:?}");
+        assert_eq!(
+            events[0].id, seen[2].id,
+            "the replayed events keep their ids"
+        );
+    } else {
+        assert_eq!(messages.len(), 1, "{messages:?}");
+    }
+    // The session goes on, adopted, under its id.
+    let r = session.call_tool("counter", json!({})).await;
+    assert_eq!(
+        r["structuredContent"]["session"],
+        session.id.as_str(),
+        "{r}"
+    );
+}
+
+async fn send_get(session: &common::McpSession, last_event_id: &str) -> reqwest::Response {
+    let resp = common::send(session.get(Some(last_event_id))).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::OK, "the resumption");
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_stream_of_a_dead_replica_fails_its_request_at_once() {
+    resume_on_the_adopter(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_replay_gives_the_adopter_what_the_client_missed() {
+    resume_on_the_adopter(true).await;
 }

@@ -332,13 +332,33 @@ pub fn now_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// One driver process and what it printed so far.
+/// A script of the tests' (a driver of SDK clients) running, and what it
+/// printed so far: one JSON object a line on stdout (its events), the rest
+/// kept as the tail of its stderr. Commands go to its stdin, a line each.
+pub struct Script {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub events: Arc<Mutex<Vec<Value>>>,
+    pub stderr: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// One SDK's driver process.
 struct Driver {
     sdk: Sdk,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    events: Arc<Mutex<Vec<Value>>>,
-    stderr: Arc<Mutex<VecDeque<String>>>,
+    script: Script,
+}
+
+impl std::ops::Deref for Driver {
+    type Target = Script;
+    fn deref(&self) -> &Script {
+        &self.script
+    }
+}
+
+impl std::ops::DerefMut for Driver {
+    fn deref_mut(&mut self) -> &mut Script {
+        &mut self.script
+    }
 }
 
 /// Lines of a driver's stderr kept for a failure's message.
@@ -354,12 +374,23 @@ impl Driver {
         for (k, v) in opts {
             cmd.arg(format!("--{k}")).arg(v);
         }
+        Driver {
+            sdk,
+            script: Script::spawn(cmd, &format!("the {} driver", sdk.name())),
+        }
+    }
+}
+
+impl Script {
+    /// Starts `cmd` (`what` names it in a failure), its stdio piped.
+    pub fn spawn(mut cmd: Command, what: &str) -> Script {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("the {} driver could not be started: {e}", sdk.name()));
+            .unwrap_or_else(|e| panic!("{what} could not be started: {e}"));
         let events = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let out = child.stdout.take().expect("piped stdout");
@@ -386,8 +417,7 @@ impl Driver {
                 }
             }
         });
-        Driver {
-            sdk,
+        Script {
             stdin: child.stdin.take(),
             child,
             events,
@@ -395,7 +425,7 @@ impl Driver {
         }
     }
 
-    fn has(&self, event: &str) -> bool {
+    pub fn has(&self, event: &str) -> bool {
         self.events
             .lock()
             .expect("events")
@@ -403,7 +433,33 @@ impl Driver {
             .any(|e| e["event"] == event)
     }
 
-    async fn command(&mut self, line: &str) {
+    /// The events named `event` so far.
+    pub fn of(&self, event: &str) -> Vec<Value> {
+        self.events
+            .lock()
+            .expect("events")
+            .iter()
+            .filter(|e| e["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    /// Every event and the tail of stderr, for a failure's message.
+    pub fn report(&self) -> String {
+        let events = self.events.lock().expect("events");
+        let stderr = self.stderr.lock().expect("stderr");
+        let mut out = String::from("events:\n");
+        for e in events.iter() {
+            let _ = writeln!(out, "{e}");
+        }
+        out.push_str("stderr:\n");
+        for line in stderr.iter() {
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    }
+
+    pub async fn command(&mut self, line: &str) {
         if let Some(stdin) = self.stdin.as_mut() {
             // A driver that died already shows in its events and stderr.
             let _ = stdin.write_all(format!("{line}\n").as_bytes()).await;
