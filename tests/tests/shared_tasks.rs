@@ -265,6 +265,23 @@ async fn tasks_outlive_a_killed_replica_behind_haproxy() {
     outlived(Balancer::Haproxy).await;
 }
 
+/// `answer`, asked at `asked`, says at once (within the Redis bound and
+/// then some) that the task store is unavailable.
+fn assert_store_unavailable(answer: &Value, asked: Instant, what: &str) {
+    assert_eq!(answer["error"]["code"], -32000, "{what}: {answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("task store is unavailable")),
+        "{what}: {answer}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{what}: {:?}",
+        asked.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
     let mut c = cluster(Balancer::Nginx).await;
@@ -276,18 +293,7 @@ async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
     for url in [&r2, &r1] {
         let asked = Instant::now();
         let answer = rpc(url, "tasks/get", json!({"taskId": id})).await;
-        assert_eq!(answer["error"]["code"], -32000, "via {url}: {answer}");
-        assert!(
-            answer["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("task store is unavailable")),
-            "{answer}"
-        );
-        assert!(
-            asked.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            asked.elapsed()
-        );
+        assert_store_unavailable(&answer, asked, &format!("tasks/get via {url}"));
     }
     c.redis_mut().expect("the cluster's Redis").resume();
     eventually(
@@ -305,21 +311,7 @@ async fn without_redis_calls_and_tasks_answer_at_once_with_clear_errors() {
         for method in ["tasks/get", "tasks/update", "tasks/cancel"] {
             let asked = Instant::now();
             let answer = rpc(url, method, json!({"taskId": id, "inputResponses": {}})).await;
-            assert_eq!(
-                answer["error"]["code"], -32000,
-                "{method} via {url}: {answer}"
-            );
-            assert!(
-                answer["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("task store is unavailable")),
-                "{answer}"
-            );
-            assert!(
-                asked.elapsed() < Duration::from_secs(2),
-                "{:?}",
-                asked.elapsed()
-            );
+            assert_store_unavailable(&answer, asked, &format!("{method} via {url}"));
         }
     }
     // A call that would go on as a task cannot: it goes on within its
