@@ -196,7 +196,8 @@ impl Metrics {
             "Requests for a session this replica did not hold, located through Redis, by outcome \
              (forwarded: to the live replica that owns it; adopted: its owner was gone, and this \
              replica took it over; unknown: no such session, 404; gave_up: Redis did not answer, or \
-             the owner's lease did not lapse, in time, 404)",
+             the owner's lease did not lapse, in time, 404; request_lost: a resumed stream of an \
+             owner that cannot be reached, whose request failed at once)",
             m.sessions_located.clone(),
         );
         registry.register(
