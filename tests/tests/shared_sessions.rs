@@ -3,7 +3,13 @@
 //! HAProxy:
 //!
 //! - a change made through any replica reaches the subscribers of every
-//!   replica: sessions of 2025-11-25 and listeners of 2026-07-28;
+//!   replica: sessions of 2025-11-25 and listeners of 2026-07-28 hear of
+//!   the note, every session of a tool list change;
+//! - Redis paused, killed and started again: every session is served by
+//!   its owner throughout, and adoption works again afterwards;
+//! - DELETE and idle expiry remove a session's record; with
+//!   `--durable-replay` a resumption on the adopter replays what the
+//!   client missed;
 //! - a replica SIGKILLed under official Python SDK clients (default
 //!   options) and our shim: each session goes on under the same id, with no
 //!   `initialize`, its counter continuing, its subscription delivering; the
@@ -69,10 +75,12 @@ async fn set_note(setter: &Client, text: &str) {
     assert!(!set.is_error, "{set:?}");
 }
 
-/// The next notification among `events`, skipping none; it must say that
-/// the note was updated.
-async fn note_updated(events: &mut tokio::sync::broadcast::Receiver<Event>, who: &str) {
-    let n = tokio::time::timeout(WAIT, async {
+/// The next notification among `events` (other events skipped).
+async fn next_notification_within(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    who: &str,
+) -> shim::Notification {
+    tokio::time::timeout(WAIT, async {
         loop {
             match events.recv().await {
                 Ok(Event::Notification(n)) => return n,
@@ -82,7 +90,13 @@ async fn note_updated(events: &mut tokio::sync::broadcast::Receiver<Event>, who:
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("{who} heard of no update within {WAIT:?}"));
+    .unwrap_or_else(|_| panic!("{who} heard nothing within {WAIT:?}"))
+}
+
+/// The next notification among `events` must say that the note was
+/// updated.
+async fn note_updated(events: &mut tokio::sync::broadcast::Receiver<Event>, who: &str) {
+    let n = next_notification_within(events, who).await;
     shim::assert_updated(&n, NOTE);
 }
 
@@ -124,6 +138,18 @@ async fn updates_reach_every_replica(balancer: Balancer) {
     set_note(&setter, "through the balancer").await;
     for (who, _, events) in &mut subscribers {
         note_updated(events, who).await;
+    }
+    // A change of the tool list announced on one replica: every session
+    // on every replica hears of it.
+    let announcer = shim::connect(cluster.replica_client(0).standalone_stream(false)).await;
+    let r = shim::call(&announcer, "test_trigger_tool_change", json!({})).await;
+    assert!(!r.is_error, "{r:?}");
+    for (who, _, events) in subscribers
+        .iter_mut()
+        .filter(|(who, ..)| who.starts_with("the session"))
+    {
+        let n = next_notification_within(events, who).await;
+        assert_eq!(n.method, "notifications/tools/list_changed", "{who}: {n:?}");
     }
     cluster.assert_nothing_misrouted().await;
 }
