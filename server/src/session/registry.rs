@@ -136,6 +136,11 @@ impl Registry {
         ))
     }
 
+    /// Whether a session with this id is here (no clone of it).
+    pub fn contains(&self, id: &str) -> bool {
+        self.sessions.contains_key(id)
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {
         self.sessions.get(id).map(|s| s.value().clone())
     }

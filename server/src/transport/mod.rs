@@ -39,10 +39,7 @@ pub fn router(replica: Arc<Replica>, forwarding: Option<Arc<forward::Forwarding>
     if let Some(fwd) = forwarding {
         // Inside the Origin and Host check: a forwarded request is one the
         // owner would have accepted directly.
-        mcp = mcp.layer(axum::middleware::from_fn_with_state(
-            fwd.clone(),
-            forward::to_owner,
-        ));
+        mcp = mcp.layer(forward::ToOwnerLayer::new(fwd.clone()));
         peer = Router::new()
             .route(forward::PEER_PATH, get(forward::identify))
             .route(forward::PEER_EVENT_PATH, post(forward::receive_event))
