@@ -47,6 +47,7 @@ use crate::shared::sessions::Located;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -54,7 +55,6 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -63,7 +63,6 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
-use tower::util::BoxCloneSyncService;
 
 /// Where a replica says which route it serves, to a peer that knows the
 /// secret.
@@ -296,7 +295,7 @@ impl Forwarding {
     /// gone), or gets `404` (no such session, or Redis could not say in
     /// time). The body is read first, so that an owner found dead on the
     /// way can be waited out and the request served by its adopter.
-    async fn to_session_owner(&self, id: String, req: Request, next: Onward) -> Response {
+    async fn to_session_owner(&self, id: String, req: Request, next: Next) -> Response {
         let Some(records) = self.replica.records() else {
             return next.run(req).await;
         };
@@ -368,7 +367,7 @@ impl Forwarding {
         route: &str,
         owner: SocketAddr,
         req: Request,
-        next: Onward,
+        next: Next,
     ) -> Response {
         let (parts, body) = match self.buffered(req).await {
             Ok(read) => read,
@@ -421,7 +420,7 @@ impl Forwarding {
     /// Service), that is what keeps new clients from seeing it. The body
     /// is read first (within the size bound), so that a peer that turns
     /// out to be draining or full too can be passed over for the next.
-    async fn elsewhere(&self, req: Request, next: Onward) -> Response {
+    async fn elsewhere(&self, req: Request, next: Next) -> Response {
         let (parts, body) = match self.buffered(req).await {
             Ok(read) => read,
             Err(too_large) => return too_large,
@@ -573,95 +572,11 @@ fn task_route(req: &Request) -> Option<String> {
     affinity::route_of(&id).map(str::to_owned)
 }
 
-/// The layer of owner forwarding around the MCP routes: a request for a
-/// session this replica holds goes straight on, as it would without
-/// forwarding (no boxed middleware, no allocation: the hot path costs one
-/// registry lookup); every other request goes through [`to_owner`].
-#[derive(Clone)]
-pub struct ToOwnerLayer {
-    fwd: Arc<Forwarding>,
-}
-
-impl ToOwnerLayer {
-    pub fn new(fwd: Arc<Forwarding>) -> Self {
-        ToOwnerLayer { fwd }
-    }
-}
-
-impl<S> tower::Layer<S> for ToOwnerLayer
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Service = ToOwnerService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ToOwnerService {
-            fwd: self.fwd.clone(),
-            onward: Onward(BoxCloneSyncService::new(inner.clone())),
-            fast: inner,
-        }
-    }
-}
-
-/// See [`ToOwnerLayer`].
-#[derive(Clone)]
-pub struct ToOwnerService<S> {
-    fwd: Arc<Forwarding>,
-    fast: S,
-    /// The same routes, for the slow path.
-    onward: Onward,
-}
-
-impl<S> tower::Service<Request> for ToOwnerService<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = futures::future::Either<
-        S::Future,
-        Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>,
-    >;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.fast.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        if self.fwd.held_here(&req) {
-            return futures::future::Either::Left(self.fast.call(req));
-        }
-        let (fwd, onward) = (self.fwd.clone(), self.onward.clone());
-        futures::future::Either::Right(Box::pin(
-            async move { Ok(to_owner(fwd, req, onward).await) },
-        ))
-    }
-}
-
-/// Where a request goes on to when it is served here: the routes inside
-/// the forwarding layer.
-#[derive(Clone)]
-pub struct Onward(BoxCloneSyncService<Request, Response, Infallible>);
-
-impl Onward {
-    async fn run(self, req: Request) -> Response {
-        match tower::ServiceExt::oneshot(self.0, req).await {
-            Ok(res) => res,
-            Err(never) => match never {},
-        }
-    }
-}
-
 impl Forwarding {
     /// Whether `req` names a session of the era of sessions that this
-    /// replica holds: [`to_owner`] would pass it straight on.
-    fn held_here(&self, req: &Request) -> bool {
+    /// replica holds: [`to_owner`] would pass it straight on, so it need
+    /// not be asked (the hot path: one registry lookup, no allocation).
+    pub fn held_here(&self, req: &Request) -> bool {
         let config = &self.replica.config;
         if req.uri().path() != config.path {
             return false;
@@ -682,7 +597,7 @@ impl Forwarding {
 /// The middleware: requests for another live replica's session go to it;
 /// everything else goes on to this replica's handlers (which answer an
 /// unknown session with `404`).
-async fn to_owner(fwd: Arc<Forwarding>, req: Request, next: Onward) -> Response {
+pub async fn to_owner(fwd: Arc<Forwarding>, req: Request, next: Next) -> Response {
     // A request of the era without sessions is served where it lands,
     // whatever session id it carries.
     let version = req

@@ -5,11 +5,9 @@
 use crate::protocol::ProtocolVersion;
 use crate::replica::Replica;
 use crate::transport::error::HttpError;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 use crate::jsonrpc::ErrorObject;
 
@@ -20,12 +18,9 @@ pub const VERSION_HEADER: &str = "mcp-protocol-version";
 pub const METHOD_HEADER: &str = "mcp-method";
 pub const LAST_EVENT_ID: &str = "last-event-id";
 
-/// Middleware: `403` for a Host or Origin outside the allow-lists.
-pub async fn check_origin_and_host(
-    State(replica): State<Arc<Replica>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// `403` for a request whose Host or Origin is outside the allow-lists
+/// (the first step of every MCP request, see [`super::gate`]).
+pub fn refuse_disallowed(replica: &Replica, req: &Request) -> Option<Response> {
     let allowed = &replica.allowed;
     if let Some(host) = req
         .headers()
@@ -34,7 +29,7 @@ pub async fn check_origin_and_host(
         && !allowed.host_ok(host)
     {
         tracing::warn!(host, "refused Host");
-        return forbidden("Host not allowed").into_response();
+        return Some(forbidden("Host not allowed").into_response());
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let ok = origin
@@ -43,10 +38,10 @@ pub async fn check_origin_and_host(
             .unwrap_or(false);
         if !ok {
             tracing::warn!(origin = ?origin, "refused Origin");
-            return forbidden("Origin not allowed").into_response();
+            return Some(forbidden("Origin not allowed").into_response());
         }
     }
-    next.run(req).await
+    None
 }
 
 fn forbidden(msg: &str) -> HttpError {

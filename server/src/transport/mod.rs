@@ -36,20 +36,18 @@ pub fn router(replica: Arc<Replica>, forwarding: Option<Arc<forward::Forwarding>
             .route(legacy::MESSAGES_PATH, post(legacy::post));
     }
     let mut peer = Router::new();
-    if let Some(fwd) = forwarding {
-        // Inside the Origin and Host check: a forwarded request is one the
-        // owner would have accepted directly.
-        mcp = mcp.layer(forward::ToOwnerLayer::new(fwd.clone()));
+    if let Some(fwd) = &forwarding {
         peer = Router::new()
             .route(forward::PEER_PATH, get(forward::identify))
             .route(forward::PEER_EVENT_PATH, post(forward::receive_event))
-            .with_state(fwd);
+            .with_state(fwd.clone());
     }
+    let gate = Arc::new(Gate {
+        replica: replica.clone(),
+        forwarding,
+    });
     let mcp = mcp
-        .layer(axum::middleware::from_fn_with_state(
-            replica.clone(),
-            guards::check_origin_and_host,
-        ))
+        .layer(axum::middleware::from_fn_with_state(gate, gate_mcp))
         // Enforced by the body extractor, so the handler can answer `413`
         // with a JSON-RPC error body.
         .layer(axum::extract::DefaultBodyLimit::max(limit));
@@ -74,6 +72,30 @@ pub fn router(replica: Arc<Replica>, forwarding: Option<Arc<forward::Forwarding>
         app
     };
     app.with_state(replica)
+}
+
+/// What every MCP request passes first, in one middleware (each layer
+/// costs every request an allocation and a dynamic call): the Origin and
+/// Host allow-lists, then, with forwarding, the owner of the session it
+/// names. A forwarded request is thus one the owner would have accepted
+/// directly.
+struct Gate {
+    replica: Arc<Replica>,
+    forwarding: Option<Arc<forward::Forwarding>>,
+}
+
+async fn gate_mcp(
+    axum::extract::State(gate): axum::extract::State<Arc<Gate>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(refused) = guards::refuse_disallowed(&gate.replica, &req) {
+        return refused;
+    }
+    match &gate.forwarding {
+        Some(fwd) if !fwd.held_here(&req) => forward::to_owner(fwd.clone(), req, next).await,
+        _ => next.run(req).await,
+    }
 }
 
 /// Counts every answered request by HTTP method and status.
