@@ -18,10 +18,10 @@
 
 mod common;
 
-use common::WAIT;
 use common::cluster::{REPLICAS, Scrape, TestCluster, eventually, scrape, start_cluster_with};
 use common::sdk::{Script, python};
 use common::shim::{self, Client, Event, Mode};
+use common::{Endpoint, WAIT};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -575,6 +575,32 @@ async fn redis_outage(balancer: Balancer) {
 
     let redis = cluster.redis_mut().expect("Redis");
     redis.pause();
+    // A request that reaches a replica that does not hold its session
+    // cannot be placed while Redis answers nothing: `404`, as without
+    // Redis, within the bound on adoption, never a hang.
+    let misrouted = Endpoint::new(&cluster.replicas[1].url(), "/mcp", common::client());
+    let asked = std::time::Instant::now();
+    let resp = common::send(
+        misrouted
+            .post(&common::request(
+                1,
+                "tools/call",
+                common::tool_params("counter", json!({})),
+            ))
+            .header(
+                "mcp-session-id",
+                clients[0].session_id().expect("a session"),
+            )
+            .header("mcp-protocol-version", "2025-11-25"),
+    )
+    .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::NOT_FOUND);
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "gave up after {:?}",
+        asked.elapsed()
+    );
+    let redis = cluster.redis_mut().expect("Redis");
     // Longer than a lease: every lease lapses meanwhile.
     tokio::time::sleep(Duration::from_secs(4)).await;
     redis.kill().await;
